@@ -1,0 +1,194 @@
+"""Reading an AnnData file and lining it up with a model: genes, counts, covariates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from scvi_viz.errors import DataError
+
+if TYPE_CHECKING:
+    import anndata
+
+    from scvi_viz.model import ScviModel
+
+MAX_H5AD_BYTES = 2 * 1024**3
+
+
+def _preview(items: list[str], k: int = 5) -> str:
+    return ", ".join(map(str, items[:k])) + (f" and {len(items) - k} more" if len(items) > k else "")
+
+
+def read_h5ad(path: str | Path, *, max_bytes: int = MAX_H5AD_BYTES) -> anndata.AnnData:
+    """Read an ``.h5ad`` file into memory, read-only (the file is never written).
+
+    Parameters
+    ----------
+    path
+        The file.
+    max_bytes
+        Refuse larger files.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    DataError
+        If it is too large or not an AnnData HDF5 file.
+    """
+    import anndata
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No .h5ad file at {path}.")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DataError(f"{path.name} is {size / 1e9:.1f} GB; the limit is {max_bytes / 1e9:.1f} GB. Subset the cells first.")
+    if not h5py.is_hdf5(path):
+        raise DataError(f"{path.name} is not an .h5ad file (not HDF5). Save your data with adata.write_h5ad().")
+    try:
+        return anndata.read_h5ad(path)
+    except Exception as exc:  # anndata raises many types for damaged files
+        raise DataError(f"{path.name} could not be read as AnnData: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class GeneMatch:
+    """How the model's genes line up with the data's ``var_names``.
+
+    Attributes
+    ----------
+    model_only
+        Genes of the model that the data lacks.
+    data_only
+        Genes of the data that the model lacks.
+    data_index
+        For each model gene, its column in the data, or -1 when missing.
+    """
+
+    model_only: list[str]
+    data_only: list[str]
+    data_index: np.ndarray
+
+    @property
+    def n_shared(self) -> int:
+        """Genes present in both."""
+        return int((self.data_index >= 0).sum())
+
+    def summary(self) -> str:
+        """One sentence for a person."""
+        text = f"{self.n_shared} genes shared by the model and the data."
+        if self.model_only:
+            text += f" {len(self.model_only)} model genes are missing from the data ({_preview(self.model_only)})."
+        if self.data_only:
+            text += f" {len(self.data_only)} data genes are not in the model ({_preview(self.data_only)}); they are ignored."
+        return text
+
+
+def match_genes(model_genes: list[str], data_genes: list[str]) -> GeneMatch:
+    """Match genes by name; see :class:`GeneMatch`."""
+    position = {g: i for i, g in enumerate(data_genes)}
+    index = np.array([position.get(g, -1) for g in model_genes], dtype=np.int64)
+    model_set = set(model_genes)
+    return GeneMatch(
+        model_only=[g for g, i in zip(model_genes, index) if i < 0],
+        data_only=[g for g in data_genes if g not in model_set],
+        data_index=index,
+    )
+
+
+def counts_matrix(adata: anndata.AnnData, layer: str | None) -> Any:
+    """The counts the model was trained on: ``adata.layers[layer]`` or ``adata.X``."""
+    if layer is None:
+        return adata.X
+    if layer not in adata.layers:
+        raise DataError(
+            f"The model was set up with counts in layer {layer!r}, which this data lacks "
+            f"(layers: {list(adata.layers) or 'none'})."
+        )
+    return adata.layers[layer]
+
+
+def _obs_column(adata: anndata.AnnData, key: str, what: str) -> np.ndarray:
+    if key not in adata.obs:
+        raise DataError(f"The data has no obs column {key!r}, which the model uses as {what}.")
+    return adata.obs[key].to_numpy()
+
+
+def _check_categories(values: np.ndarray, categories: list[str], key: str) -> np.ndarray:
+    values = values.astype(str)
+    unknown = sorted(set(values) - set(categories))
+    if unknown:
+        raise DataError(
+            f"obs column {key!r} has categories the model never saw: {_preview(unknown)}. "
+            f"The model knows {_preview(categories)}."
+        )
+    return values
+
+
+def covariates_from_obs(model: ScviModel, adata: anndata.AnnData) -> dict[str, Any]:
+    """Each cell's batch, label, categorical and continuous covariates, from ``obs``.
+
+    Returns
+    -------
+    dict
+        ``batch`` and ``label`` (arrays of names, or ``None`` when the model has no such key),
+        ``categorical`` (name -> array) and ``continuous`` (name -> float array).
+    """
+    batch = None
+    if model.batch_key is not None:
+        batch = _check_categories(_obs_column(adata, model.batch_key, "batch"), model.batches, model.batch_key)
+    label = None
+    if model.labels_key is not None and model.labels_key in adata.obs:
+        values = adata.obs[model.labels_key].astype(str).to_numpy()
+        label = np.where(np.isin(values, model.labels), values, model.labels[0])
+    categorical = {
+        key: _check_categories(_obs_column(adata, key, "a categorical covariate"), cats, key)
+        for key, cats in model.categorical_covariates.items()
+    }
+    continuous = {}
+    for key in model.continuous_covariates:
+        values = np.asarray(_obs_column(adata, key, "a continuous covariate"), dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"obs column {key!r} has NaN or infinite values; the model needs a number for every cell.")
+        continuous[key] = values
+    return {"batch": batch, "label": label, "categorical": categorical, "continuous": continuous}
+
+
+def model_inputs_from_adata(model: ScviModel, adata: anndata.AnnData) -> tuple[Any, dict[str, Any]]:
+    """Counts in the model's gene order and per-cell covariates, checked.
+
+    Raises
+    ------
+    DataError
+        If any model gene or covariate column is missing.
+    """
+    match = match_genes(model.genes, [str(g) for g in adata.var_names])
+    if match.model_only:
+        raise DataError(
+            f"{len(match.model_only)} of the model's {len(model.genes)} genes are missing from the data "
+            f"({_preview(match.model_only)}); encoding needs all of them."
+        )
+    counts = counts_matrix(adata, model.spec.layer)
+    if not np.array_equal(match.data_index, np.arange(len(model.genes))) or counts.shape[1] != len(model.genes):
+        counts = counts[:, match.data_index]
+    if sp.issparse(counts):
+        counts = sp.csr_matrix(counts)
+    return counts, covariates_from_obs(model, adata)
+
+
+def observed_library_size(model: ScviModel, adata: anndata.AnnData) -> np.ndarray:
+    """Each cell's library size as the model uses it.
+
+    The size factor column for size-factor models, else total counts over the model's genes
+    (what scvi-tools sums for ``use_observed_lib_size``).
+    """
+    if model.spec.uses_size_factor:
+        return np.asarray(_obs_column(adata, model.spec.size_factor_key, "size factor"), dtype=np.float64)
+    counts, _ = model_inputs_from_adata(model, adata)
+    return np.asarray(counts.sum(axis=1)).ravel().astype(np.float64)

@@ -1,0 +1,570 @@
+"""``ScviModel``: a loaded scVI/scANVI decoder (and encoder) with a decode/encode API."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from scvi_viz.errors import DecodeInputError, ModelFileError
+from scvi_viz.model_file import ModelSpec, read_model_spec
+from scvi_viz.nn import DecoderSCVI, Encoder
+
+Index = int | str
+PerRow = Index | Sequence[Index] | np.ndarray
+DEFAULT_CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Decoder outputs, each of shape ``(n, n_genes)`` (torch tensors on the model's device).
+
+    Attributes
+    ----------
+    scale
+        Expected expression as a fraction of the library (softmax models), or the softplus
+        scale of size-factor models.
+    rate
+        Expected counts: ``library_size * scale``.
+    theta
+        NB inverse dispersion (``None`` for poisson).
+    dropout_logits
+        Zero-inflation logits (``None`` unless zinb).
+    """
+
+    scale: torch.Tensor
+    rate: torch.Tensor
+    theta: torch.Tensor | None
+    dropout_logits: torch.Tensor | None
+
+    @cached_property
+    def dropout(self) -> torch.Tensor | None:
+        """Zero-inflation (dropout) probability, ``sigmoid(dropout_logits)``."""
+        return None if self.dropout_logits is None else torch.sigmoid(self.dropout_logits)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Decoder inputs for ``n`` rows, already on the model's device."""
+
+    x: torch.Tensor  # (n, n_input): z, continuous covariates, batch embedding
+    log_library: torch.Tensor  # (n, 1)
+    cats: tuple[torch.Tensor, ...]  # each (n, 1): batch (one-hot models), categorical covs, label
+    batch: torch.Tensor  # (n, 1)
+    label: torch.Tensor  # (n, 1)
+
+    def rows(self, start: int, stop: int) -> _Inputs:
+        return _Inputs(
+            self.x[start:stop],
+            self.log_library[start:stop],
+            tuple(c[start:stop] for c in self.cats),
+            self.batch[start:stop],
+            self.label[start:stop],
+        )
+
+    def key(self) -> str:
+        """Content hash of everything that determines the decoder's hidden layer."""
+        digest = hashlib.blake2b(digest_size=16)
+        for t in (self.x, *self.cats):
+            digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+
+def _pick_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but CUDA is not available here; use device='cpu'.")
+    return device
+
+
+class ScviModel:
+    """A trained scVI or scANVI model, read from a ``model.save()`` directory.
+
+    Use :func:`load_model` to create one. The torch modules are in eval mode and are never
+    modified after loading.
+
+    Attributes
+    ----------
+    genes
+        Gene names in the decoder's output order.
+    n_latent
+        Number of latent dimensions.
+    model_name
+        ``"SCVI"`` or ``"SCANVI"``.
+    scvi_version
+        The scvi-tools version that saved the model.
+    dispersion, gene_likelihood, latent_distribution
+        The model's settings.
+    batch_key, batches
+        The ``obs`` column registered as batch and its categories in the model's order.
+    labels_key, labels
+        The labels column and its categories (without scANVI's unlabeled category).
+    categorical_covariates
+        Extra categorical covariates: name -> categories, in setup order.
+    continuous_covariates
+        Extra continuous covariate names, in setup order.
+    decoder
+        The loaded :class:`scvi_viz.nn.DecoderSCVI`.
+    encoder
+        The loaded ``z_encoder`` (:class:`scvi_viz.nn.Encoder`).
+    device
+        Where decoding runs.
+    """
+
+    def __init__(self, spec: ModelSpec, *, device: str | torch.device | None = None, path: Path | None = None):
+        self.spec = spec
+        self.path = path
+        self.device = _pick_device(device)
+        state = spec.state_dict
+        n_cont = len(spec.continuous_covariates)
+        n_decoder_in = spec.n_latent + n_cont + spec.batch_embedding_dim
+
+        self.decoder = DecoderSCVI(
+            n_decoder_in,
+            len(spec.genes),
+            n_cat_list=spec.cat_list_sizes,
+            n_layers=spec.n_layers,
+            n_hidden=spec.n_hidden,
+            inject_covariates=spec.deeply_inject_covariates,
+            use_batch_norm=spec.use_batch_norm_decoder,
+            use_layer_norm=spec.use_layer_norm_decoder,
+            scale_activation="softplus" if spec.uses_size_factor else "softmax",
+        )
+        self._load("decoder.", self.decoder)
+
+        n_encoder_in = len(spec.genes) + (n_cont + spec.batch_embedding_dim) * spec.encode_covariates
+        self.encoder = Encoder(
+            n_encoder_in,
+            spec.n_latent,
+            n_cat_list=spec.cat_list_sizes if spec.encode_covariates else None,
+            n_layers=spec.n_layers,
+            n_hidden=spec.n_hidden,
+            distribution=spec.latent_distribution,
+            inject_covariates=spec.deeply_inject_covariates,
+            use_batch_norm=spec.use_batch_norm_encoder,
+            use_layer_norm=spec.use_layer_norm_encoder,
+            return_dist=True,
+        )
+        self._load("z_encoder.", self.encoder)
+
+        px_r = state.get("px_r")
+        self._log_theta = None if px_r is None else px_r.to(self.device, torch.float32)
+        emb = state.get("_embeddings_dict.batch.weight")
+        self._batch_embedding = None if emb is None else emb.to(self.device, torch.float32)
+        self._hidden_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDict()
+        self._gene_index = {g: i for i, g in enumerate(spec.genes)}
+
+    def _load(self, prefix: str, module: torch.nn.Module) -> None:
+        sub = {k[len(prefix):]: v for k, v in self.spec.state_dict.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(sub, strict=True)
+        except RuntimeError as exc:
+            raise ModelFileError(
+                f"The saved weights under '{prefix}' do not match the architecture in the model's "
+                f"settings ({str(exc).splitlines()[0]}). The file may come from a modified scvi-tools."
+            ) from exc
+        module.to(self.device).eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+    # ----------------------------------------------------------------- settings
+    def __getattr__(self, name: str) -> Any:
+        # The saved settings (genes, batches, dispersion, ...) read through from the spec.
+        if name != "spec" and "spec" in self.__dict__ and hasattr(self.spec, name):
+            return getattr(self.spec, name)
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        return (
+            f"ScviModel({self.model_name}, {len(self.genes)} genes, {self.n_latent} latent dims, "
+            f"dispersion={self.dispersion!r}, likelihood={self.gene_likelihood!r}, device={self.device})"
+        )
+
+    @property
+    def file_sha256(self) -> str:
+        """SHA-256 of the ``model.pt`` that was loaded."""
+        return self.spec.file_sha256
+
+    # ----------------------------------------------------------- input handling
+    def gene_indices(self, genes: Sequence[str]) -> list[int]:
+        """Positions of ``genes`` in :attr:`genes`; raises ``DecodeInputError`` naming unknown ones."""
+        missing = [g for g in genes if g not in self._gene_index]
+        if missing:
+            raise DecodeInputError(
+                f"{len(missing)} gene(s) are not in the model: {', '.join(map(str, missing[:5]))}"
+                f"{' ...' if len(missing) > 5 else ''}."
+            )
+        return [self._gene_index[g] for g in genes]
+
+    def _as_z(self, z: Any) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(z, dtype=np.float32) if not isinstance(z, torch.Tensor) else z)
+        if t.dim() == 1:
+            t = t.unsqueeze(0)
+        if t.dim() != 2 or t.shape[1] != self.n_latent:
+            raise DecodeInputError(f"z must have shape (n, {self.n_latent}) or ({self.n_latent},); got {tuple(t.shape)}.")
+        if not torch.isfinite(t).all():
+            raise DecodeInputError("z contains NaN or infinite values.")
+        return t.to(self.device, torch.float32)
+
+    def _per_row(self, value: Any, n: int, what: str) -> np.ndarray:
+        arr = np.asarray(value)
+        if arr.ndim == 0:
+            return np.repeat(arr.reshape(1), n)
+        arr = arr.ravel()
+        if arr.shape[0] == 1:
+            return np.repeat(arr, n)
+        if arr.shape[0] != n:
+            raise DecodeInputError(f"{what} has {arr.shape[0]} values but z has {n} rows; give one value or one per row.")
+        return arr
+
+    def _category_index(self, value: PerRow | None, categories: Sequence[str], n: int, what: str) -> torch.Tensor:
+        if value is None:
+            idx = np.zeros(n, dtype=np.int64)
+        else:
+            lookup = {c: i for i, c in enumerate(categories)}
+            idx = np.empty(n, dtype=np.int64)
+            for j, v in enumerate(self._per_row(value, n, what)):
+                if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+                    if not 0 <= int(v) < len(categories):
+                        raise DecodeInputError(f"{what} index {v} is out of range: the model has {len(categories)} categories.")
+                    idx[j] = int(v)
+                elif str(v) in lookup:
+                    idx[j] = lookup[str(v)]
+                else:
+                    shown = ", ".join(map(repr, categories[:8])) + (" ..." if len(categories) > 8 else "")
+                    raise DecodeInputError(f"{what} {v!r} is not one of the model's categories: {shown}.")
+        return torch.as_tensor(idx, device=self.device).unsqueeze(1)
+
+    def _inputs(
+        self,
+        z: Any,
+        library_size: Any = 1e4,
+        batch: PerRow | None = None,
+        label: PerRow | None = None,
+        categorical: Mapping[str, PerRow] | None = None,
+        continuous: Mapping[str, Any] | None = None,
+    ) -> _Inputs:
+        zt = self._as_z(z)
+        n = zt.shape[0]
+        lib = self._per_row(library_size, n, "library_size").astype(np.float64)
+        if not np.all(np.isfinite(lib)) or np.any(lib <= 0):
+            raise DecodeInputError("library_size must be positive and finite.")
+        log_lib = torch.as_tensor(np.log(lib), dtype=torch.float32, device=self.device).unsqueeze(1)
+
+        categorical = dict(categorical or {})
+        continuous = dict(continuous or {})
+        for given, known, kind in (
+            (categorical, self.categorical_covariates, "categorical"),
+            (continuous, self.continuous_covariates, "continuous"),
+        ):
+            unknown = set(given) - set(known)
+            if unknown:
+                raise DecodeInputError(
+                    f"Unknown {kind} covariate(s) {sorted(unknown)}; the model has {list(known) or 'none'}."
+                )
+
+        batch_idx = self._category_index(batch, self.batches, n, "batch")
+        label_idx = self._category_index(label, self.labels, n, "label")
+        cat_idx = [
+            self._category_index(categorical.get(name), cats, n, f"categorical covariate {name!r}")
+            for name, cats in self.categorical_covariates.items()
+        ]
+        parts = [zt]
+        if self.continuous_covariates:
+            cont = np.stack(
+                [self._per_row(continuous.get(name, 0.0), n, f"continuous covariate {name!r}").astype(np.float64)
+                 for name in self.continuous_covariates],
+                axis=1,
+            )
+            if not np.all(np.isfinite(cont)):
+                raise DecodeInputError("continuous covariates must be finite numbers.")
+            parts.append(torch.as_tensor(cont, dtype=torch.float32, device=self.device))
+        if self._batch_embedding is not None:
+            parts.append(self._batch_embedding[batch_idx.squeeze(1)])
+            cats = (*cat_idx, label_idx)
+        else:
+            cats = (batch_idx, *cat_idx, label_idx)
+        x = torch.cat(parts, dim=1) if len(parts) > 1 else zt
+        return _Inputs(x, log_lib, cats, batch_idx, label_idx)
+
+    # ------------------------------------------------------------------ decode
+    def _theta(self, inputs: _Inputs, px_r: torch.Tensor | None, genes: list[int] | None = None) -> torch.Tensor | None:
+        if self.gene_likelihood == "poisson":
+            return None
+        if self.dispersion == "gene-cell":
+            return torch.exp(px_r)
+        log_theta = self._log_theta if genes is None else self._log_theta[genes]
+        n = inputs.x.shape[0]
+        if self.dispersion == "gene":
+            return torch.exp(log_theta).unsqueeze(0).expand(n, -1)
+        idx = inputs.batch if self.dispersion == "gene-batch" else inputs.label
+        return torch.exp(log_theta.T)[idx.squeeze(1)]
+
+    @torch.inference_mode()
+    def decode(
+        self,
+        z: Any,
+        library_size: Any = 1e4,
+        batch: PerRow | None = None,
+        label: PerRow | None = None,
+        categorical: Mapping[str, PerRow] | None = None,
+        continuous: Mapping[str, Any] | None = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> Decoded:
+        """Decode latent points into expected expression, dispersion and dropout.
+
+        Parameters
+        ----------
+        z
+            Latent points, shape ``(n, n_latent)`` or ``(n_latent,)``.
+        library_size
+            Multiplier of ``scale``: total counts (or the size factor for size-factor models),
+            a scalar or one value per row.
+        batch
+            Batch category name or index, scalar or per row; default the first category.
+        label
+            Label name or index (used by ``dispersion="gene-label"``); default the first.
+        categorical
+            Categorical covariate name -> category name or index (scalar or per row);
+            a covariate left out takes its first category.
+        continuous
+            Continuous covariate name -> value (scalar or per row); left out means 0.
+        chunk_size
+            Rows decoded at a time.
+
+        Returns
+        -------
+        Decoded
+            ``scale``, ``rate``, ``theta``, ``dropout_logits`` and ``dropout``.
+
+        Raises
+        ------
+        DecodeInputError
+            For wrong shapes, NaN in ``z``, unknown categories or covariates.
+        """
+        inputs = self._inputs(z, library_size, batch, label, categorical, continuous)
+        n, n_genes = inputs.x.shape[0], len(self.genes)
+        want_r = self.dispersion == "gene-cell" and self.gene_likelihood != "poisson"
+        scale = torch.empty(n, n_genes, device=self.device)
+        rate = torch.empty_like(scale)
+        px_r = torch.empty_like(scale) if want_r else None
+        dropout = torch.empty_like(scale) if self.gene_likelihood == "zinb" else None
+        for start in range(0, n, chunk_size):
+            part = inputs.rows(start, start + chunk_size)
+            s, r, mu, d = self.decoder(self.dispersion, part.x, part.log_library, *part.cats)
+            stop = start + s.shape[0]
+            scale[start:stop], rate[start:stop] = s, mu
+            if px_r is not None:
+                px_r[start:stop] = r
+            if dropout is not None:
+                dropout[start:stop] = d
+        return Decoded(scale, rate, self._theta(inputs, px_r), dropout)
+
+    @torch.inference_mode()
+    def decode_mean(
+        self,
+        z: Any,
+        library_size: Any = 1e4,
+        batch: PerRow | None = None,
+        label: PerRow | None = None,
+        categorical: Mapping[str, PerRow] | None = None,
+        continuous: Mapping[str, Any] | None = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> dict[str, np.ndarray]:
+        """Mean over rows of ``scale`` and ``rate`` without holding an ``n x genes`` matrix.
+
+        Takes the arguments of :meth:`decode`. Returns a dict with ``"scale"`` and ``"rate"``,
+        each a float64 array of length ``n_genes``.
+        """
+        inputs = self._inputs(z, library_size, batch, label, categorical, continuous)
+        n = inputs.x.shape[0]
+        total_scale = torch.zeros(len(self.genes), dtype=torch.float64, device=self.device)
+        total_rate = torch.zeros_like(total_scale)
+        for start in range(0, n, chunk_size):
+            part = inputs.rows(start, start + chunk_size)
+            s, _, mu, _ = self.decoder(self.dispersion, part.x, part.log_library, *part.cats)
+            total_scale += s.sum(0, dtype=torch.float64)
+            total_rate += mu.sum(0, dtype=torch.float64)
+        return {"scale": (total_scale / n).cpu().numpy(), "rate": (total_rate / n).cpu().numpy()}
+
+    def _hidden(self, inputs: _Inputs, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Hidden layer and softmax log-normaliser per row, cached by input content."""
+        key = inputs.key()
+        if key in self._hidden_cache:
+            self._hidden_cache.move_to_end(key)
+            return self._hidden_cache[key]
+        n = inputs.x.shape[0]
+        hidden = torch.empty(n, self.spec.n_hidden, device=self.device)
+        log_norm = torch.empty(n, device=self.device) if self.decoder.scale_activation == "softmax" else None
+        linear = self.decoder.px_scale_decoder[0]
+        for start in range(0, n, chunk_size):
+            part = inputs.rows(start, start + chunk_size)
+            h = self.decoder.px_decoder(part.x, *part.cats)
+            hidden[start : start + h.shape[0]] = h
+            if log_norm is not None:
+                log_norm[start : start + h.shape[0]] = torch.logsumexp(linear(h), dim=-1)
+        self._hidden_cache[key] = (hidden, log_norm)
+        while len(self._hidden_cache) > 4:
+            self._hidden_cache.popitem(last=False)
+        return hidden, log_norm
+
+    @torch.inference_mode()
+    def decode_genes(
+        self,
+        z: Any,
+        genes: Sequence[str],
+        library_size: Any = 1e4,
+        batch: PerRow | None = None,
+        label: PerRow | None = None,
+        categorical: Mapping[str, PerRow] | None = None,
+        continuous: Mapping[str, Any] | None = None,
+        *,
+        chunk_size: int = 8192,
+    ) -> Decoded:
+        """Decode only ``genes`` for every row of ``z``, cheaply after the first call.
+
+        The softmax normaliser needs every gene, so the first call for a given ``z`` and
+        covariates computes each row's hidden layer and log-normaliser once and caches them
+        (four settings are kept). After that each gene costs ``n x n_hidden``.
+
+        Parameters
+        ----------
+        z, library_size, batch, label, categorical, continuous
+            As in :meth:`decode`.
+        genes
+            Gene names from :attr:`genes`.
+        chunk_size
+            Rows per chunk while computing the normaliser.
+
+        Returns
+        -------
+        Decoded
+            Tensors of shape ``(n, len(genes))``, equal to ``decode(...)`` restricted to ``genes``.
+        """
+        idx = self.gene_indices(list(genes))
+        inputs = self._inputs(z, library_size, batch, label, categorical, continuous)
+        hidden, log_norm = self._hidden(inputs, chunk_size)
+        head = self.decoder.px_scale_decoder[0]
+        logits = F.linear(hidden, head.weight[idx], head.bias[idx])
+        scale = torch.exp(logits - log_norm.unsqueeze(1)) if log_norm is not None else F.softplus(logits)
+        rate = torch.exp(inputs.log_library) * scale
+        px_r = None
+        if self.dispersion == "gene-cell" and self.gene_likelihood != "poisson":
+            r = self.decoder.px_r_decoder
+            px_r = F.linear(hidden, r.weight[idx], r.bias[idx])
+        dropout = None
+        if self.gene_likelihood == "zinb":
+            d = self.decoder.px_dropout_decoder
+            dropout = F.linear(hidden, d.weight[idx], d.bias[idx])
+        return Decoded(scale, rate, self._theta(inputs, px_r, idx), dropout)
+
+    # ------------------------------------------------------------------ encode
+    @torch.inference_mode()
+    def encode(self, adata: Any, *, batch_size: int = 1024) -> np.ndarray:
+        """Posterior mean of each cell's latent point, as scvi-tools computes it.
+
+        For ``latent_distribution="normal"`` this equals scvi-tools'
+        ``get_latent_representation(give_mean=True)``. For ``"ln"`` scvi-tools returns a Monte
+        Carlo mean of ``softmax`` of samples; this returns ``softmax`` of the posterior mean
+        (deterministic), a point on the simplex that the decoder takes as input.
+
+        Parameters
+        ----------
+        adata
+            An :class:`anndata.AnnData` with the model's genes (matched by name, any order) in
+            the layer the model was set up with, and its covariate columns in ``obs``.
+        batch_size
+            Cells encoded at a time.
+
+        Returns
+        -------
+        numpy.ndarray
+            Float32 array of shape ``(n_obs, n_latent)``.
+
+        Raises
+        ------
+        DataError
+            If genes or covariate columns are missing, or categories are unknown.
+        """
+        from scvi_viz.data import model_inputs_from_adata
+
+        counts, covariates = model_inputs_from_adata(self, adata)
+        out = np.empty((counts.shape[0], self.n_latent), dtype=np.float32)
+        for start in range(0, counts.shape[0], batch_size):
+            stop = min(start + batch_size, counts.shape[0])
+            block = counts[start:stop]
+            block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+            x = torch.as_tensor(block, dtype=torch.float32, device=self.device)
+            if self.spec.log_variational:
+                x = torch.log1p(x)
+            batch = covariates["batch"]
+            inputs = self._inputs(
+                np.zeros((stop - start, self.n_latent), np.float32),
+                batch=None if batch is None else batch[start:stop],
+                categorical={k: v[start:stop] for k, v in covariates["categorical"].items()},
+                continuous={k: v[start:stop] for k, v in covariates["continuous"].items()},
+            )
+            enc_in = x
+            if self.spec.encode_covariates:
+                extra = inputs.x[:, self.n_latent :]  # continuous covariates, then batch embedding
+                enc_in = torch.cat([x, extra], dim=1) if extra.shape[1] else x
+                cats = inputs.cats[:-1]  # drop the label: encoders take batch and covariates
+            else:
+                cats = ()
+            qz, _ = self.encoder(enc_in, *cats)
+            mean = qz.loc
+            if self.latent_distribution == "ln":
+                mean = torch.softmax(mean, dim=-1)
+            out[start:stop] = mean.cpu().numpy()
+        return out
+
+
+def load_model(path: str | Path, *, device: str | torch.device | None = None) -> ScviModel:
+    """Load a scVI or scANVI model saved with scvi-tools' ``model.save(dir)``.
+
+    The pickle in ``model.pt`` is read with an allowlist, so no code from the file runs.
+    scvi-tools does not need to be installed.
+
+    Parameters
+    ----------
+    path
+        The directory that ``model.save(dir)`` wrote, or the ``model.pt`` inside it.
+    device
+        ``"cuda"``, ``"cpu"`` or a :class:`torch.device`; default CUDA when available.
+
+    Returns
+    -------
+    ScviModel
+        The model, ready to decode and encode.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no model at ``path``.
+    ModelFileError
+        If the file is damaged or not a saved scvi-tools model.
+    UnsafeModelFileError
+        If the file asks to run code.
+    UnsupportedModelError
+        If the model's decoder is not ``DecoderSCVI`` (TOTALVI, CondSCVI, ...).
+
+    Examples
+    --------
+    >>> model = load_model("my_scvi_model/")  # doctest: +SKIP
+    >>> out = model.decode(np.zeros(model.n_latent), library_size=1e4)  # doctest: +SKIP
+    """
+    from scvi_viz.model_file import resolve_model_file
+
+    return ScviModel(read_model_spec(path), device=device, path=resolve_model_file(path))
