@@ -160,24 +160,56 @@ def covariates_from_obs(model: ScviModel, adata: anndata.AnnData) -> dict[str, A
     return {"batch": batch, "label": label, "categorical": categorical, "continuous": continuous}
 
 
-def model_inputs_from_adata(model: ScviModel, adata: anndata.AnnData) -> tuple[Any, dict[str, Any]]:
+def model_inputs_from_adata(
+    model: ScviModel, adata: anndata.AnnData, *, allow_missing_genes: bool = False
+) -> tuple[Any, dict[str, Any]]:
     """Counts in the model's gene order and per-cell covariates, checked.
+
+    Parameters
+    ----------
+    model
+        The model.
+    adata
+        The data.
+    allow_missing_genes
+        Fill model genes that the data lacks with zero counts (as scvi-tools'
+        ``prepare_query_anndata`` does) instead of raising. At least one gene must match.
 
     Raises
     ------
     DataError
-        If any model gene or covariate column is missing.
+        If model genes are missing (and not allowed), no gene matches, or a covariate
+        column is missing.
     """
     match = match_genes(model.genes, [str(g) for g in adata.var_names])
-    if match.model_only:
+    if match.n_shared == 0:
+        raise DataError(
+            f"None of the model's {len(model.genes)} genes are in the data (model genes start "
+            f"{_preview(model.genes, 3)}; data genes start {_preview([str(g) for g in adata.var_names], 3)}). "
+            "Use the .h5ad the model was trained on, with gene names as var_names."
+        )
+    if match.model_only and not allow_missing_genes:
         raise DataError(
             f"{len(match.model_only)} of the model's {len(model.genes)} genes are missing from the data "
             f"({_preview(match.model_only)}); encoding needs all of them."
         )
     counts = counts_matrix(adata, model.spec.layer)
-    if not np.array_equal(match.data_index, np.arange(len(model.genes))) or counts.shape[1] != len(model.genes):
-        counts = counts[:, match.data_index]
-    if sp.issparse(counts):
+    identity = np.array_equal(match.data_index, np.arange(len(model.genes))) and counts.shape[1] == len(model.genes)
+    if not identity:
+        present = match.data_index >= 0
+        if sp.issparse(counts):
+            counts = sp.csr_matrix(counts)
+            picked = counts[:, match.data_index[present]]
+            columns = np.flatnonzero(present)
+            expand = sp.csr_matrix(
+                (np.ones(len(columns)), (np.arange(len(columns)), columns)), shape=(len(columns), len(model.genes))
+            )
+            counts = sp.csr_matrix(picked @ expand)
+        else:
+            dense = np.zeros((counts.shape[0], len(model.genes)), dtype=np.float32)
+            dense[:, present] = np.asarray(counts)[:, match.data_index[present]]
+            counts = dense
+    elif sp.issparse(counts):
         counts = sp.csr_matrix(counts)
     return counts, covariates_from_obs(model, adata)
 
@@ -190,5 +222,5 @@ def observed_library_size(model: ScviModel, adata: anndata.AnnData) -> np.ndarra
     """
     if model.spec.uses_size_factor:
         return np.asarray(_obs_column(adata, model.spec.size_factor_key, "size factor"), dtype=np.float64)
-    counts, _ = model_inputs_from_adata(model, adata)
+    counts, _ = model_inputs_from_adata(model, adata, allow_missing_genes=True)
     return np.asarray(counts.sum(axis=1)).ravel().astype(np.float64)

@@ -472,7 +472,7 @@ class ScviModel:
 
     # ------------------------------------------------------------------ encode
     @torch.inference_mode()
-    def encode(self, adata: Any, *, batch_size: int = 1024) -> np.ndarray:
+    def encode(self, adata: Any, *, batch_size: int = 1024, allow_missing_genes: bool = False) -> np.ndarray:
         """Posterior mean of each cell's latent point, as scvi-tools computes it.
 
         For ``latent_distribution="normal"`` this equals scvi-tools'
@@ -487,6 +487,8 @@ class ScviModel:
             the layer the model was set up with, and its covariate columns in ``obs``.
         batch_size
             Cells encoded at a time.
+        allow_missing_genes
+            Encode model genes the data lacks as zero counts instead of raising.
 
         Returns
         -------
@@ -500,7 +502,22 @@ class ScviModel:
         """
         from scvi_viz.data import model_inputs_from_adata
 
-        counts, covariates = model_inputs_from_adata(self, adata)
+        counts, covariates = model_inputs_from_adata(self, adata, allow_missing_genes=allow_missing_genes)
+        return self.encode_counts(counts, covariates, batch_size=batch_size)
+
+    @torch.inference_mode()
+    def encode_counts(self, counts: Any, covariates: dict[str, Any], *, batch_size: int = 1024) -> np.ndarray:
+        """:meth:`encode` for counts already in the model's gene order.
+
+        Parameters
+        ----------
+        counts
+            Dense or sparse ``(n_cells, n_genes)`` counts, columns in :attr:`genes` order.
+        covariates
+            Per-cell covariates as returned by :func:`scvi_viz.data.covariates_from_obs`.
+        batch_size
+            Cells encoded at a time.
+        """
         out = np.empty((counts.shape[0], self.n_latent), dtype=np.float32)
         for start in range(0, counts.shape[0], batch_size):
             stop = min(start + batch_size, counts.shape[0])

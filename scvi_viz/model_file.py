@@ -227,7 +227,10 @@ def read_model_spec(path: str | Path) -> ModelSpec:
             "(px_r has 0 columns), so it cannot be decoded. Retrain with another dispersion."
         )
 
-    if n_layers > 1:
+    # The weights tell whether covariates reach layer 1 only when the decoder has covariates.
+    one_hot = [len(v) for v in categorical.values()] + ([len(batches)] if batch_representation != "embedding" else [])
+    n_cov = len(continuous) + sum(n for n in one_hot if n > 1)
+    if n_layers > 1 and n_cov > 0:
         inject = int(state["decoder.px_decoder.fc_layers.Layer 1.0.weight"].shape[1]) > n_hidden
     else:
         inject = bool(params.get("deeply_inject_covariates", True))

@@ -1,0 +1,15 @@
+"""scvi-viz: walk through the latent space of a trained scVI model. Run: streamlit run app.py"""
+
+import streamlit as st
+
+from scvi_viz import ui
+
+st.set_page_config(page_title="scvi-viz", page_icon=":material/scatter_plot:", layout="wide")
+page = st.navigation(
+    [
+        st.Page("pages/explore.py", title="Explore", icon=":material/explore:", default=True),
+        st.Page("pages/compare.py", title="Compare covariates", icon=":material/compare_arrows:"),
+    ]
+)
+ui.sidebar()
+page.run()

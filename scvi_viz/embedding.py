@@ -1,0 +1,131 @@
+"""2-D embeddings of the latent space: a cached UMAP, and mapping a 2-D point back to z."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+UMAP_OBSM_KEY = "X_scvi_umap"
+"""obsm key where a precomputed UMAP of the model's latent means may be stored."""
+
+UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.3, "random_state": 0}
+
+
+def default_cache_dir() -> Path:
+    """Folder for computed embeddings: ``$SCVI_VIZ_CACHE_DIR`` or ``~/.cache/scvi-viz``."""
+    return Path(os.environ.get("SCVI_VIZ_CACHE_DIR") or Path.home() / ".cache" / "scvi-viz")
+
+
+def content_key(*arrays: np.ndarray, extra: str = "") -> str:
+    """Hex digest of arrays' bytes, shapes and dtypes (and ``extra``)."""
+    digest = hashlib.blake2b(digest_size=20)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.shape}{a.dtype}".encode())
+        digest.update(a.tobytes())
+    digest.update(extra.encode())
+    return digest.hexdigest()
+
+
+def compute_umap(latent: np.ndarray) -> np.ndarray:
+    """UMAP (umap-learn) of latent points, deterministic for a given input.
+
+    Parameters
+    ----------
+    latent
+        Array of shape ``(n_cells, n_latent)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float32 coordinates of shape ``(n_cells, 2)``.
+    """
+    import umap
+
+    n = latent.shape[0]
+    reducer = umap.UMAP(n_components=2, **{**UMAP_PARAMS, "n_neighbors": min(UMAP_PARAMS["n_neighbors"], max(n - 1, 2))})
+    return reducer.fit_transform(np.asarray(latent, dtype=np.float32)).astype(np.float32)
+
+
+def cached_umap(latent: np.ndarray, cache_dir: Path | None = None) -> np.ndarray:
+    """:func:`compute_umap`, stored in ``cache_dir`` under the latent's content hash.
+
+    Only ``.npy`` files of coordinates are written, in a folder of scvi-viz's own; a cache
+    file that cannot be read is recomputed.
+    """
+    cache_dir = Path(cache_dir or default_cache_dir())
+    path = cache_dir / f"umap-{content_key(latent, extra=repr(sorted(UMAP_PARAMS.items())))}.npy"
+    if path.is_file():
+        try:
+            coords = np.load(path, allow_pickle=False)
+            if coords.shape == (latent.shape[0], 2):
+                return coords
+        except (OSError, ValueError):
+            pass
+    coords = compute_umap(latent)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, coords)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home still gets the embedding, just not cached
+    return coords
+
+
+class InverseMap:
+    """Map 2-D embedding positions back to latent space, and latent points onto the plot.
+
+    A clicked position is mapped to the inverse-distance-weighted mean of the latent means of
+    its ``k`` nearest cells in the embedding, so it always lies among latent points the model
+    has seen.
+
+    Parameters
+    ----------
+    coords
+        Embedding coordinates, shape ``(n_cells, 2)``.
+    latent
+        Latent means, shape ``(n_cells, n_latent)``.
+    k
+        Number of neighbours averaged.
+    """
+
+    def __init__(self, coords: np.ndarray, latent: np.ndarray, k: int = 10):
+        self.coords = np.asarray(coords, dtype=np.float64)
+        self.latent = np.asarray(latent, dtype=np.float32)
+        self.k = min(k, self.coords.shape[0])
+        self._tree = cKDTree(self.coords)
+        self._latent_tree = cKDTree(self.latent.astype(np.float64))
+
+    @property
+    def method(self) -> str:
+        """How positions are mapped, in words for the page."""
+        return f"distance-weighted mean of the latent points of the {self.k} nearest cells in the plot"
+
+    def nearest_cell(self, x: float, y: float) -> tuple[int, float]:
+        """Index of the cell nearest to ``(x, y)`` and its distance."""
+        dist, idx = self._tree.query([x, y], k=1)
+        return int(idx), float(dist)
+
+    @staticmethod
+    def _weighted(dist: np.ndarray, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        dist, idx = np.atleast_1d(dist), np.atleast_1d(idx)
+        if dist[0] < 1e-9:
+            return values[idx[0]].astype(np.float64)
+        w = 1.0 / dist
+        return (w[:, None] * values[idx]).sum(0) / w.sum()
+
+    def latent_at(self, x: float, y: float) -> np.ndarray:
+        """Latent point (float32) for the embedding position ``(x, y)``."""
+        dist, idx = self._tree.query([x, y], k=self.k)
+        return self._weighted(dist, idx, self.latent).astype(np.float32)
+
+    def position_of(self, z: np.ndarray) -> tuple[float, float]:
+        """Where to draw latent point ``z``: the weighted position of its nearest cells in latent space."""
+        dist, idx = self._latent_tree.query(np.asarray(z, dtype=np.float64), k=self.k)
+        xy = self._weighted(dist, idx, self.coords)
+        return float(xy[0]), float(xy[1])

@@ -1,0 +1,165 @@
+"""Exports for reports: static images (kaleido + an installed Chromium), HTML, CSV, ZIP bundles."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import threading
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from scvi_viz.errors import ScviVizError
+
+STATIC_FORMATS = ("png", "svg", "pdf")
+MIME = {
+    "png": "image/png",
+    "svg": "image/svg+xml",
+    "pdf": "application/pdf",
+    "html": "text/html",
+    "csv": "text/csv",
+    "zip": "application/zip",
+    "json": "application/json",
+}
+_BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+CHROME_HINT = (
+    "PNG, SVG and PDF are drawn by kaleido, which needs Chrome or Chromium on the server "
+    "(Debian/Ubuntu: `sudo apt-get install chromium`). HTML and CSV downloads work without it."
+)
+_lock = threading.Lock()
+_server_started = False
+
+
+class StaticExportUnavailable(ScviVizError):
+    """No Chrome/Chromium is installed, so kaleido cannot draw PNG, SVG or PDF."""
+
+
+def safe_filename(text: str) -> str:
+    """A file-name stem from free text (letters, digits, ``-`` and ``_``)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
+    return stem[:80] or "figure"
+
+
+def toolbar_config(filename: str) -> dict:
+    """Plotly ``config`` whose camera button saves ``filename``.png at twice the screen size."""
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "png", "filename": safe_filename(filename), "scale": 2},
+    }
+
+
+def browser_path() -> str | None:
+    """The Chrome/Chromium kaleido will use, or ``None`` when none is installed."""
+    explicit = os.environ.get("BROWSER_PATH")
+    if explicit and os.path.isfile(explicit):
+        return explicit
+    return next((p for p in map(shutil.which, _BROWSERS) if p), None)
+
+
+def static_export_available() -> bool:
+    """Whether PNG/SVG/PDF can be drawn here."""
+    return browser_path() is not None
+
+
+def figure_image(fig: go.Figure, fmt: str, *, scale: float = 2.0) -> bytes:
+    """Draw ``fig`` as PNG, SVG or PDF bytes.
+
+    A kaleido server is started on first use and reused, so later images take a fraction
+    of a second.
+
+    Raises
+    ------
+    StaticExportUnavailable
+        If no Chrome/Chromium is installed (see :data:`CHROME_HINT`).
+    """
+    global _server_started
+    if fmt not in STATIC_FORMATS:
+        raise ValueError(f"format must be one of {STATIC_FORMATS}, not {fmt!r}")
+    if not static_export_available():
+        raise StaticExportUnavailable(CHROME_HINT)
+    import kaleido
+
+    with _lock:
+        if not _server_started:
+            kaleido.start_sync_server(silence_warnings=True)
+            _server_started = True
+        width = fig.layout.width or 1000
+        height = fig.layout.height or 500
+        return pio.to_image(fig, format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)
+
+
+def figure_html(fig: go.Figure) -> bytes:
+    """A standalone HTML page of ``fig`` (plotly.js embedded: opens offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False}).encode()
+
+
+def table_csv(table: pd.DataFrame, *, caption: Mapping[str, str] | None = None) -> bytes:
+    """CSV of ``table`` with its index; ``caption`` lines go first as ``# key: value`` comments."""
+    head = "".join(f"# {k}: {v}\n" for k, v in (caption or {}).items())
+    return (head + table.to_csv(float_format="%.6g")).encode()
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A figure and the numbers behind it, under one name (used for file names)."""
+
+    name: str
+    figure: go.Figure
+    table: pd.DataFrame
+    caption: Mapping[str, str] | None = None
+
+
+def report_bundle(charts: list[Chart], state_json: str, tables: Mapping[str, pd.DataFrame] | None = None) -> bytes:
+    """One ZIP with each chart's SVG and PNG, its CSV, extra ``tables`` as CSV, and ``state.json``.
+
+    Without Chromium the ZIP holds each chart's HTML instead of SVG/PNG and a ``README.txt``
+    that says why.
+    """
+    buffer = io.BytesIO()
+    static = static_export_available()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for chart in charts:
+            stem = safe_filename(chart.name)
+            if static:
+                archive.writestr(f"{stem}.svg", figure_image(chart.figure, "svg"))
+                archive.writestr(f"{stem}.png", figure_image(chart.figure, "png"))
+            else:
+                archive.writestr(f"{stem}.html", figure_html(chart.figure))
+            archive.writestr(f"{stem}.csv", table_csv(chart.table, caption=chart.caption))
+        for name, table in (tables or {}).items():
+            archive.writestr(f"{safe_filename(name)}.csv", table_csv(table))
+        archive.writestr("state.json", state_json)
+        if not static:
+            archive.writestr("README.txt", CHROME_HINT + "\n")
+    return buffer.getvalue()
+
+
+def read_state_upload(data: bytes) -> str:
+    """The ``state.json`` text from an uploaded ``state.json`` or report ZIP.
+
+    Raises
+    ------
+    ScviVizError
+        If the ZIP has no ``state.json`` or the bytes are neither JSON nor ZIP.
+    """
+    if data[:2] == b"PK":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                if "state.json" not in archive.namelist():
+                    raise ScviVizError("This ZIP has no state.json; upload a report bundle saved by scvi-viz.")
+                info = archive.getinfo("state.json")
+                if info.file_size > 1_000_000:
+                    raise ScviVizError("state.json in this ZIP is too large to be a scvi-viz state.")
+                return archive.read("state.json").decode("utf-8")
+        except zipfile.BadZipFile as exc:
+            raise ScviVizError("This file is not a valid ZIP.") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScviVizError("This file is neither a state.json nor a report ZIP.") from exc

@@ -1,0 +1,144 @@
+"""Where models and data come from: the built-in demo, a data root on the server, uploads.
+
+Nothing here writes outside scvi-viz's own folders: uploads are unpacked into a fresh
+temporary folder, and files under the data root are only read.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from scvi_viz.errors import ScviVizError
+
+DEMO_DIR = Path(__file__).parent / "demo"
+DEMO_MODEL = DEMO_DIR / "model"
+DEMO_DATA = DEMO_DIR / "pbmc68k.h5ad"
+MAX_UPLOAD_BYTES = 2 * 1024**3
+_MAX_DEPTH = 4
+
+
+class PathOutsideRootError(ScviVizError):
+    """A path that leaves the data root (``..``, an absolute path elsewhere, a symlink out)."""
+
+
+class UploadError(ScviVizError):
+    """An uploaded file that is not a model archive, ``model.pt`` or ``.h5ad``."""
+
+
+def data_root() -> Path:
+    """The folder server-side files are picked from: ``$SCVI_VIZ_DATA_DIR`` or the current folder."""
+    return Path(os.environ.get("SCVI_VIZ_DATA_DIR") or os.getcwd()).resolve()
+
+
+def resolve_in_root(relative: str | Path, root: Path | None = None) -> Path:
+    """``root / relative`` with symlinks resolved, refused unless it stays inside ``root``.
+
+    Raises
+    ------
+    PathOutsideRootError
+        If the path resolves outside the root.
+    FileNotFoundError
+        If it does not exist.
+    """
+    root = (root or data_root()).resolve()
+    path = (root / relative).resolve()
+    if path != root and root not in path.parents:
+        raise PathOutsideRootError(
+            f"{relative} is outside the data root {root}. Only files under the data root can be opened; "
+            "start the app with SCVI_VIZ_DATA_DIR set to the folder that holds your models and data."
+        )
+    if not path.exists():
+        raise FileNotFoundError(f"{relative} does not exist under the data root {root}.")
+    return path
+
+
+def _walk(root: Path):
+    root_depth = len(root.parts)
+    for current, dirs, files in os.walk(root):
+        depth = len(Path(current).parts) - root_depth
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__") if depth < _MAX_DEPTH else []
+        yield Path(current), files
+
+
+def list_model_dirs(root: Path | None = None) -> list[str]:
+    """Folders under ``root`` that hold a ``model.pt``, relative to ``root``."""
+    root = (root or data_root()).resolve()
+    return [str(d.relative_to(root)) or "." for d, files in _walk(root) if "model.pt" in files]
+
+
+def list_h5ad_files(root: Path | None = None) -> list[str]:
+    """``.h5ad`` files under ``root``, relative to ``root``."""
+    root = (root or data_root()).resolve()
+    return [str((d / f).relative_to(root)) for d, files in _walk(root) for f in sorted(files) if f.endswith(".h5ad")]
+
+
+def _check_size(data: bytes, name: str) -> None:
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UploadError(f"{name} is {len(data) / 1e9:.1f} GB; uploads are limited to {MAX_UPLOAD_BYTES / 1e9:.0f} GB.")
+    if not data:
+        raise UploadError(f"{name} is empty.")
+
+
+def unpack_model_upload(name: str, data: bytes, dest: Path | None = None) -> Path:
+    """Write an uploaded model into a new private folder and return that folder.
+
+    Parameters
+    ----------
+    name
+        The uploaded file's name (``.zip`` of a ``model.save`` folder, or ``model.pt``).
+    data
+        Its bytes.
+    dest
+        Folder to unpack into; default a new temporary folder.
+
+    Raises
+    ------
+    UploadError
+        If it is neither, the ZIP has no ``model.pt``, or it is too large.
+    """
+    _check_size(data, name)
+    dest = Path(dest or tempfile.mkdtemp(prefix="scvi-viz-upload-"))
+    if data[:2] == b"PK" and not name.endswith(".pt"):
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile as exc:
+            raise UploadError(f"{name} is not a valid ZIP file.") from exc
+        with archive:
+            members = [m for m in archive.infolist() if Path(m.filename).name in ("model.pt", "adata.h5ad") and not m.is_dir()]
+            models = [m for m in members if Path(m.filename).name == "model.pt"]
+            if len(models) != 1:
+                raise UploadError(
+                    f"{name} should contain exactly one model.pt (the folder written by model.save(dir), zipped); "
+                    f"it has {len(models)}."
+                )
+            for member in members:
+                if member.file_size > MAX_UPLOAD_BYTES:
+                    raise UploadError(f"{member.filename} in {name} is too large to unpack.")
+                # Only the base name is used, so no member can write outside ``dest``.
+                (dest / Path(member.filename).name).write_bytes(archive.read(member))
+        return dest
+    if name.endswith(".pt"):
+        (dest / "model.pt").write_bytes(data)
+        return dest
+    raise UploadError(f"{name} is neither a .zip of a saved model folder nor a model.pt.")
+
+
+def save_h5ad_upload(name: str, data: bytes, dest: Path | None = None) -> Path:
+    """Write an uploaded ``.h5ad`` into a private folder and return its path.
+
+    Raises
+    ------
+    UploadError
+        If it is not an HDF5 file or is too large.
+    """
+    _check_size(data, name)
+    if not data.startswith(b"\x89HDF\r\n\x1a\n"):
+        raise UploadError(f"{name} is not an .h5ad file (it is not HDF5). Save your data with adata.write_h5ad().")
+    dest = Path(dest or tempfile.mkdtemp(prefix="scvi-viz-upload-"))
+    path = dest / "data.h5ad"
+    path.write_bytes(data)
+    return path
