@@ -3,23 +3,13 @@
 import streamlit as st
 
 from scvi_viz import profiles, ui
+from scvi_viz.workspace import Workspace
 
-ws = ui.workspace()
-model = ws.model
-st.title("Compare batches and covariates")
-st.caption(
-    "Decode the same latent point, or the same group of cells, under two or more values of one covariate. "
-    "Differences are what the model attributes to that covariate alone."
-)
-
-options = ui.covariate_options(ws)
-if not options:
-    st.info("This model has no batch key or other covariates with more than one value, so there is nothing to compare.")
-    st.stop()
 
 
 @st.fragment
-def at_current_point() -> None:
+def at_current_point(ws: Workspace, options: dict) -> None:
+    model = ws.model
     st.subheader("At the current point")
     point = ui.current_point()
     st.markdown(f"**Current point:** {ui.point_origin()} (change it on the Explore page)")
@@ -33,7 +23,8 @@ def at_current_point() -> None:
 
 
 @st.fragment
-def for_a_group() -> None:
+def for_a_group(ws: Workspace, options: dict) -> None:
+    model = ws.model
     st.subheader("For a group of cells")
     st.caption("Every cell of the group keeps its own latent point and library size; only the chosen covariate changes "
                "(scvi-tools' transform_batch). Means over the group's cells are compared.")
@@ -50,6 +41,17 @@ def for_a_group() -> None:
                        subtitle=f"{group_name}: {len(cells):,} cells, each at its own library size", library_size=None)
 
 
-at_current_point()
-st.divider()
-for_a_group()
+ws = ui.workspace()
+if ws is not None:
+    st.title("Compare batches and covariates")
+    st.caption(
+        "Decode the same latent point, or the same group of cells, under two or more values of one covariate. "
+        "Differences are what the model attributes to that covariate alone."
+    )
+    options = ui.covariate_options(ws)
+    if not options:
+        st.info("This model has no batch key or other covariates with more than one value: there is nothing to compare.")
+    else:
+        at_current_point(ws, options)
+        st.divider()
+        for_a_group(ws, options)

@@ -6,20 +6,14 @@ import streamlit as st
 
 from scvi_viz import figures, profiles, ui
 from scvi_viz.export import Chart
-
-ws = ui.workspace()
-model = ws.model
-st.title("Explore the latent space")
-st.caption(
-    "Each point in the model's latent space is a cell state. Click a cell (or empty space) on the map, "
-    "or move the sliders, and the decoder's predictions for every gene update below."
-)
+from scvi_viz.workspace import Workspace
 
 OVERLAY = "decoded expression of a gene"
 
 
 @st.fragment
-def explore() -> None:
+def explore(ws: Workspace) -> None:
+    model = ws.model
     c1, c2, c3 = st.columns(3)
     emb_name = c1.selectbox("Map", ws.embedding_names(), key="embedding")
     columns = ws.color_columns()
@@ -92,4 +86,11 @@ def explore() -> None:
                      extras={"embedding": emb_name, "color_by": color_by})
 
 
-explore()
+ws = ui.workspace()
+if ws is not None:
+    st.title("Explore the latent space")
+    st.caption(
+        "Each point in the model's latent space is a cell state. Click a cell (or empty space) on the map, "
+        "or move the sliders, and the decoder's predictions for every gene update below."
+    )
+    explore(ws)

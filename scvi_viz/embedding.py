@@ -129,3 +129,32 @@ class InverseMap:
         dist, idx = self._latent_tree.query(np.asarray(z, dtype=np.float64), k=self.k)
         xy = self._weighted(dist, idx, self.coords)
         return float(xy[0]), float(xy[1])
+
+
+def resolve_click(hit: dict, inverse: InverseMap, grid_trace: int = 0) -> tuple[int | None, np.ndarray, tuple[float, float]]:
+    """Turn a plotly click (one selection point) into a cell or a latent position.
+
+    Parameters
+    ----------
+    hit
+        A point of a plotly selection event: ``curve_number``, ``x``, ``y`` and, for cells,
+        ``customdata`` holding the cell index.
+    inverse
+        The map between the plot and latent space.
+    grid_trace
+        Index of the invisible trace that catches clicks on empty space.
+
+    Returns
+    -------
+    tuple
+        ``(cell, z, (x, y))``: the clicked cell's index (``None`` for empty space), the latent
+        point, and where to draw it.
+    """
+    x, y = float(hit["x"]), float(hit["y"])
+    if hit.get("curve_number") == grid_trace:
+        return None, inverse.latent_at(x, y), (x, y)
+    custom = hit.get("customdata")
+    if isinstance(custom, (list, tuple)):
+        custom = custom[0] if custom else None
+    cell = int(custom) if custom is not None else inverse.nearest_cell(x, y)[0]
+    return cell, inverse.latent[cell], (float(inverse.coords[cell, 0]), float(inverse.coords[cell, 1]))

@@ -200,12 +200,11 @@ def sidebar() -> Workspace | None:
     return ws
 
 
-def workspace() -> Workspace:
-    """The workspace the sidebar opened; stops the page with a hint when there is none."""
+def workspace() -> Workspace | None:
+    """The workspace the sidebar opened, or ``None`` (after showing a hint) when there is none."""
     ws = st.session_state.get("_workspace")
     if ws is None:
         st.info("Choose a model and its data in the sidebar. The built-in demo opens with no action.")
-        st.stop()
     return ws
 
 
@@ -310,6 +309,7 @@ def _remember_clicked(ws: Workspace, cell: int) -> tuple[Point, str]:
 
 def handle_map_click(ws: Workspace, embedding_name: str, chart_key: str) -> Callable[[], None]:
     """The ``on_select`` callback of the map: a click on a cell or on empty space sets the point."""
+    from scvi_viz.embedding import resolve_click
     from scvi_viz.figures import GRID_TRACE_INDEX
 
     def on_select() -> None:
@@ -317,18 +317,14 @@ def handle_map_click(ws: Workspace, embedding_name: str, chart_key: str) -> Call
         points = (event.get("selection") or {}).get("points") or []
         if not points:
             return
-        hit = points[0]
-        x, y = float(hit["x"]), float(hit["y"])
         inv = inverse_map(ws, embedding_name)
-        if hit.get("curve_number") == GRID_TRACE_INDEX:
-            z = inv.latent_at(x, y)
+        cell, z, xy = resolve_click(points[0], inv, GRID_TRACE_INDEX)
+        if cell is None:
             point = replace(current_point(), z=tuple(float(v) for v in z))
-            set_point(ws, point, origin=f"empty-space click at ({x:.2f}, {y:.2f}), mapped by {inv.method}", xy=(x, y))
-            return
-        custom = hit.get("customdata")
-        cell = int(custom[0] if isinstance(custom, list) else custom) if custom is not None else inv.nearest_cell(x, y)[0]
-        point, origin = _remember_clicked(ws, cell)
-        set_point(ws, point, origin=origin, xy=tuple(map(float, inv.coords[cell])))
+            origin = f"empty-space click at ({xy[0]:.2f}, {xy[1]:.2f}), mapped by {inv.method}"
+        else:
+            point, origin = _remember_clicked(ws, cell)
+        set_point(ws, point, origin=origin, xy=xy)
 
     return on_select
 

@@ -1,0 +1,216 @@
+"""The Streamlit app under ``streamlit.testing``: every page on the demo, widgets, bad input."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from scvi_viz import sources
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+REFUSED = Path(__file__).parent / "fixtures" / "refused"
+
+
+def _values(array) -> np.ndarray:
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
+    return np.asarray(array)
+
+
+def chart(at: AppTest, title_part: str) -> dict:
+    """The plotly spec of the chart whose title contains ``title_part``."""
+    for element in at.get("plotly_chart"):
+        spec = json.loads(element.proto.spec)
+        title = spec["layout"].get("title", {}).get("text", "")
+        if title_part in title:
+            return spec
+    raise AssertionError(f"no chart titled like {title_part!r}")
+
+
+def top_gene_counts(at: AppTest) -> dict[str, float]:
+    bars = chart(at, "Top ")["data"][0]
+    return dict(zip(bars["y"], _values(bars["x"]).tolist()))
+
+
+def run(target) -> AppTest:
+    """Run an AppTest, or the AppTest of a widget whose value was just set; no exceptions allowed."""
+    at = target.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def app() -> AppTest:
+    return run(AppTest.from_file(APP, default_timeout=120))
+
+
+def test_explore_page_draws_map_and_charts_on_demo(app):
+    assert any("Current point:** cell" in m.value for m in app.markdown)
+    titles = [json.loads(e.proto.spec)["layout"]["title"]["text"] for e in app.get("plotly_chart")]
+    assert any(t.startswith("Cells in UMAP") for t in titles)
+    assert any(t.startswith("Top 20 genes: expected counts at library size") for t in titles)
+    assert any("90% predictive interval" in t for t in titles)
+    assert any("Probability of observing zero counts" in t for t in titles)
+    assert not app.error
+
+
+def test_latent_slider_changes_decoded_values(app):
+    before = top_gene_counts(app)
+    slider = app.slider(key="w_z0")
+    run(slider.set_value(slider.max - 1e-3))
+    after = top_gene_counts(app)
+    assert any("sliders" in m.value for m in app.markdown)
+    shared = set(before) & set(after)
+    assert before != after
+    assert not shared or any(abs(before[g] - after[g]) > 1e-6 for g in shared)
+
+
+def test_library_slider_scales_expected_counts(app):
+    before = top_gene_counts(app)
+    slider = app.slider(key="w_loglib")
+    run(slider.set_value(slider.value + 1.0))
+    after = top_gene_counts(app)
+    assert set(after) == set(before)
+    assert np.allclose([after[g] / before[g] for g in before], 10.0, rtol=1e-3)
+
+
+def test_batch_change_changes_decoded_values(app):
+    before = top_gene_counts(app)
+    batch = app.selectbox(key="w_batch")
+    other = next(o for o in batch.options if o != batch.value)
+    run(batch.set_value(other))
+    assert top_gene_counts(app) != before
+    assert f"phase={other}" in chart(app, "Top ")["layout"]["title"]["subtitle"]["text"]
+
+
+def test_continuous_covariate_changes_decoded_values(app):
+    before = top_gene_counts(app)
+    slider = app.slider(key="w_cont::percent_mito")
+    run(slider.set_value(slider.max))
+    assert top_gene_counts(app) != before
+
+
+def test_reset_returns_to_clicked_cell(app):
+    first = app.slider(key="w_z0").value
+    run(app.slider(key="w_z0").set_value(app.slider(key="w_z0").max))
+    assert app.slider(key="w_z0").value != pytest.approx(first)
+    run(next(b for b in app.button if b.label == "Reset to clicked cell").click())
+    assert app.slider(key="w_z0").value == pytest.approx(first)
+    assert any("Current point:** cell" in m.value for m in app.markdown)
+
+
+def test_gene_picker_adds_pasted_genes(app):
+    app.text_area(key="pasted_genes").set_value("CD74, LYZ\nNOT_A_GENE")
+    run(next(b for b in app.button if b.label == "Add these genes").click())
+    assert {"CD74", "LYZ"} <= set(app.multiselect(key="genes").value)
+    assert any("NOT_A_GENE" in w.value for w in app.warning)
+    counts = chart(app, "90% predictive interval")["data"][0]
+    assert "CD74" in counts["x"] and "LYZ" in counts["x"]
+
+
+def test_compare_page_shows_both_batches_and_differences(app):
+    app = run(app.switch_page("pages/compare.py"))
+    scatter = chart(app, "vs G1")
+    names = [t["name"] for t in scatter["data"]]
+    assert any(n.endswith("vs G1") for n in names)
+    lfc = chart(app, "log2 fold change")
+    assert len(_values(lfc["data"][0]["x"])) == 20
+    table = app.dataframe[0].value
+    assert {"scale [G1]", "scale [G2M]", "log2FC"} <= set(table.columns)
+    assert (table["abs_log2FC"].diff().dropna() <= 1e-12).all()
+
+
+def test_compare_group_of_cells(app):
+    app = run(app.switch_page("pages/compare.py"))
+    category = app.selectbox(key="cmp_group_category")
+    run(category.set_value(category.options[1]))
+    tables = [d.value for d in app.dataframe]
+    assert len(tables) == 2 and "log2FC" in tables[1].columns
+
+
+# ------------------------------------------------------------------------ bad input
+@pytest.fixture
+def data_root(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "root"
+    root.mkdir()
+    monkeypatch.setenv("SCVI_VIZ_DATA_DIR", str(root))
+    return root
+
+
+def _snapshot(root: Path) -> dict:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def _open_from_root(model: str, data: str, typed: str = "") -> AppTest:
+    # Set the sidebar's widgets before the first run: AppTest (Streamlit 1.67) does not
+    # report sidebar elements on reruns of an st.navigation app.
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["source"] = "Files on this server"
+    at.session_state["root_model"] = model or None
+    at.session_state["root_model_typed"] = typed
+    at.session_state["root_data"] = data
+    return run(at)
+
+
+def _copy_demo(root: Path) -> None:
+    shutil.copytree(sources.DEMO_MODEL, root / "demo_model")
+    shutil.copy(sources.DEMO_DATA, root / "cells.h5ad")
+
+
+def test_server_files_open_like_the_demo(data_root):
+    _copy_demo(data_root)
+    before = _snapshot(data_root)
+    at = _open_from_root("demo_model", "cells.h5ad")
+    assert not at.error
+    assert any("demo_model + cells.h5ad" in m.value for m in at.markdown)
+    assert _snapshot(data_root) == before
+
+
+def test_non_h5ad_file_is_an_error_not_a_traceback(data_root):
+    _copy_demo(data_root)
+    (data_root / "notes.h5ad").write_text("this is not HDF5")
+    before = _snapshot(data_root)
+    at = _open_from_root("demo_model", "notes.h5ad")
+    assert any("not an .h5ad file" in e.value for e in at.error)
+    assert _snapshot(data_root) == before
+    run(at.switch_page("pages/compare.py"))  # the app stays usable
+    assert any("Choose a model" in i.value for i in at.info)
+
+
+def test_genes_that_do_not_overlap_are_an_error(data_root):
+    _copy_demo(data_root)
+    adata = ad.read_h5ad(data_root / "cells.h5ad")
+    adata.var_names = [f"other_{i}" for i in range(adata.n_vars)]
+    adata.write_h5ad(data_root / "other_genes.h5ad")
+    before = _snapshot(data_root)
+    at = _open_from_root("demo_model", "other_genes.h5ad")
+    assert any("None of the model's 765 genes are in the data" in e.value for e in at.error)
+    assert _snapshot(data_root) == before
+
+
+def test_totalvi_model_is_refused_by_name(data_root):
+    totalvi = REFUSED / "TOTALVI"
+    if not totalvi.is_dir():
+        pytest.skip("TOTALVI fixture not built")
+    shutil.copytree(totalvi, data_root / "totalvi")
+    shutil.copy(sources.DEMO_DATA, data_root / "cells.h5ad")
+    before = _snapshot(data_root)
+    at = _open_from_root("totalvi", "cells.h5ad")
+    assert any("TOTALVI" in e.value for e in at.error)
+    assert _snapshot(data_root) == before
+
+
+def test_path_outside_the_data_root_is_refused(data_root):
+    _copy_demo(data_root)
+    outside = data_root.parent / "outside_model"
+    shutil.copytree(sources.DEMO_MODEL, outside)
+    at = _open_from_root("", "cells.h5ad", typed="../outside_model")
+    assert any("outside the data root" in e.value for e in at.error)
