@@ -242,7 +242,7 @@ class ScviModel:
                     idx[j] = lookup[str(v)]
                 else:
                     shown = ", ".join(map(repr, categories[:8])) + (" ..." if len(categories) > 8 else "")
-                    raise DecodeInputError(f"{what} {v!r} is not one of the model's categories: {shown}.")
+                    raise DecodeInputError(f"{what} {str(v)!r} is not one of the model's categories: {shown}.")
         return torch.as_tensor(idx, device=self.device).unsqueeze(1)
 
     def _inputs(

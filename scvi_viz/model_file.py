@@ -208,6 +208,15 @@ def read_model_spec(path: str | Path) -> ModelSpec:
     categorical = {str(k): _strings(cat_reg["mappings"][k]) for k in cat_reg.get("field_keys", [])}
     continuous = _strings(state_registry("extra_continuous_covs").get("columns", []))
 
+    needed = ["decoder.px_decoder.fc_layers.Layer 0.0.weight"]
+    if params.get("dispersion", "gene") != "gene-cell":
+        needed.append("px_r")
+    missing = [k for k in needed if k not in state]
+    if missing:
+        raise ModelFileError(
+            f"The model file lacks the weights {missing}: it is incomplete or was not written by "
+            "scvi-tools' model.save()."
+        )
     decoder_w0 = state["decoder.px_decoder.fc_layers.Layer 0.0.weight"]
     n_layers = sum(1 for k in state if k.startswith("decoder.px_decoder.fc_layers.Layer ") and k.endswith(".0.weight"))
     n_hidden = int(decoder_w0.shape[0])

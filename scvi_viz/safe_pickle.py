@@ -14,6 +14,7 @@ import collections
 import io
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -176,5 +177,5 @@ def safe_torch_load(path: str | Path) -> Any:
             raise
         except ModelFileError:
             raise
-        except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
             raise ModelFileError(f"{path.name} could not be read as a saved model: {exc}") from exc
