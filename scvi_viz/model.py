@@ -361,15 +361,42 @@ class ScviModel:
         px_r = torch.empty_like(scale) if want_r else None
         dropout = torch.empty_like(scale) if self.gene_likelihood == "zinb" else None
         for start in range(0, n, chunk_size):
-            part = inputs.rows(start, start + chunk_size)
-            s, r, mu, d = self.decoder(self.dispersion, part.x, part.log_library, *part.cats)
-            stop = start + s.shape[0]
-            scale[start:stop], rate[start:stop] = s, mu
-            if px_r is not None:
-                px_r[start:stop] = r
-            if dropout is not None:
-                dropout[start:stop] = d
+            stop = min(start + chunk_size, n)
+            rows = slice(start, stop)
+            self._decode_rows(
+                inputs.rows(start, stop), scale[rows], rate[rows],
+                None if px_r is None else px_r[rows], None if dropout is None else dropout[rows],
+            )
         return Decoded(scale, rate, self._theta(inputs, px_r), dropout)
+
+    def _decode_rows(
+        self,
+        part: _Inputs,
+        scale: torch.Tensor,
+        rate: torch.Tensor,
+        px_r: torch.Tensor | None,
+        dropout: torch.Tensor | None,
+    ) -> None:
+        """``DecoderSCVI.forward`` written straight into the output buffers.
+
+        Same operations as the module's forward (the parity tests hold it to scvi-tools), but
+        each head's matmul writes into its slice of the result and the softmax runs in
+        place, so a batch makes no temporary ``rows x genes`` copies.
+        """
+        h = self.decoder.px_decoder(part.x, *part.cats)
+        head = self.decoder.px_scale_decoder[0]
+        torch.addmm(head.bias, h, head.weight.T, out=scale)
+        if self.decoder.scale_activation == "softmax":
+            torch.ops.aten._softmax.out(scale, 1, False, out=scale)
+        else:
+            scale.copy_(F.softplus(scale))
+        torch.mul(scale, torch.exp(part.log_library), out=rate)
+        if px_r is not None:
+            r = self.decoder.px_r_decoder
+            torch.addmm(r.bias, h, r.weight.T, out=px_r)
+        if dropout is not None:
+            d = self.decoder.px_dropout_decoder
+            torch.addmm(d.bias, h, d.weight.T, out=dropout)
 
     @torch.inference_mode()
     def decode_mean(
@@ -456,18 +483,20 @@ class ScviModel:
         idx = self.gene_indices(list(genes))
         inputs = self._inputs(z, library_size, batch, label, categorical, continuous)
         hidden, log_norm = self._hidden(inputs, chunk_size)
-        head = self.decoder.px_scale_decoder[0]
-        logits = F.linear(hidden, head.weight[idx], head.bias[idx])
+        heads = [self.decoder.px_scale_decoder[0]]
+        if self.dispersion == "gene-cell" and self.gene_likelihood != "poisson":
+            heads.append(self.decoder.px_r_decoder)
+        if self.gene_likelihood == "zinb":
+            heads.append(self.decoder.px_dropout_decoder)
+        # One pass over the (n x n_hidden) hidden layer for every head and gene.
+        weight = torch.cat([head.weight[idx] for head in heads])
+        bias = torch.cat([head.bias[idx] for head in heads])
+        outputs = F.linear(hidden, weight, bias).split(len(idx), dim=1)
+        logits = outputs[0]
         scale = torch.exp(logits - log_norm.unsqueeze(1)) if log_norm is not None else F.softplus(logits)
         rate = torch.exp(inputs.log_library) * scale
-        px_r = None
-        if self.dispersion == "gene-cell" and self.gene_likelihood != "poisson":
-            r = self.decoder.px_r_decoder
-            px_r = F.linear(hidden, r.weight[idx], r.bias[idx])
-        dropout = None
-        if self.gene_likelihood == "zinb":
-            d = self.decoder.px_dropout_decoder
-            dropout = F.linear(hidden, d.weight[idx], d.bias[idx])
+        px_r = outputs[1] if len(heads) > 1 and heads[1] is self.decoder.px_r_decoder else None
+        dropout = outputs[-1] if self.gene_likelihood == "zinb" else None
         return Decoded(scale, rate, self._theta(inputs, px_r, idx), dropout)
 
     # ------------------------------------------------------------------ encode
