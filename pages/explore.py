@@ -1,15 +1,10 @@
 """Explore: move through latent space and watch what the decoder predicts for each gene."""
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
 from scvi_viz import figures, profiles, ui
 from scvi_viz.export import Chart
 from scvi_viz.workspace import Workspace
-
-OVERLAY = "decoded expression of a gene"
-
 
 @st.fragment
 def explore(ws: Workspace) -> None:
@@ -18,12 +13,8 @@ def explore(ws: Workspace) -> None:
     emb_name = c1.selectbox("Map", ws.embedding_names(), key="embedding")
     columns = ws.color_columns()
     default = columns.index(model.labels_key) + 1 if model.labels_key in columns else 0
-    color_by = c2.selectbox("Colour cells by", [OVERLAY, *columns], index=default, key="color_by")
-    if color_by == OVERLAY:
-        gene = c3.selectbox("Gene", model.genes, key="overlay_gene")
-        color, color_name = ui.gene_overlay(ws, gene), ui.overlay_label(ws, gene)
-    else:
-        color, color_name = ws.obs[color_by].to_numpy(), color_by
+    color_by = c2.selectbox("Colour cells by", [ui.GENE_COLOUR, *columns], index=default, key="color_by")
+    gene = c3.selectbox("Gene", model.genes, key="overlay_gene") if color_by == ui.GENE_COLOUR else None
 
     map_col, control_col = st.columns([3, 2])
     with control_col, st.container(height=560, border=False):
@@ -31,12 +22,7 @@ def explore(ws: Workspace) -> None:
         ui.point_controls(ws)
     point = ui.current_point()
     with map_col:
-        coords = ui.embedding(ws, emb_name)
-        marker = ui.marker_position(ws, emb_name)
-        fig = figures.umap_figure(coords, color, color_name=color_name, hover=ws.cell_hover(), point_xy=marker,
-                                  embedding_name=emb_name.removeprefix("X_"))
-        map_table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: color}, index=ws.obs.index)
-        map_chart = Chart(f"map_{emb_name}_{color_name}", fig, map_table, {"map": emb_name, "colour": color_name})
+        map_chart = ui.map_chart(ws, emb_name, color_by, gene)
         ui.chart_with_downloads(map_chart, key="umap", on_select=ui.handle_map_click(ws, emb_name, "umap"),
                                 selection_mode="points")
         st.markdown(f"**Current point:** {ui.point_origin()}", help="How the point was set: a clicked cell, a click on empty space, sliders or a restored view.")

@@ -33,7 +33,7 @@ def umap_figure(
     color: Sequence | np.ndarray,
     *,
     color_name: str,
-    hover: Sequence[str],
+    hover: Sequence[str] | None = None,
     point_xy: tuple[float, float] | None = None,
     embedding_name: str = "UMAP",
     grid_size: int = 60,
@@ -51,7 +51,8 @@ def umap_figure(
     color_name
         What ``color`` is (legend/colour-bar title).
     hover
-        One hover text per cell.
+        One hover text per cell (cell id, say); ``None`` shows the category and the cell's
+        row number instead, which keeps the figure small for 100,000+ cells.
     point_xy
         Where to draw the current point, if any.
     embedding_name
@@ -76,18 +77,23 @@ def umap_figure(
     traces = [{"type": "scattergl", "x": gx.ravel(), "y": gy.ravel(), "mode": "markers", "name": GRID_TRACE,
                "showlegend": False, "marker": {"size": 12, "opacity": 0}, "hoverinfo": "none"}]
     values = np.asarray(color)
-    hover = np.asarray(hover, dtype=object)
-    cell_trace = {"type": "scattergl", "mode": "markers", "hovertemplate": "%{text}<extra></extra>"}
+    index = np.arange(len(x), dtype=np.int32)
+    texts = None if hover is None else np.asarray(hover, dtype=object)
+    template = "%{text}<extra></extra>" if texts is not None else "%{fullData.name}, cell #%{customdata}<extra></extra>"
+    cell_trace = {"type": "scattergl", "mode": "markers", "hovertemplate": template}
     if values.dtype.kind in "fiub":
-        traces.append({**cell_trace, "x": x, "y": y, "name": CELLS_TRACE, "customdata": np.arange(len(x)), "text": hover,
-                       "marker": {"size": 5, "color": values.astype(np.float64), "colorscale": "Viridis", "showscale": True,
+        traces.append({**cell_trace, "x": x, "y": y, "name": color_name, "customdata": index,
+                       **({"text": texts} if texts is not None else {}),
+                       "marker": {"size": 5 if len(x) < 20_000 else 3, "color": values.astype(np.float32),
+                                  "colorscale": "Viridis", "showscale": True,
                                   "colorbar": {"title": {"text": color_name}, "len": 0.8}}})
     else:
         labels = values.astype(str)
         for i, cat in enumerate(pd.unique(labels)):
-            sel = np.flatnonzero(labels == cat)
+            sel = np.flatnonzero(labels == cat).astype(np.int32)
             traces.append({**cell_trace, "x": x[sel], "y": y[sel], "name": str(cat), "legendgroup": CELLS_TRACE,
-                           "customdata": sel, "text": hover[sel], "marker": {"size": 5, "color": _PALETTE[i % len(_PALETTE)]}})
+                           "customdata": sel, **({"text": texts[sel]} if texts is not None else {}),
+                           "marker": {"size": 5 if len(x) < 20_000 else 3, "color": _PALETTE[i % len(_PALETTE)]}})
     if point_xy is not None:
         traces.append({"type": "scatter", "x": [point_xy[0]], "y": [point_xy[1]], "mode": "markers", "name": POINT_TRACE,
                        "marker": {"size": 18, "symbol": "x-thin-open", "line": {"width": 3, "color": "black"}, "color": "black"},

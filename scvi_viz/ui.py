@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import scvi_viz
@@ -21,8 +22,10 @@ from scvi_viz.errors import ScviVizError
 from scvi_viz.state import Point, ViewState
 from scvi_viz.workspace import Workspace
 
-MARKER_FOLLOWS_SLIDERS_MAX_CELLS = 20_000
-"""Above this many cells the map's marker moves on clicks only, so slider moves stay fast."""
+LARGE_DATASET_CELLS = 20_000
+"""Above this many cells the map drops per-cell hover text and its marker moves on clicks only,
+so that slider moves do not rebuild a multi-megabyte figure."""
+GENE_COLOUR = "decoded expression of a gene"
 
 _POINT = "point"
 _POINT_ORIGIN = "point_origin"
@@ -89,6 +92,33 @@ def overlay_label(ws: Workspace, gene: str) -> str:
     """What :func:`gene_overlay` holds, in words."""
     unit = "decoded scale" if ws.model.spec.uses_size_factor else "decoded counts per 10,000"
     return f"{gene} ({unit})"
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, marker: tuple | None, _ws: Workspace):
+    from scvi_viz.figures import umap_figure
+
+    color, color_name = map_colour(_ws, color_by, gene)
+    hover = _ws.cell_hover() if _ws.n_cells <= LARGE_DATASET_CELLS else None
+    return umap_figure(embedding(_ws, embedding_name), color, color_name=color_name, hover=hover, point_xy=marker,
+                       embedding_name=embedding_name.removeprefix("X_"))
+
+
+def map_colour(ws: Workspace, color_by: str, gene: str | None) -> tuple[np.ndarray, str]:
+    """Per-cell colour values and what they are: an obs column, or a gene's decoded expression."""
+    if color_by == GENE_COLOUR:
+        return gene_overlay(ws, gene), overlay_label(ws, gene)
+    return ws.obs[color_by].to_numpy(), color_by
+
+
+def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | None) -> export.Chart:
+    """The map with the current point, cached: an unchanged map costs no rebuild on reruns."""
+    marker = marker_position(ws, embedding_name)
+    fig = _map_figure(st.session_state[_WS_ID], embedding_name, color_by, gene, marker, ws)
+    coords = embedding(ws, embedding_name)
+    color, color_name = map_colour(ws, color_by, gene)
+    table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: color}, index=ws.obs.index)
+    return export.Chart(f"map_{embedding_name}_{color_name}", fig, table, {"map": embedding_name, "colour": color_name})
 
 
 def embedding(ws: Workspace, name: str) -> np.ndarray:
@@ -329,14 +359,21 @@ def handle_map_click(ws: Workspace, embedding_name: str, chart_key: str) -> Call
     return on_select
 
 
-def marker_position(ws: Workspace, embedding_name: str) -> tuple[float, float] | None:
-    """Where to draw the current point on the map (``None``: leave the map unchanged)."""
+def marker_position(ws: Workspace, embedding_name: str) -> tuple[float, float]:
+    """Where to draw the current point on the map.
+
+    Clicks put it where the user clicked; slider moves put it at the weighted position of
+    the point's nearest cells, except on large datasets, where it stays at the last click
+    so that the map figure does not change (and is not re-sent) on every slider move.
+    """
     xy = st.session_state.get(_POINT_XY)
-    if xy is not None:
-        return xy
-    if ws.n_cells > MARKER_FOLLOWS_SLIDERS_MAX_CELLS:
-        return st.session_state.get("_last_marker")
-    return inverse_map(ws, embedding_name).position_of(np.asarray(current_point().z))
+    last = st.session_state.get("_last_marker")
+    if xy is None and (ws.n_cells <= LARGE_DATASET_CELLS or last is None or last[0] != embedding_name):
+        xy = inverse_map(ws, embedding_name).position_of(np.asarray(current_point().z))
+    elif xy is None:
+        xy = last[1]
+    st.session_state["_last_marker"] = (embedding_name, xy)
+    return xy
 
 
 # ------------------------------------------------------------------------------ genes
