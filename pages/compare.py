@@ -6,7 +6,6 @@ from scvi_viz import profiles, ui
 from scvi_viz.workspace import Workspace
 
 
-
 @st.fragment
 def at_current_point(ws: Workspace, options: dict) -> None:
     model = ws.model
@@ -24,7 +23,6 @@ def at_current_point(ws: Workspace, options: dict) -> None:
 
 @st.fragment
 def for_a_group(ws: Workspace, options: dict) -> None:
-    model = ws.model
     st.subheader("For a group of cells")
     st.caption("Every cell of the group keeps its own latent point and library size; only the chosen covariate changes "
                "(scvi-tools' transform_batch). Means over the group's cells are compared.")

@@ -64,7 +64,7 @@ def cached_umap(latent: np.ndarray, cache_dir: Path | None = None) -> np.ndarray
             coords = np.load(path, allow_pickle=False)
             if coords.shape == (latent.shape[0], 2):
                 return coords
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):
             pass
     coords = compute_umap(latent)
     try:

@@ -123,9 +123,18 @@ def report_bundle(charts: list[Chart], state_json: str, tables: Mapping[str, pd.
     """
     buffer = io.BytesIO()
     static = static_export_available()
+    stems: set[str] = set()
+
+    def unique(name: str) -> str:
+        stem, k = safe_filename(name), 2
+        while stem in stems:
+            stem, k = f"{safe_filename(name)}_{k}", k + 1
+        stems.add(stem)
+        return stem
+
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for chart in charts:
-            stem = safe_filename(chart.name)
+            stem = unique(chart.name)
             if static:
                 archive.writestr(f"{stem}.svg", figure_image(chart.figure, "svg"))
                 archive.writestr(f"{stem}.png", figure_image(chart.figure, "png"))
@@ -133,7 +142,7 @@ def report_bundle(charts: list[Chart], state_json: str, tables: Mapping[str, pd.
                 archive.writestr(f"{stem}.html", figure_html(chart.figure))
             archive.writestr(f"{stem}.csv", table_csv(chart.table, caption=chart.caption))
         for name, table in (tables or {}).items():
-            archive.writestr(f"{safe_filename(name)}.csv", table_csv(table))
+            archive.writestr(f"{unique(name)}.csv", table_csv(table))
         archive.writestr("state.json", state_json)
         if not static:
             archive.writestr("README.txt", CHROME_HINT + "\n")

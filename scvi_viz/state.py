@@ -156,8 +156,12 @@ class ViewState:
         for value, allowed, what in checks:
             if value not in allowed:
                 raise StateFileError(f"state.json sets {what} to {value!r}, which this model does not have.")
+        if set(point.categorical) != set(model.categorical_covariates):
+            raise StateFileError("state.json's categorical covariates differ from this model's.")
         if set(point.continuous) != set(model.continuous_covariates):
             raise StateFileError("state.json's continuous covariates differ from this model's.")
+        if not all(math.isfinite(v) for v in point.continuous.values()):
+            raise StateFileError("state.json has a continuous covariate that is not a finite number.")
         warnings = []
         if data.get("model_sha256") != model.file_sha256:
             warnings.append("This view was saved with a different model file; the point is applied to the current model.")

@@ -1,0 +1,301 @@
+"""Trace data of the plotly figure builders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from scvi_viz import figures
+from scvi_viz.figures import GRID_TRACE, GRID_TRACE_INDEX, POINT_TRACE
+from scvi_viz.profiles import comparison_table
+
+RNG = np.random.default_rng(1)
+N_CELLS = 50
+COORDS = RNG.normal(size=(N_CELLS, 2)).astype(np.float32) * [3.0, 1.0]
+HOVER = [f"cell{i}" for i in range(N_CELLS)]
+GENES = [f"G{i}" for i in range(12)]
+
+
+def arr(values) -> np.ndarray:
+    return np.asarray(values)
+
+
+def make_profile(n: int = 12) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    rate = rng.gamma(1.0, 20.0, size=n)
+    dropout = rng.uniform(0, 0.6, size=n)
+    counts = (1 - dropout) * np.exp(-rate / 5)
+    return pd.DataFrame(
+        {
+            "rate": rate,
+            "interval_low": np.floor(rate * 0.3),
+            "interval_high": np.ceil(rate * 2.0 + 1),
+            "scale": rate / 1e4,
+            "theta": rng.uniform(0.5, 5, size=n),
+            "dropout": dropout,
+            "p_zero": dropout + counts,
+            "p_zero_dropout": dropout,
+            "p_zero_counts": counts,
+        },
+        index=pd.Index(GENES[:n], name="gene"),
+    )
+
+
+def make_table(values=("A", "B")) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    data = {}
+    for v in values:
+        scale = rng.dirichlet(np.ones(len(GENES)))
+        data[v] = {"scale": scale, "rate": scale * 1000}
+    return comparison_table(GENES, data, 1000.0)
+
+
+# ------------------------------------------------------------------ umap
+
+
+@pytest.mark.parametrize("grid_size", [5, 20])
+def test_umap_grid_trace_first(grid_size):
+    fig = figures.umap_figure(COORDS, np.arange(N_CELLS), color_name="n", hover=HOVER, grid_size=grid_size)
+    grid = fig.data[GRID_TRACE_INDEX]
+    assert GRID_TRACE_INDEX == 0
+    assert grid.name == GRID_TRACE
+    assert grid.marker.opacity == 0
+    assert len(arr(grid.x)) == grid_size**2 and len(arr(grid.y)) == grid_size**2
+    assert grid.showlegend is False
+    # The grid covers every cell.
+    assert arr(grid.x).min() < COORDS[:, 0].min() and arr(grid.x).max() > COORDS[:, 0].max()
+    assert arr(grid.y).min() < COORDS[:, 1].min() and arr(grid.y).max() > COORDS[:, 1].max()
+
+
+def test_umap_categorical_colours_one_trace_per_category():
+    labels = np.array(["T", "B", "NK", "B", "T"] * 10)
+    fig = figures.umap_figure(COORDS, labels, color_name="cell type", hover=HOVER, point_xy=(1.5, -0.5))
+    cells = [t for t in fig.data[1:] if t.name != POINT_TRACE]
+    assert [t.name for t in cells] == ["T", "B", "NK"]  # order of first appearance
+    assert len({t.marker.color for t in cells}) == 3
+    all_idx = np.concatenate([arr(t.customdata) for t in cells])
+    assert sorted(all_idx.tolist()) == list(range(N_CELLS))  # every cell exactly once
+    for t in cells:
+        idx = arr(t.customdata).astype(int)
+        assert set(labels[idx]) == {t.name}
+        np.testing.assert_allclose(arr(t.x), COORDS[idx, 0])
+        np.testing.assert_allclose(arr(t.y), COORDS[idx, 1])
+        assert list(arr(t.text)) == [HOVER[i] for i in idx]
+    point = fig.data[-1]
+    assert point.name == POINT_TRACE
+    assert tuple(point.x) == (1.5,) and tuple(point.y) == (-0.5,)
+    assert fig.layout.legend.title.text == "cell type"
+
+
+def test_umap_pandas_categorical_colours():
+    labels = pd.Series(pd.Categorical(["x", "y"] * (N_CELLS // 2)))
+    fig = figures.umap_figure(COORDS, labels, color_name="c", hover=HOVER)
+    assert [t.name for t in fig.data[1:]] == ["x", "y"]
+    assert POINT_TRACE not in [t.name for t in fig.data]
+
+
+def test_umap_numeric_colours_single_trace():
+    values = np.linspace(0, 1, N_CELLS)
+    fig = figures.umap_figure(COORDS, values, color_name="score", hover=HOVER, point_xy=(0.0, 0.0))
+    assert len(fig.data) == 3
+    cells = fig.data[1]
+    assert cells.name != POINT_TRACE and cells.name != GRID_TRACE
+    np.testing.assert_array_equal(arr(cells.customdata), np.arange(N_CELLS))
+    np.testing.assert_allclose(arr(cells.marker.color), values)
+    assert cells.marker.showscale is True
+    assert cells.marker.colorbar.title.text == "score"
+    np.testing.assert_allclose(arr(cells.x), COORDS[:, 0])
+    assert fig.data[2].name == POINT_TRACE
+
+
+@pytest.mark.parametrize("numeric", [False, True])
+def test_umap_without_hover_text(numeric):
+    color = np.linspace(0, 1, N_CELLS) if numeric else np.array(["a", "b"] * (N_CELLS // 2))
+    fig = figures.umap_figure(COORDS, color, color_name="c")
+    cells = fig.data[1:]
+    assert all(t.text is None for t in cells)
+    assert all("customdata" in t.hovertemplate for t in cells)
+    idx = np.concatenate([arr(t.customdata) for t in cells])
+    assert sorted(idx.tolist()) == list(range(N_CELLS))
+
+
+def test_umap_hover_text_follows_cells():
+    fig = figures.umap_figure(COORDS, np.arange(N_CELLS, dtype=float), color_name="n", hover=HOVER)
+    assert list(arr(fig.data[1].text)) == HOVER
+
+
+def test_umap_integer_colours_are_numeric():
+    fig = figures.umap_figure(COORDS, np.arange(N_CELLS) % 3, color_name="k", hover=HOVER)
+    assert len(fig.data) == 2
+
+
+def test_umap_title_and_axes():
+    fig = figures.umap_figure(COORDS, np.zeros(N_CELLS), color_name="zero", hover=HOVER, embedding_name="X_tsne")
+    assert "X_tsne" in fig.layout.title.text and "zero" in fig.layout.title.text
+    assert fig.layout.xaxis.title.text == "X_tsne 1"
+    assert fig.layout.yaxis.title.text == "X_tsne 2"
+
+
+def test_umap_degenerate_coordinates():
+    coords = np.ones((4, 2))
+    fig = figures.umap_figure(coords, ["a"] * 4, color_name="c", hover=["h"] * 4, grid_size=3)
+    grid_x = arr(fig.data[0].x)
+    assert np.isfinite(grid_x).all() and grid_x.min() < 1 < grid_x.max()
+
+
+# --------------------------------------------------------------- profiles
+
+
+def test_top_genes_figure():
+    profile = make_profile().nlargest(8, "rate")
+    fig = figures.top_genes_figure(profile, library_size=10000.0)
+    assert len(fig.data) == 1
+    bar = fig.data[0]
+    assert bar.type == "bar" and bar.orientation == "h"
+    x = arr(bar.x)
+    assert np.all(np.diff(x) >= 0)  # ascending: plotly draws the last bar on top
+    assert list(bar.y)[-1] == profile.index[0]
+    np.testing.assert_allclose(x, profile["rate"].to_numpy()[::-1])
+    np.testing.assert_allclose(arr(bar.customdata), profile["scale"].to_numpy()[::-1])
+    title = fig.layout.title.text
+    assert "10,000" in title and "Top 8" in title
+
+
+def test_top_genes_figure_small_library_in_title():
+    fig = figures.top_genes_figure(make_profile(3), library_size=1.2345)
+    assert "1.23" in fig.layout.title.text
+
+
+def test_expected_counts_figure_error_bars():
+    profile = make_profile()
+    fig = figures.expected_counts_figure(profile, library_size=5000.0)
+    tr = fig.data[0]
+    rate = profile["rate"].to_numpy()
+    np.testing.assert_allclose(arr(tr.y), rate)
+    assert list(tr.x) == GENES
+    np.testing.assert_allclose(arr(tr.error_y.array), profile["interval_high"].to_numpy() - rate)
+    np.testing.assert_allclose(arr(tr.error_y.arrayminus), rate - profile["interval_low"].to_numpy())
+    assert tr.error_y.symmetric is False
+    np.testing.assert_allclose(arr(tr.customdata), profile[["interval_low", "interval_high"]].to_numpy())
+    assert "5,000" in fig.layout.title.text
+
+
+def test_expected_counts_figure_error_bars_never_negative():
+    # Skewed distributions: the rate may lie outside the interval; bars are clipped at 0.
+    profile = make_profile(2)
+    profile["rate"] = [0.3, 50.0]
+    profile["interval_low"] = [0.0, 0.0]
+    profile["interval_high"] = [0.0, 40.0]
+    tr = figures.expected_counts_figure(profile, library_size=100.0).data[0]
+    np.testing.assert_allclose(arr(tr.error_y.array), [0.0, 0.0])
+    np.testing.assert_allclose(arr(tr.error_y.arrayminus), [0.3, 50.0])
+
+
+def test_parameters_figure_three_panels():
+    profile = make_profile()
+    fig = figures.parameters_figure(profile)
+    assert len(fig.data) == 3
+    assert all(t.type == "bar" for t in fig.data)
+    assert [t.name for t in fig.data] == ["scale", "theta", "dropout"]
+    assert len({t.xaxis for t in fig.data}) == 3
+    assert len({t.yaxis for t in fig.data}) == 3
+    for t in fig.data:
+        np.testing.assert_allclose(arr(t.y), profile[t.name].to_numpy())
+        assert list(t.x) == GENES
+    domains = [tuple(fig.layout["xaxis" + ("" if i == 0 else str(i + 1))].domain) for i in range(3)]
+    for (a0, a1), (b0, b1) in zip(domains, domains[1:]):
+        assert a1 <= b0  # side by side, not overlapping
+    assert tuple(fig.layout.yaxis3.range) == (0, 1)
+    assert len(fig.layout.annotations) == 3
+
+
+def test_zero_probability_figure_stacked():
+    profile = make_profile()
+    fig = figures.zero_probability_figure(profile)
+    assert fig.layout.barmode == "stack"
+    assert len(fig.data) == 2
+    total = arr(fig.data[0].y) + arr(fig.data[1].y)
+    np.testing.assert_allclose(total, profile["p_zero"].to_numpy())
+    np.testing.assert_allclose(arr(fig.data[0].y), profile["p_zero_dropout"].to_numpy())
+    assert list(fig.data[0].x) == list(fig.data[1].x) == GENES
+
+
+# ------------------------------------------------------------ comparisons
+
+
+@pytest.mark.parametrize("unit", ["scale", "rate"])
+def test_compare_scatter_two_values(unit):
+    table = make_table()
+    fig = figures.compare_scatter(table, unit=unit)
+    assert len(fig.data) == 2
+    line = fig.data[0]
+    assert line.mode == "lines"
+    assert tuple(line.x) == tuple(line.y)  # the identity
+    x = table[f"{unit} [A]"].to_numpy()
+    y = table[f"{unit} [B]"].to_numpy()
+    lo, hi = line.x
+    assert lo <= min(x.min(), y.min()) and hi >= max(x.max(), y.max())
+    pts = fig.data[1]
+    np.testing.assert_allclose(arr(pts.x), x)
+    np.testing.assert_allclose(arr(pts.y), y)
+    assert list(pts.text) == list(table.index)
+    assert pts.name == "B vs A"
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+
+
+def test_compare_scatter_one_trace_per_other_value():
+    table = make_table(("G1", "S", "G2M"))
+    fig = figures.compare_scatter(table, unit="scale")
+    assert [t.name for t in fig.data[1:]] == ["S vs G1", "G2M vs G1"]
+    for t, v in zip(fig.data[1:], ("S", "G2M")):
+        np.testing.assert_allclose(arr(t.x), table["scale [G1]"].to_numpy())
+        np.testing.assert_allclose(arr(t.y), table[f"scale [{v}]"].to_numpy())
+
+
+def test_compare_scatter_bracketed_value_names():
+    values = {"A [x]": {"scale": np.full(3, 0.2), "rate": np.full(3, 2.0)},
+              "B": {"scale": np.array([0.1, 0.2, 0.4]), "rate": np.array([1.0, 2.0, 4.0])}}
+    table = comparison_table(GENES[:3], values, 10.0)
+    fig = figures.compare_scatter(table, unit="rate")
+    assert [t.name for t in fig.data[1:]] == ["B vs A [x]"]
+
+
+@pytest.mark.parametrize("n", [3, 5, 50])
+def test_lfc_figure_top_abs(n):
+    table = make_table()
+    fig = figures.lfc_figure(table, n=n)
+    bar = fig.data[0]
+    k = min(n, len(table))
+    lfc = arr(bar.x)
+    assert len(lfc) == k
+    expected = table["log2FC"].to_numpy()[np.argsort(-table["abs_log2FC"].to_numpy(), kind="stable")[:k]]
+    # Largest |log2FC| last (drawn on top).
+    np.testing.assert_allclose(np.sort(np.abs(lfc)), np.sort(np.abs(expected)))
+    assert np.all(np.diff(np.abs(lfc)) >= 0)
+    assert list(bar.y)[-1] == table["abs_log2FC"].idxmax()
+    genes = list(bar.y)
+    np.testing.assert_allclose(lfc, table.loc[genes, "log2FC"].to_numpy())
+    colors = list(bar.marker.color)
+    assert all((c == "#d62728") == (v > 0) for c, v in zip(colors, lfc))
+    assert "B vs A" in fig.layout.title.text
+    assert f"Top {k}" in fig.layout.title.text
+
+
+def test_figures_are_figures_and_serialise():
+    profile = make_profile()
+    table = make_table()
+    figs = [
+        figures.umap_figure(COORDS, HOVER, color_name="id", hover=HOVER, point_xy=(0, 0)),
+        figures.top_genes_figure(profile, library_size=1e4),
+        figures.expected_counts_figure(profile, library_size=1e4),
+        figures.parameters_figure(profile, subtitle="sub"),
+        figures.zero_probability_figure(profile),
+        figures.compare_scatter(table, unit="scale"),
+        figures.lfc_figure(table),
+    ]
+    for fig in figs:
+        assert isinstance(fig, go.Figure)
+        assert fig.to_json()
+    assert figs[3].layout.title.subtitle.text == "sub"
