@@ -27,13 +27,17 @@ DEFAULT_CHUNK = 2048
 class Decoded:
     """Decoder outputs, each of shape ``(n, n_genes)`` (torch tensors on the model's device).
 
+    ``rate`` and ``dropout`` are derived from the stored tensors on first access (and then
+    kept), so a large batch holds one ``n x genes`` matrix fewer until they are needed.
+
     Attributes
     ----------
     scale
         Expected expression as a fraction of the library (softmax models), or the softplus
         scale of size-factor models.
-    rate
-        Expected counts: ``library_size * scale``.
+    library_size
+        The multiplier of ``scale`` per row, shape ``(n, 1)``: ``exp(log(library_size))``
+        exactly as scvi-tools applies it.
     theta
         NB inverse dispersion (``None`` for poisson).
     dropout_logits
@@ -41,9 +45,14 @@ class Decoded:
     """
 
     scale: torch.Tensor
-    rate: torch.Tensor
+    library_size: torch.Tensor
     theta: torch.Tensor | None
     dropout_logits: torch.Tensor | None
+
+    @cached_property
+    def rate(self) -> torch.Tensor:
+        """Expected counts, ``library_size * scale`` (scvi-tools' ``px_rate``)."""
+        return self.library_size * self.scale
 
     @cached_property
     def dropout(self) -> torch.Tensor | None:
@@ -357,23 +366,21 @@ class ScviModel:
         n, n_genes = inputs.x.shape[0], len(self.genes)
         want_r = self.dispersion == "gene-cell" and self.gene_likelihood != "poisson"
         scale = torch.empty(n, n_genes, device=self.device)
-        rate = torch.empty_like(scale)
         px_r = torch.empty_like(scale) if want_r else None
         dropout = torch.empty_like(scale) if self.gene_likelihood == "zinb" else None
         for start in range(0, n, chunk_size):
             stop = min(start + chunk_size, n)
             rows = slice(start, stop)
             self._decode_rows(
-                inputs.rows(start, stop), scale[rows], rate[rows],
+                inputs.rows(start, stop), scale[rows],
                 None if px_r is None else px_r[rows], None if dropout is None else dropout[rows],
             )
-        return Decoded(scale, rate, self._theta(inputs, px_r), dropout)
+        return Decoded(scale, torch.exp(inputs.log_library), self._theta(inputs, px_r), dropout)
 
     def _decode_rows(
         self,
         part: _Inputs,
         scale: torch.Tensor,
-        rate: torch.Tensor,
         px_r: torch.Tensor | None,
         dropout: torch.Tensor | None,
     ) -> None:
@@ -381,7 +388,8 @@ class ScviModel:
 
         Same operations as the module's forward (the parity tests hold it to scvi-tools), but
         each head's matmul writes into its slice of the result and the softmax runs in
-        place, so a batch makes no temporary ``rows x genes`` copies.
+        place, so a batch makes no temporary ``rows x genes`` copies. ``px_rate`` is left to
+        :attr:`Decoded.rate`.
         """
         h = self.decoder.px_decoder(part.x, *part.cats)
         head = self.decoder.px_scale_decoder[0]
@@ -390,7 +398,6 @@ class ScviModel:
             torch.ops.aten._softmax.out(scale, 1, False, out=scale)
         else:
             scale.copy_(F.softplus(scale))
-        torch.mul(scale, torch.exp(part.log_library), out=rate)
         if px_r is not None:
             r = self.decoder.px_r_decoder
             torch.addmm(r.bias, h, r.weight.T, out=px_r)
@@ -494,10 +501,9 @@ class ScviModel:
         outputs = F.linear(hidden, weight, bias).split(len(idx), dim=1)
         logits = outputs[0]
         scale = torch.exp(logits - log_norm.unsqueeze(1)) if log_norm is not None else F.softplus(logits)
-        rate = torch.exp(inputs.log_library) * scale
         px_r = outputs[1] if len(heads) > 1 and heads[1] is self.decoder.px_r_decoder else None
         dropout = outputs[-1] if self.gene_likelihood == "zinb" else None
-        return Decoded(scale, rate, self._theta(inputs, px_r, idx), dropout)
+        return Decoded(scale, torch.exp(inputs.log_library), self._theta(inputs, px_r, idx), dropout)
 
     # ------------------------------------------------------------------ encode
     @torch.inference_mode()
