@@ -214,3 +214,24 @@ def test_path_outside_the_data_root_is_refused(data_root):
     shutil.copytree(sources.DEMO_MODEL, outside)
     at = _open_from_root("", "cells.h5ad", typed="../outside_model")
     assert any("outside the data root" in e.value for e in at.error)
+
+
+# ------------------------------------------------------------- every kind of model
+FIXTURE_MODELS = ["scanvi", "scvi_gene_label_zinb", "scvi_gene_cell_nb", "scvi_size_factor", "scvi_no_batch",
+                  "scvi_ln", "scvi_poisson", "scvi_embedding", "scvi_covariates"]
+
+
+@pytest.mark.parametrize("name", FIXTURE_MODELS)
+def test_every_page_runs_on_each_kind_of_model(name, monkeypatch, tmp_path):
+    monkeypatch.setenv("SCVI_VIZ_DATA_DIR", str(Path(__file__).parent / "fixtures"))
+    monkeypatch.setenv("SCVI_VIZ_CACHE_DIR", str(tmp_path / "cache"))
+    at = _open_from_root(f"models/{name}", "adata.h5ad")
+    assert not at.error
+    assert len(at.get("plotly_chart")) >= 4
+    run(at.switch_page("pages/compare.py"))
+    assert not at.error
+    if name == "scvi_no_batch":
+        assert any("nothing to compare" in i.value for i in at.info)
+    else:
+        assert any(json.loads(e.proto.spec)["layout"]["title"]["text"].startswith("Top 20 genes by |log2 fold change|")
+                   for e in at.get("plotly_chart"))
