@@ -424,13 +424,16 @@ class ScviModel:
         """
         inputs = self._inputs(z, library_size, batch, label, categorical, continuous)
         n = inputs.x.shape[0]
+        library = torch.exp(inputs.log_library)
         total_scale = torch.zeros(len(self.genes), dtype=torch.float64, device=self.device)
         total_rate = torch.zeros_like(total_scale)
+        buffer = torch.empty(min(chunk_size, n), len(self.genes), device=self.device)  # reused for every chunk
         for start in range(0, n, chunk_size):
-            part = inputs.rows(start, start + chunk_size)
-            s, _, mu, _ = self.decoder(self.dispersion, part.x, part.log_library, *part.cats)
-            total_scale += s.sum(0, dtype=torch.float64)
-            total_rate += mu.sum(0, dtype=torch.float64)
+            stop = min(start + chunk_size, n)
+            scale = buffer[: stop - start]
+            self._decode_rows(inputs.rows(start, stop), scale, None, None)
+            total_scale += scale.sum(0, dtype=torch.float64)
+            total_rate += (library[start:stop].T @ scale).squeeze(0).double()
         return {"scale": (total_scale / n).cpu().numpy(), "rate": (total_rate / n).cpu().numpy()}
 
     def _hidden(self, inputs: _Inputs, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
