@@ -12,4 +12,6 @@ page = st.navigation(
     ]
 )
 ui.sidebar()
+if (start := ui.start_page()) is not None:
+    st.switch_page(start)
 page.run()

@@ -6,7 +6,8 @@ settings) and ``benchmarks/minimal_app.py`` (one slider, one 10-bar chart; run f
 temporary folder, so with Streamlit's default settings) -- drives them in Debian's Chromium and
 reports the median and 90th percentile of:
 
-(a) a key press on "latent dimension 1" until ALL charts of the Explore page show new values;
+(a) a key press on "latent dimension 1" until the charts of decoded values show new values
+    (the map, a fragment of its own, moves its marker once the sliders rest);
 (b) a click on a cell of the map until all charts show new values;
 (c) a key press on the minimal app's slider until its chart shows new values;
 
@@ -115,9 +116,10 @@ window.__bench = {
 """
 
 ARM_JS = """
-(eventType) => {
+([eventType, exclude]) => {
   const b = window.__bench;
   b.before = b.sigs();
+  for (const key of exclude) delete b.before[key];
   b.t0 = null;
   window.addEventListener(eventType, () => { if (b.t0 === null) b.t0 = performance.now(); }, {capture: true, once: true});
   return Object.keys(b.before);
@@ -268,10 +270,13 @@ def wait_ready(page, n_charts: int, text: str | None = None) -> float:
     return float(handle.json_value())
 
 
-def measure(page, event_type: str, act) -> dict:
-    """Arm the page, run ``act()`` (a real key press or click), return the page's measurement."""
+def measure(page, event_type: str, act, exclude: tuple[str, ...] = ()) -> dict:
+    """Arm the page, run ``act()`` (a real key press or click), return the page's measurement.
+
+    ``exclude`` names chart keys not waited for.
+    """
     page.wait_for_function("() => window.__bench.idle()", timeout=READY_TIMEOUT_MS)
-    page.evaluate(ARM_JS, event_type)
+    page.evaluate(ARM_JS, [event_type, list(exclude)])
     act()
     result = page.evaluate(MEASURE_JS, INTERACTION_TIMEOUT_MS)
     if result["ms"] is None:
@@ -286,7 +291,9 @@ def slider_presses(page, label: str, n: int) -> list[dict]:
     for i in range(n):
         key = "ArrowRight" if (i // 40) % 2 == 0 else "ArrowLeft"
         slider.focus()
-        results.append(measure(page, "keydown", lambda k=key: page.keyboard.press(k)))
+        # The map is not waited for: it is a fragment of its own that sliders never rerun; its
+        # marker catches up once the sliders rest (ui.MARKER_SETTLE_S).
+        results.append(measure(page, "keydown", lambda k=key: page.keyboard.press(k), exclude=("st-key-umap",)))
     return results
 
 
@@ -350,7 +357,7 @@ def machine() -> dict:
 
 def print_report(results: dict) -> None:
     rows = [
-        ("(a) app: slider key -> all Explore charts", results["slider"]),
+        ("(a) app: slider key -> decoded charts redrawn", results["slider"]),
         ("(b) app: map click -> all Explore charts", results["click"]),
         ("(c) minimal app: slider key -> chart", results["minimal_slider"]),
         ("warm reload: app (reload -> map + charts)", results["warm_reload"]),
@@ -423,7 +430,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
         return samples
 
     print("cold start: app ...", flush=True)
-    _, app_page, results["cold_start"] = cold_start("app.py", ROOT, "app", 4, "Download report bundle")
+    _, app_page, results["cold_start"] = cold_start("app.py", ROOT, "app", 2, "Download report bundle")
     n_app_charts = app_page.locator('[data-testid="stPlotlyChart"]').count()
     print("cold start: minimal app ...", flush=True)
     _, minimal_page, results["minimal_cold_start"] = cold_start("minimal_app.py", minimal_dir, "minimal", 1, None)

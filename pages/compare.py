@@ -39,7 +39,7 @@ def for_a_group(ws: Workspace, options: dict) -> None:
                        subtitle=f"{group_name}: {len(cells):,} cells, each at its own library size", library_size=None)
 
 
-ws = ui.workspace()
+ws = ui.workspace(__file__)
 if ws is not None:
     st.title("Compare batches and covariates")
     st.caption(

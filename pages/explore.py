@@ -3,11 +3,12 @@
 import streamlit as st
 
 from scvi_viz import figures, profiles, ui
-from scvi_viz.export import Chart
+from scvi_viz.export import Chart, table_csv, toolbar_config
 from scvi_viz.workspace import Workspace
 
-@st.fragment
-def explore(ws: Workspace) -> None:
+
+def map_view(ws: Workspace) -> Chart:
+    """The map: choose embedding and colours, click cells or empty space."""
     model = ws.model
     c1, c2, c3 = st.columns(3)
     emb_name = c1.selectbox("Map", ws.embedding_names(), key="embedding")
@@ -15,64 +16,80 @@ def explore(ws: Workspace) -> None:
     default = columns.index(model.labels_key) + 1 if model.labels_key in columns else 0
     color_by = c2.selectbox("Colour cells by", [ui.GENE_COLOUR, *columns], index=default, key="color_by")
     gene = c3.selectbox("Gene", model.genes, key="overlay_gene") if color_by == ui.GENE_COLOUR else None
+    map_chart = ui.map_chart(ws, emb_name, color_by, gene)
+    ui.chart_with_downloads(map_chart, key="umap", on_select=ui.handle_map_click(ws, emb_name, "umap"),
+                            selection_mode="points")
+    return map_chart
 
-    map_col, control_col = st.columns([3, 2])
-    with control_col, st.container(height=560, border=False):
+
+def point_view(ws: Workspace) -> tuple[list[Chart], object]:
+    """Sliders and covariates, and everything the decoder says at that point."""
+    model = ws.model
+    st.markdown(f"**Current point:** {ui.point_origin()}",
+                help="How the point was set: a clicked cell, a click on empty space, sliders or a restored view.")
+    control_col, chart_col = st.columns([1, 3])
+    with control_col, st.container(height=700, border=False):
         ui.reset_button(ws)
         ui.point_controls(ws)
     point = ui.current_point()
-    with map_col:
-        map_chart = ui.map_chart(ws, emb_name, color_by, gene)
-        ui.chart_with_downloads(map_chart, key="umap", on_select=ui.handle_map_click(ws, emb_name, "umap"),
-                                selection_mode="points")
-        st.markdown(f"**Current point:** {ui.point_origin()}", help="How the point was set: a clicked cell, a click on empty space, sliders or a restored view.")
-
     profile = ui.timed_decode(lambda: profiles.gene_profile(model, point))
-    n = len(profile)
     where = point.describe(model)
-    subtitle = f"{ui.point_origin()}" + (f" · {where}" if where else "")
+    subtitle = ui.point_origin() + (f" · {where}" if where else "")
     caption = {"point": ui.point_origin(), "library size": f"{point.library_size:.6g}", "covariates": where or "none",
                "columns": "; ".join(f"{k} = {v}" for k, v in profiles.COLUMNS.items())}
-    st.caption(f"Decoded {n:,} genes in {st.session_state['last_decode_ms']:.1f} ms on {model.device.type.upper()}.")
-
-    n_top = st.slider("Number of top genes", 5, 50, 20, key="n_top")
-    top = profiles.top_genes(profile, n_top)
-    charts = [
-        map_chart,
-        Chart("top_genes", figures.top_genes_figure(top, library_size=point.library_size, subtitle=subtitle), top, caption),
-    ]
-    ui.chart_with_downloads(charts[-1], key="top_chart")
-
-    genes = ui.gene_picker(ws)
-    if genes:
-        chosen = profile.loc[genes]
-        for name, build in (
-            ("expected_counts", lambda: figures.expected_counts_figure(chosen, library_size=point.library_size, subtitle=subtitle)),
-            ("decoder_parameters", lambda: figures.parameters_figure(chosen, subtitle=subtitle)),
-            ("zero_probability", lambda: figures.zero_probability_figure(chosen, subtitle=subtitle)),
-        ):
-            charts.append(Chart(name, build(), chosen, caption))
-            ui.chart_with_downloads(charts[-1], key=f"{name}_chart")
-    else:
-        st.info("Pick genes above to chart their expected counts, dispersion and dropout.")
+    with chart_col:
+        genes = ui.gene_picker(ws)
+        n_top = st.slider("Number of top genes", 5, 50, 20, key="n_top")
+        top = profiles.top_genes(profile, n_top)
+        chosen = profile.loc[genes] if genes else None
+        lib = point.library_size
+        st.plotly_chart(figures.point_figure(top, chosen, library_size=lib, subtitle=subtitle), key="point_chart",
+                        config=toolbar_config("decoded_at_point"))
+        st.caption(f"Decoded {len(profile):,} genes in {st.session_state['last_decode_ms']:.1f} ms on "
+                   f"{model.device.type.upper()}. Pick genes above for the panels on the right.")
+    charts = [Chart("top_genes", figures.top_genes_figure(top, library_size=lib, subtitle=subtitle), top, caption)]
+    if chosen is not None:
+        charts += [
+            Chart("expected_counts", figures.expected_counts_figure(chosen, library_size=lib, subtitle=subtitle), chosen, caption),
+            Chart("zero_probability", figures.zero_probability_figure(chosen, subtitle=subtitle), chosen, caption),
+            Chart("decoder_parameters", figures.parameters_figure(chosen, subtitle=subtitle), chosen, caption),
+        ]
+    with st.expander("Download these charts one by one (PNG, SVG, PDF, HTML, CSV)"):
+        for chart in charts:
+            ui.download_row(chart, key=f"{chart.name}_chart", label=chart.figure.layout.title.text)
+        st.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
+                           file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
 
     st.subheader("All genes at this point")
-    st.caption(
-        f"Expected counts at library size {point.library_size:,.0f}; normalised expression is a fraction of the library; "
-        "the 90% interval is of the count distribution (ZINB/NB/Poisson)."
-    )
-    query = st.text_input("Search genes", key="table_search", placeholder="part of a gene name")
-    shown = profile[profile.index.str.contains(query, case=False, regex=False)] if query else profile
-    st.dataframe(
-        shown.sort_values("rate", ascending=False),
-        column_config={k: st.column_config.NumberColumn(v, format="%.4g") for k, v in profiles.COLUMNS.items()},
-        height=360,
-    )
-    ui.report_button(ws, charts, page="explore", tables={"all_genes": profile},
-                     extras={"embedding": emb_name, "color_by": color_by})
+    if st.toggle("Show a table of every gene (sortable, searchable)", key="show_table",
+                 help="Off by default: for models with many genes the table is the largest thing a slider move sends."):
+        st.caption(
+            f"Expected counts at library size {lib:,.0f}; normalised expression is a fraction of the library; "
+            "the 90% interval is of the count distribution (ZINB/NB/Poisson)."
+        )
+        query = st.text_input("Search genes", key="table_search", placeholder="part of a gene name")
+        shown = profile[profile.index.str.contains(query, case=False, regex=False)] if query else profile
+        st.dataframe(
+            shown.sort_values("rate", ascending=False),
+            column_config={k: st.column_config.NumberColumn(v, format="%.4g") for k, v in profiles.COLUMNS.items()},
+            height=360,
+        )
+    return charts, profile
 
 
-ws = ui.workspace()
+@st.fragment
+def explore(ws: Workspace) -> None:
+    """One fragment: slider moves and map clicks rerun both; the map is computed and sent
+    last, so the browser draws the decoded charts first, although the map is shown on top."""
+    map_area = st.container()
+    charts, profile = point_view(ws)
+    with map_area:
+        map_chart = map_view(ws)
+    ui.report_button(ws, [map_chart, *charts], page="explore", tables={"all_genes": profile},
+                     extras={"embedding": st.session_state.get("embedding"), "color_by": st.session_state.get("color_by")})
+
+
+ws = ui.workspace(__file__)
 if ws is not None:
     st.title("Explore the latent space")
     st.caption(

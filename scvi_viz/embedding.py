@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 UMAP_OBSM_KEY = "X_scvi_umap"
 """obsm key where a precomputed UMAP of the model's latent means may be stored."""
 
-UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.3, "random_state": 0}
+UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.3, "random_state": 0, "n_jobs": 1}
 
 
 def default_cache_dir() -> Path:
@@ -131,7 +131,9 @@ class InverseMap:
         return float(xy[0]), float(xy[1])
 
 
-def resolve_click(hit: dict, inverse: InverseMap, grid_trace: int = 0) -> tuple[int | None, np.ndarray, tuple[float, float]]:
+def resolve_click(
+    hit: dict, inverse: InverseMap, grid_trace: int = 0, grid_step: tuple[float, float] | None = None
+) -> tuple[int | None, np.ndarray, tuple[float, float]]:
     """Turn a plotly click (one selection point) into a cell or a latent position.
 
     Parameters
@@ -143,6 +145,10 @@ def resolve_click(hit: dict, inverse: InverseMap, grid_trace: int = 0) -> tuple[
         The map between the plot and latent space.
     grid_trace
         Index of the invisible trace that catches clicks on empty space.
+    grid_step
+        Spacing of that grid in x and y. plotly hands a click to the nearest marker, which
+        near a cell can be a grid point: a grid hit with a cell within half a step on both
+        axes is taken as a click on that cell.
 
     Returns
     -------
@@ -152,7 +158,11 @@ def resolve_click(hit: dict, inverse: InverseMap, grid_trace: int = 0) -> tuple[
     """
     x, y = float(hit["x"]), float(hit["y"])
     if hit.get("curve_number") == grid_trace:
-        return None, inverse.latent_at(x, y), (x, y)
+        cell, _ = inverse.nearest_cell(x, y)
+        cx, cy = inverse.coords[cell]
+        if grid_step is None or abs(cx - x) > grid_step[0] / 2 or abs(cy - y) > grid_step[1] / 2:
+            return None, inverse.latent_at(x, y), (x, y)
+        return cell, inverse.latent[cell], (float(cx), float(cy))
     custom = hit.get("customdata")
     if isinstance(custom, (list, tuple)):
         custom = custom[0] if custom else None

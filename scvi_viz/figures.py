@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,8 @@ _PALETTE = (
     "#bcbd22", "#17becf", "#393b79", "#e7ba52", "#843c39", "#5254a3", "#6b6ecf", "#8ca252",
 )
 _MARGIN = {"l": 10, "r": 10, "t": 60, "b": 10}
+_GENE_MARGIN = {**_MARGIN, "l": 110}
+"""Room for gene names left of horizontal bars (fixed: plotly's automargin re-lays out every redraw)."""
 
 
 def _title(text: str, subtitle: str = "") -> dict:
@@ -69,13 +72,12 @@ def umap_figure(
     """
     coords = np.asarray(coords, dtype=np.float32)
     x, y = coords[:, 0], coords[:, 1]
-    pad_x, pad_y = 0.05 * float(np.ptp(x) or 1.0), 0.05 * float(np.ptp(y) or 1.0)
-    gx, gy = np.meshgrid(
-        np.linspace(x.min() - pad_x, x.max() + pad_x, grid_size, dtype=np.float32),
-        np.linspace(y.min() - pad_y, y.max() + pad_y, grid_size, dtype=np.float32),
-    )
+    gx, gy = np.meshgrid(*_grid_axes(coords, grid_size))
+    cell_size = 5 if len(x) < 20_000 else 3
+    # The grid's markers are no larger than the cells': plotly gives a click to the nearest
+    # marker edge, so a larger grid marker would take clicks aimed right at a cell.
     traces = [{"type": "scattergl", "x": gx.ravel(), "y": gy.ravel(), "mode": "markers", "name": GRID_TRACE,
-               "showlegend": False, "marker": {"size": 12, "opacity": 0}, "hoverinfo": "none"}]
+               "showlegend": False, "marker": {"size": cell_size, "opacity": 0}, "hoverinfo": "none"}]
     values = np.asarray(color)
     index = np.arange(len(x), dtype=np.int32)
     texts = None if hover is None else np.asarray(hover, dtype=object)
@@ -84,7 +86,7 @@ def umap_figure(
     if values.dtype.kind in "fiub":
         traces.append({**cell_trace, "x": x, "y": y, "name": color_name, "customdata": index,
                        **({"text": texts} if texts is not None else {}),
-                       "marker": {"size": 5 if len(x) < 20_000 else 3, "color": values.astype(np.float32),
+                       "marker": {"size": cell_size, "color": values.astype(np.float32),
                                   "colorscale": "Viridis", "showscale": True,
                                   "colorbar": {"title": {"text": color_name}, "len": 0.8}}})
     else:
@@ -93,7 +95,7 @@ def umap_figure(
             sel = np.flatnonzero(labels == cat).astype(np.int32)
             traces.append({**cell_trace, "x": x[sel], "y": y[sel], "name": str(cat), "legendgroup": CELLS_TRACE,
                            "customdata": sel, **({"text": texts[sel]} if texts is not None else {}),
-                           "marker": {"size": 5 if len(x) < 20_000 else 3, "color": _PALETTE[i % len(_PALETTE)]}})
+                           "marker": {"size": cell_size, "color": _PALETTE[i % len(_PALETTE)]}})
     if point_xy is not None:
         traces.append({"type": "scatter", "x": [point_xy[0]], "y": [point_xy[1]], "mode": "markers", "name": POINT_TRACE,
                        "marker": {"size": 18, "symbol": "x-thin-open", "line": {"width": 3, "color": "black"}, "color": "black"},
@@ -108,83 +110,152 @@ def umap_figure(
     return go.Figure({"data": traces, "layout": layout})
 
 
+def _grid_axes(coords: np.ndarray, grid_size: int) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = coords.min(0), coords.max(0)
+    pad = 0.05 * np.where(hi > lo, hi - lo, 1.0)
+    return tuple(np.linspace(lo[i] - pad[i], hi[i] + pad[i], grid_size, dtype=np.float32) for i in (0, 1))
+
+
+def grid_step(coords: np.ndarray, grid_size: int = 60) -> tuple[float, float]:
+    """Spacing in x and y of the invisible click grid that :func:`umap_figure` lays over ``coords``."""
+    gx, gy = _grid_axes(np.asarray(coords, dtype=np.float32), grid_size)
+    return float(gx[1] - gx[0]), float(gy[1] - gy[0])
+
+
 def _bars_h(profile: pd.DataFrame, x: np.ndarray, **trace) -> dict:
     return {"type": "bar", "orientation": "h", "x": x, "y": list(profile.index), **trace}
 
 
-def top_genes_figure(profile: pd.DataFrame, *, library_size: float, subtitle: str = "") -> go.Figure:
+@dataclass(frozen=True)
+class Panel:
+    """One chart's traces and axes, to be drawn alone or as a panel of a larger figure."""
+
+    title: str
+    traces: list[dict]
+    xaxis: dict = field(default_factory=dict)
+    yaxis: dict = field(default_factory=dict)
+
+
+def _compose(placed: list[tuple[Panel, tuple[float, float], tuple[float, float]]], **layout) -> go.Figure:
+    """Put panels on their own axes at the given (x, y) paper domains; titles above each panel."""
+    traces: list[dict] = []
+    layout = {"margin": _MARGIN, "annotations": [], **layout}
+    for i, (panel, (x0, x1), (y0, y1)) in enumerate(placed):
+        suffix = "" if i == 0 else str(i + 1)
+        traces += [{**t, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"} for t in panel.traces]
+        layout[f"xaxis{suffix}"] = {**panel.xaxis, "domain": [x0, x1], "anchor": f"y{suffix}"}
+        layout[f"yaxis{suffix}"] = {**panel.yaxis, "domain": [y0, y1], "anchor": f"x{suffix}"}
+        if len(placed) > 1:
+            layout["annotations"].append({"text": f"<b>{panel.title}</b>", "x": (x0 + x1) / 2, "y": y1, "xref": "paper",
+                                          "yref": "paper", "yshift": 8, "showarrow": False, "xanchor": "center",
+                                          "yanchor": "bottom", "font": {"size": 13}})
+    return go.Figure({"data": traces, "layout": layout})
+
+
+def _single(panel: Panel, *, subtitle: str, height: int, **layout) -> go.Figure:
+    return _compose([(panel, (0.0, 1.0), (0.0, 1.0))], title=_title(panel.title, subtitle), height=height, **layout)
+
+
+def top_genes_panel(profile: pd.DataFrame, *, library_size: float) -> Panel:
     """Horizontal bars of expected counts for the rows of ``profile`` (largest on top)."""
     data = profile.iloc[::-1]
     trace = _bars_h(data, data["rate"].to_numpy(), name="expected counts", customdata=data["scale"].to_numpy(),
-                    marker={"color": "#1f77b4"},
+                    marker={"color": "#1f77b4"}, showlegend=False,
                     hovertemplate="%{y}: %{x:.3g} counts (fraction %{customdata:.3g})<extra></extra>")
-    layout = {
-        "title": _title(f"Top {len(profile)} genes: expected counts at library size {_fmt_lib(library_size)}", subtitle),
-        "xaxis": {"title": {"text": "expected counts"}}, "height": max(260, 22 * len(profile) + 90), "margin": _MARGIN,
-    }
-    return go.Figure({"data": [trace], "layout": layout})
+    return Panel(f"Top {len(profile)} genes: expected counts at library size {_fmt_lib(library_size)}", [trace],
+                 xaxis={"title": {"text": "expected counts"}})
 
 
-def expected_counts_figure(profile: pd.DataFrame, *, library_size: float, subtitle: str = "") -> go.Figure:
+def expected_counts_panel(profile: pd.DataFrame, *, library_size: float) -> Panel:
     """Expected counts per gene with the 90% predictive interval of the count distribution."""
     rate = profile["rate"].to_numpy()
     low, high = profile["interval_low"].to_numpy(), profile["interval_high"].to_numpy()
     trace = {
         "type": "scatter", "x": list(profile.index), "y": rate, "mode": "markers", "name": "expected counts",
-        "marker": {"size": 10, "color": "#1f77b4"},
+        "marker": {"size": 10, "color": "#1f77b4"}, "showlegend": False,
         "error_y": {"type": "data", "symmetric": False, "array": np.maximum(high - rate, 0), "arrayminus": np.maximum(rate - low, 0)},
         "customdata": np.stack([low, high], axis=1),
         "hovertemplate": "%{x}: %{y:.3g} counts, 90% interval %{customdata[0]:.0f}-%{customdata[1]:.0f}<extra></extra>",
     }
-    layout = {
-        "title": _title(f"Expected counts at library size {_fmt_lib(library_size)}, with 90% predictive interval", subtitle),
-        "yaxis": {"title": {"text": "counts"}, "rangemode": "tozero"}, "height": 360, "margin": _MARGIN,
-    }
-    return go.Figure({"data": [trace], "layout": layout})
+    return Panel(f"Expected counts at library size {_fmt_lib(library_size)}, with 90% predictive interval", [trace],
+                 yaxis={"title": {"text": "counts"}, "rangemode": "tozero"})
+
+
+def zero_probability_panel(profile: pd.DataFrame) -> Panel:
+    """Stacked bars of P(count = 0): the dropout part and the NB (or Poisson) part."""
+    genes = list(profile.index)
+    traces = [
+        {"type": "bar", "x": genes, "y": profile["p_zero_dropout"].to_numpy(), "name": "P(0) from dropout (zero inflation)",
+         "marker": {"color": "#d62728"}, "hovertemplate": "%{x}: %{y:.3f}<extra>dropout</extra>"},
+        {"type": "bar", "x": genes, "y": profile["p_zero_counts"].to_numpy(), "name": "P(0) from the count distribution",
+         "marker": {"color": "#7f7f7f"}, "hovertemplate": "%{x}: %{y:.3f}<extra>counts</extra>"},
+    ]
+    return Panel("Probability of observing zero counts", traces,
+                 yaxis={"title": {"text": "P(count = 0)"}, "range": [0, 1]})
+
+
+def parameter_panels(profile: pd.DataFrame) -> list[Panel]:
+    """One bar panel each for normalised expression, NB theta and dropout probability."""
+    genes = list(profile.index)
+    return [
+        Panel(label, [{"type": "bar", "x": genes, "y": profile[column].to_numpy(), "name": column, "showlegend": False,
+                       "marker": {"color": color}, "hovertemplate": "%{x}: %{y:.4g}<extra>" + column + "</extra>"}],
+              yaxis={"rangemode": "tozero", **({"range": [0, 1]} if column == "dropout" else {})})
+        for column, label, color in (
+            ("scale", "normalised expression (fraction of library)", "#2ca02c"),
+            ("theta", "NB inverse dispersion theta", "#9467bd"),
+            ("dropout", "dropout probability", "#d62728"),
+        )
+    ]
+
+
+def _row(panels: list[Panel], x0: float, x1: float, y: tuple[float, float], gap: float = 0.06):
+    width = (x1 - x0 - gap * (len(panels) - 1)) / len(panels)
+    return [(p, (x0 + i * (width + gap), x0 + i * (width + gap) + width), y) for i, p in enumerate(panels)]
+
+
+def top_genes_figure(profile: pd.DataFrame, *, library_size: float, subtitle: str = "") -> go.Figure:
+    """Horizontal bars of expected counts for the rows of ``profile`` (largest on top)."""
+    return _single(top_genes_panel(profile, library_size=library_size), subtitle=subtitle,
+                   height=max(260, 22 * len(profile) + 90), margin=_GENE_MARGIN)
+
+
+def expected_counts_figure(profile: pd.DataFrame, *, library_size: float, subtitle: str = "") -> go.Figure:
+    """Expected counts per gene with the 90% predictive interval of the count distribution."""
+    return _single(expected_counts_panel(profile, library_size=library_size), subtitle=subtitle, height=360)
 
 
 def parameters_figure(profile: pd.DataFrame, *, subtitle: str = "") -> go.Figure:
     """Three panels per gene: normalised expression, NB theta and dropout probability."""
-    genes = list(profile.index)
-    panels = (
-        ("scale", "normalised expression (fraction of library)", "#2ca02c"),
-        ("theta", "NB inverse dispersion theta", "#9467bd"),
-        ("dropout", "dropout probability", "#d62728"),
-    )
-    width, gap = 0.28, 0.08
-    layout: dict = {
-        "title": _title("Decoder parameters per gene", subtitle), "height": 370,
-        "margin": {**_MARGIN, "t": 110}, "showlegend": False, "annotations": [],
-    }
-    traces = []
-    for i, (column, label, color) in enumerate(panels):
-        suffix = "" if i == 0 else str(i + 1)
-        left = i * (width + gap)
-        traces.append({"type": "bar", "x": genes, "y": profile[column].to_numpy(), "name": column,
-                       "marker": {"color": color}, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
-                       "hovertemplate": "%{x}: %{y:.4g}<extra>" + column + "</extra>"})
-        layout[f"xaxis{suffix}"] = {"domain": [left, left + width], "anchor": f"y{suffix}"}
-        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "rangemode": "tozero", **({"range": [0, 1]} if column == "dropout" else {})}
-        layout["annotations"].append({"text": label, "x": left + width / 2, "y": 1.02, "xref": "paper", "yref": "paper",
-                                      "showarrow": False, "xanchor": "center", "yanchor": "bottom"})
-    return go.Figure({"data": traces, "layout": layout})
+    return _compose(_row(parameter_panels(profile), 0.0, 1.0, (0.0, 1.0)), title=_title("Decoder parameters per gene", subtitle),
+                    height=370, margin={**_MARGIN, "t": 110}, showlegend=False)
 
 
 def zero_probability_figure(profile: pd.DataFrame, *, subtitle: str = "") -> go.Figure:
     """Stacked bars of P(count = 0): the dropout part and the NB (or Poisson) part."""
-    genes = list(profile.index)
-    traces = [
-        {"type": "bar", "x": genes, "y": profile["p_zero_dropout"].to_numpy(), "name": "from dropout (zero inflation)",
-         "marker": {"color": "#d62728"}, "hovertemplate": "%{x}: %{y:.3f}<extra>dropout</extra>"},
-        {"type": "bar", "x": genes, "y": profile["p_zero_counts"].to_numpy(), "name": "from the count distribution",
-         "marker": {"color": "#7f7f7f"}, "hovertemplate": "%{x}: %{y:.3f}<extra>counts</extra>"},
-    ]
-    layout = {
-        "barmode": "stack", "title": _title("Probability of observing zero counts", subtitle),
-        "yaxis": {"title": {"text": "P(count = 0)"}, "range": [0, 1]}, "height": 340, "margin": _MARGIN,
-        "legend": {"orientation": "h", "y": -0.2},
-    }
-    return go.Figure({"data": traces, "layout": layout})
+    return _single(zero_probability_panel(profile), subtitle=subtitle, height=340, barmode="stack",
+                   legend={"orientation": "h", "y": -0.2})
+
+
+def point_figure(top: pd.DataFrame, chosen: pd.DataFrame | None, *, library_size: float, subtitle: str = "") -> go.Figure:
+    """Everything decoded at the current point, in one figure (one redraw per slider move).
+
+    Left: the top genes by expected counts. Right, for the ``chosen`` genes: expected counts
+    with the 90% predictive interval, P(count = 0) split into its two parts, and normalised
+    expression, theta and dropout probability. The same panels are available one by one
+    (``top_genes_figure``, ``expected_counts_figure``, ...) for export.
+    """
+    top_panel = top_genes_panel(top, library_size=library_size)
+    title = _title(f"Decoded at the current point (library size {_fmt_lib(library_size)})", subtitle)
+    height = max(620, 22 * len(top) + 200)
+    if chosen is None or chosen.empty:
+        return _compose([(top_panel, (0.0, 1.0), (0.0, 0.93))], title=title, height=height, margin=_GENE_MARGIN)
+    placed = [(top_panel, (0.0, 0.36), (0.0, 0.93)),
+              (expected_counts_panel(chosen, library_size=library_size), (0.46, 1.0), (0.69, 0.93)),
+              (zero_probability_panel(chosen), (0.46, 1.0), (0.36, 0.58))]
+    placed += _row(parameter_panels(chosen), 0.46, 1.0, (0.0, 0.25))
+    return _compose(placed, title=title, height=height, barmode="stack", margin=_GENE_MARGIN,
+                    legend={"orientation": "h", "x": 0.46, "y": 0.63, "yanchor": "bottom", "font": {"size": 11}})
 
 
 def compare_scatter(table: pd.DataFrame, *, unit: str, subtitle: str = "") -> go.Figure:

@@ -200,6 +200,11 @@ def _model_card(ws: Workspace, label: str) -> None:
             + (" Missing model genes are encoded as zero counts." if ws.gene_match.model_only else ""))
 
 
+def start_page() -> str | None:
+    """The page a visitor asked for by URL before the app's navigation existed (see :func:`workspace`)."""
+    return st.session_state.pop("_start_page", None)
+
+
 def sidebar() -> Workspace | None:
     """Draw the shared sidebar and return the workspace to show (``None`` if there is none).
 
@@ -230,8 +235,17 @@ def sidebar() -> Workspace | None:
     return ws
 
 
-def workspace() -> Workspace | None:
-    """The workspace the sidebar opened, or ``None`` (after showing a hint) when there is none."""
+def workspace(page_file: str) -> Workspace | None:
+    """The workspace the sidebar opened, or ``None`` (after showing a hint) when there is none.
+
+    ``page_file`` is the calling page's ``__file__``. A page opened by its URL before any
+    session on this server has run ``app.py`` is run by Streamlit on its own, without the
+    sidebar (a ``pages/`` folder is served that way until ``st.navigation`` is first called):
+    then this goes through ``app.py`` and back to the page.
+    """
+    if "_workspace" not in st.session_state:
+        st.session_state["_start_page"] = f"pages/{Path(page_file).name}"
+        st.switch_page("app.py")
     ws = st.session_state.get("_workspace")
     if ws is None:
         st.info("Choose a model and its data in the sidebar. The built-in demo opens with no action.")
@@ -340,7 +354,7 @@ def _remember_clicked(ws: Workspace, cell: int) -> tuple[Point, str]:
 def handle_map_click(ws: Workspace, embedding_name: str, chart_key: str) -> Callable[[], None]:
     """The ``on_select`` callback of the map: a click on a cell or on empty space sets the point."""
     from scvi_viz.embedding import resolve_click
-    from scvi_viz.figures import GRID_TRACE_INDEX
+    from scvi_viz.figures import GRID_TRACE_INDEX, grid_step
 
     def on_select() -> None:
         event = st.session_state.get(chart_key) or {}
@@ -348,7 +362,7 @@ def handle_map_click(ws: Workspace, embedding_name: str, chart_key: str) -> Call
         if not points:
             return
         inv = inverse_map(ws, embedding_name)
-        cell, z, xy = resolve_click(points[0], inv, GRID_TRACE_INDEX)
+        cell, z, xy = resolve_click(points[0], inv, GRID_TRACE_INDEX, grid_step(inv.coords))
         if cell is None:
             point = replace(current_point(), z=tuple(float(v) for v in z))
             origin = f"empty-space click at ({xy[0]:.2f}, {xy[1]:.2f}), mapped by {inv.method}"
@@ -363,15 +377,15 @@ def marker_position(ws: Workspace, embedding_name: str) -> tuple[float, float]:
     """Where to draw the current point on the map.
 
     Clicks put it where the user clicked; slider moves put it at the weighted position of
-    the point's nearest cells, except on large datasets, where it stays at the last click
-    so that the map figure does not change (and is not re-sent) on every slider move.
+    the point's nearest cells, except on large datasets, where it stays at the last click so
+    that the (multi-megabyte) map figure does not change, and is not re-sent, on slider moves.
     """
     xy = st.session_state.get(_POINT_XY)
     last = st.session_state.get("_last_marker")
-    if xy is None and (ws.n_cells <= LARGE_DATASET_CELLS or last is None or last[0] != embedding_name):
-        xy = inverse_map(ws, embedding_name).position_of(np.asarray(current_point().z))
-    elif xy is None:
+    if xy is None and last is not None and last[0] == embedding_name and ws.n_cells > LARGE_DATASET_CELLS:
         xy = last[1]
+    if xy is None:
+        xy = inverse_map(ws, embedding_name).position_of(np.asarray(current_point().z))
     st.session_state["_last_marker"] = (embedding_name, xy)
     return xy
 
@@ -408,27 +422,35 @@ def timed_decode(fn: Callable[[], Any]) -> Any:
 
 # ----------------------------------------------------------------------------- export
 def chart_with_downloads(chart: export.Chart, *, key: str, **plotly_kwargs: Any) -> Any:
-    """Draw a chart and its download buttons: PNG, SVG, PDF (kaleido), HTML and CSV."""
+    """Draw a chart and, under it, its download buttons (see :func:`download_row`)."""
     result = st.plotly_chart(chart.figure, key=key, config=export.toolbar_config(chart.name), **plotly_kwargs)
+    download_row(chart, key=key)
+    return result
+
+
+def download_row(chart: export.Chart, *, key: str, label: str | None = None) -> None:
+    """Buttons for PNG, SVG, PDF (kaleido), HTML and CSV of ``chart``, drawn only when clicked."""
     stem = export.safe_filename(chart.name)
-    cols = st.columns(5)
     static = export.static_export_available()
+    cols = st.columns([3, 1, 1, 1, 1, 1] if label else 5, vertical_alignment="center")
+    if label:
+        cols[0].markdown(label)
+        cols = cols[1:]
     for col, fmt in zip(cols, export.STATIC_FORMATS):
         with col:
             if static:
                 st.download_button(fmt.upper(), data=lambda f=fmt: export.figure_image(chart.figure, f), file_name=f"{stem}.{fmt}",
-                                   mime=export.MIME[fmt], key=f"{key}_{fmt}", on_click="ignore", icon=":material/download:")
+                                   mime=export.MIME[fmt], key=f"{key}_{fmt}", on_click="ignore")
             else:
                 st.button(fmt.upper(), key=f"{key}_{fmt}", disabled=True, help=export.CHROME_HINT)
     with cols[3]:
         st.download_button("HTML", data=lambda: export.figure_html(chart.figure), file_name=f"{stem}.html",
-                           mime=export.MIME["html"], key=f"{key}_html", on_click="ignore", icon=":material/download:")
+                           mime=export.MIME["html"], key=f"{key}_html", on_click="ignore")
     with cols[4]:
         st.download_button("CSV", data=lambda: export.table_csv(chart.table, caption=chart.caption), file_name=f"{stem}.csv",
-                           mime=export.MIME["csv"], key=f"{key}_csv", on_click="ignore", icon=":material/download:")
+                           mime=export.MIME["csv"], key=f"{key}_csv", on_click="ignore")
     if not static:
         st.caption(export.CHROME_HINT)
-    return result
 
 
 def view_state(ws: Workspace, extras: dict[str, Any] | None = None) -> ViewState:
@@ -516,12 +538,20 @@ def covariate_picker(ws: Workspace, options: dict, *, key: str) -> tuple[str, st
             st.warning("Choose two different values.")
             return None
         return kind, name, [va, vb]
+    current = _current_value(kind, name)
+    default = [current, *[c for c in cats if c != current]][:2] if current in cats else cats[:2]
     chosen = st.multiselect(f"Values of {label.split(' (')[0]} (the first is the reference A)", cats,
-                            default=cats[:2], key=f"{key}_{label}_values")
+                            default=default, key=f"{key}_{label}_values",
+                            help="The reference A starts as the current point's own value.")
     if len(chosen) < 2:
         st.warning("Choose at least two values to compare.")
         return None
     return kind, name, chosen
+
+
+def _current_value(kind: str, name: str | None) -> Any:
+    point = current_point()
+    return {"batch": point.batch, "label": point.label}.get(kind) if kind in ("batch", "label") else point.categorical.get(name)
 
 
 def comparison_view(ws: Workspace, table: Any, *, key: str, subtitle: str, library_size: float | None) -> None:

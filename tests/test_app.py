@@ -35,8 +35,16 @@ def chart(at: AppTest, title_part: str) -> dict:
     raise AssertionError(f"no chart titled like {title_part!r}")
 
 
+def point_chart(at: AppTest) -> dict:
+    return chart(at, "Decoded at the current point")
+
+
+def trace(spec: dict, type_: str, name: str) -> dict:
+    return next(t for t in spec["data"] if t["type"] == type_ and t.get("name") == name)
+
+
 def top_gene_counts(at: AppTest) -> dict[str, float]:
-    bars = chart(at, "Top ")["data"][0]
+    bars = trace(point_chart(at), "bar", "expected counts")
     return dict(zip(bars["y"], _values(bars["x"]).tolist()))
 
 
@@ -56,9 +64,11 @@ def test_explore_page_draws_map_and_charts_on_demo(app):
     assert any("Current point:** cell" in m.value for m in app.markdown)
     titles = [json.loads(e.proto.spec)["layout"]["title"]["text"] for e in app.get("plotly_chart")]
     assert any(t.startswith("Cells in UMAP") for t in titles)
-    assert any(t.startswith("Top 20 genes: expected counts at library size") for t in titles)
-    assert any("90% predictive interval" in t for t in titles)
-    assert any("Probability of observing zero counts" in t for t in titles)
+    panels = [a["text"] for a in point_chart(app)["layout"]["annotations"]]
+    assert any(t.startswith("<b>Top 20 genes: expected counts at library size") for t in panels)
+    assert any("90% predictive interval" in t for t in panels)
+    assert any("Probability of observing zero counts" in t for t in panels)
+    assert any("NB inverse dispersion theta" in t for t in panels)
     assert not app.error
 
 
@@ -88,7 +98,7 @@ def test_batch_change_changes_decoded_values(app):
     other = next(o for o in batch.options if o != batch.value)
     run(batch.set_value(other))
     assert top_gene_counts(app) != before
-    assert f"phase={other}" in chart(app, "Top ")["layout"]["title"]["subtitle"]["text"]
+    assert f"phase={other}" in point_chart(app)["layout"]["title"]["subtitle"]["text"]
 
 
 def test_continuous_covariate_changes_decoded_values(app):
@@ -112,7 +122,7 @@ def test_gene_picker_adds_pasted_genes(app):
     run(next(b for b in app.button if b.label == "Add these genes").click())
     assert {"CD74", "LYZ"} <= set(app.multiselect(key="genes").value)
     assert any("NOT_A_GENE" in w.value for w in app.warning)
-    counts = chart(app, "90% predictive interval")["data"][0]
+    counts = trace(point_chart(app), "scatter", "expected counts")
     assert "CD74" in counts["x"] and "LYZ" in counts["x"]
 
 
@@ -227,7 +237,7 @@ def test_every_page_runs_on_each_kind_of_model(name, monkeypatch, tmp_path):
     monkeypatch.setenv("SCVI_VIZ_CACHE_DIR", str(tmp_path / "cache"))
     at = _open_from_root(f"models/{name}", "adata.h5ad")
     assert not at.error
-    assert len(at.get("plotly_chart")) >= 4
+    assert len(point_chart(at)["data"]) >= 7  # top genes, expected counts, 2 x P(0), 3 parameters
     run(at.switch_page("pages/compare.py"))
     assert not at.error
     if name == "scvi_no_batch":
