@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -147,8 +147,8 @@ def _compose(placed: list[tuple[Panel, tuple[float, float], tuple[float, float]]
         layout[f"yaxis{suffix}"] = {**panel.yaxis, "domain": [y0, y1], "anchor": f"x{suffix}"}
         if len(placed) > 1:
             layout["annotations"].append({"text": f"<b>{panel.title}</b>", "x": (x0 + x1) / 2, "y": y1, "xref": "paper",
-                                          "yref": "paper", "yshift": 8, "showarrow": False, "xanchor": "center",
-                                          "yanchor": "bottom", "font": {"size": 13}})
+                                          "yref": "paper", "yshift": 6, "showarrow": False, "xanchor": "center",
+                                          "yanchor": "bottom", "font": {"size": 12}})
     return go.Figure({"data": traces, "layout": layout})
 
 
@@ -245,17 +245,22 @@ def point_figure(top: pd.DataFrame, chosen: pd.DataFrame | None, *, library_size
     expression, theta and dropout probability. The same panels are available one by one
     (``top_genes_figure``, ``expected_counts_figure``, ...) for export.
     """
-    top_panel = top_genes_panel(top, library_size=library_size)
-    title = _title(f"Decoded at the current point (library size {_fmt_lib(library_size)})", subtitle)
-    height = max(620, 22 * len(top) + 200)
+    lib = _fmt_lib(library_size)
+    top_panel = replace(top_genes_panel(top, library_size=library_size), title=f"Top {len(top)} genes, expected counts at N={lib}")
+    title = _title(f"Decoded at the current point (library size N = {lib})", subtitle)
+    height = max(760, 22 * len(top) + 200)
     if chosen is None or chosen.empty:
         return _compose([(top_panel, (0.0, 1.0), (0.0, 0.93))], title=title, height=height, margin=_GENE_MARGIN)
-    placed = [(top_panel, (0.0, 0.36), (0.0, 0.93)),
-              (expected_counts_panel(chosen, library_size=library_size), (0.46, 1.0), (0.69, 0.93)),
-              (zero_probability_panel(chosen), (0.46, 1.0), (0.36, 0.58))]
-    placed += _row(parameter_panels(chosen), 0.46, 1.0, (0.0, 0.25))
+    counts = replace(expected_counts_panel(chosen, library_size=library_size), title="Expected counts, with 90% predictive interval")
+    zeros = replace(zero_probability_panel(chosen), title="P(count = 0): dropout + count distribution")
+    short = ("scale (fraction of library)", "NB theta", "dropout probability")
+    params = [replace(p, title=t) for p, t in zip(parameter_panels(chosen), short)]
+    placed = [(top_panel, (0.0, 0.38), (0.0, 0.93)),
+              (counts, (0.5, 1.0), (0.72, 0.93)),
+              (zeros, (0.5, 1.0), (0.40, 0.60))]
+    placed += _row(params, 0.5, 1.0, (0.0, 0.22), gap=0.05)
     return _compose(placed, title=title, height=height, barmode="stack", margin=_GENE_MARGIN,
-                    legend={"orientation": "h", "x": 0.46, "y": 0.63, "yanchor": "bottom", "font": {"size": 11}})
+                    legend={"orientation": "h", "x": 0.5, "y": 0.355, "yanchor": "top", "font": {"size": 11}})
 
 
 def compare_scatter(table: pd.DataFrame, *, unit: str, subtitle: str = "") -> go.Figure:

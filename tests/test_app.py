@@ -65,10 +65,10 @@ def test_explore_page_draws_map_and_charts_on_demo(app):
     titles = [json.loads(e.proto.spec)["layout"]["title"]["text"] for e in app.get("plotly_chart")]
     assert any(t.startswith("Cells in UMAP") for t in titles)
     panels = [a["text"] for a in point_chart(app)["layout"]["annotations"]]
-    assert any(t.startswith("<b>Top 20 genes: expected counts at library size") for t in panels)
+    assert any(t.startswith("<b>Top 20 genes, expected counts at N=") for t in panels)
     assert any("90% predictive interval" in t for t in panels)
-    assert any("Probability of observing zero counts" in t for t in panels)
-    assert any("NB inverse dispersion theta" in t for t in panels)
+    assert any("P(count = 0)" in t for t in panels)
+    assert any("NB theta" in t for t in panels) and any("fraction of library" in t for t in panels)
     assert not app.error
 
 
