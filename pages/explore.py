@@ -38,15 +38,14 @@ def point_view(ws: Workspace) -> tuple[list[Chart], object]:
     caption = {"point": ui.point_origin(), "library size": f"{point.library_size:.6g}", "covariates": where or "none",
                "columns": "; ".join(f"{k} = {v}" for k, v in profiles.COLUMNS.items())}
     with chart_col:
-        genes = ui.gene_picker(ws)
-        n_top = st.slider("Number of top genes", 5, 50, 20, key="n_top")
-        top = profiles.top_genes(profile, n_top)
+        genes = st.session_state.get("genes") or []
+        top = profiles.top_genes(profile, st.session_state.get("n_top", 20))
         chosen = profile.loc[genes] if genes else None
         lib = point.library_size
         st.plotly_chart(figures.point_figure(top, chosen, library_size=lib, subtitle=subtitle), key="point_chart",
                         config=toolbar_config("decoded_at_point"))
         st.caption(f"Decoded {len(profile):,} genes in {st.session_state['last_decode_ms']:.1f} ms on "
-                   f"{model.device.type.upper()}. Pick genes above for the panels on the right.")
+                   f"{model.device.type.upper()}. Pick genes above the map for the panels on the right.")
     charts = [Chart("top_genes", figures.top_genes_figure(top, library_size=lib, subtitle=subtitle), top, caption)]
     if chosen is not None:
         charts += [
@@ -96,4 +95,10 @@ if ws is not None:
         "Each point in the model's latent space is a cell state. Click a cell (or empty space) on the map, "
         "or move the sliders, and the decoder's predictions for every gene update below."
     )
+    # Outside the fragment: the gene list (every gene of the model as options) is not re-sent
+    # on each slider move; changing it reruns the page.
+    picker, n_top = st.columns([4, 1], vertical_alignment="bottom")
+    with picker:
+        ui.gene_picker(ws)
+    n_top.slider("Number of top genes", 5, 50, 20, key="n_top")
     explore(ws)
