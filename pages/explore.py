@@ -46,16 +46,21 @@ def point_view(ws: Workspace) -> tuple[list[Chart], object]:
                         config=toolbar_config("decoded_at_point"))
         st.caption(f"Decoded {len(profile):,} genes in {st.session_state['last_decode_ms']:.1f} ms on "
                    f"{model.device.type.upper()}. Pick genes above the map for the panels on the right.")
-    charts = [Chart("top_genes", figures.top_genes_figure(top, library_size=lib, subtitle=subtitle), top, caption)]
+    # Built only when a download asks for them: the point's figure above shows the same panels.
+    charts = [Chart("top_genes", lambda: figures.top_genes_figure(top, library_size=lib, subtitle=subtitle), top, caption)]
+    labels = [f"Top {len(top)} genes, expected counts"]
     if chosen is not None:
         charts += [
-            Chart("expected_counts", figures.expected_counts_figure(chosen, library_size=lib, subtitle=subtitle), chosen, caption),
-            Chart("zero_probability", figures.zero_probability_figure(chosen, subtitle=subtitle), chosen, caption),
-            Chart("decoder_parameters", figures.parameters_figure(chosen, subtitle=subtitle), chosen, caption),
+            Chart("expected_counts", lambda: figures.expected_counts_figure(chosen, library_size=lib, subtitle=subtitle),
+                  chosen, caption),
+            Chart("zero_probability", lambda: figures.zero_probability_figure(chosen, subtitle=subtitle), chosen, caption),
+            Chart("decoder_parameters", lambda: figures.parameters_figure(chosen, subtitle=subtitle), chosen, caption),
         ]
+        labels += ["Expected counts, with 90% predictive interval", "P(count = 0), dropout and count parts",
+                   "Decoder parameters: scale, theta, dropout"]
     with st.expander("Download these charts one by one (PNG, SVG, PDF, HTML, CSV)"):
-        for chart in charts:
-            ui.download_row(chart, key=f"{chart.name}_chart", label=chart.figure.layout.title.text)
+        for chart, label in zip(charts, labels):
+            ui.download_row(chart, key=f"{chart.name}_chart", label=label)
         st.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
                            file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
 

@@ -8,8 +8,9 @@ import re
 import shutil
 import threading
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -107,12 +108,21 @@ def table_csv(table: pd.DataFrame, *, caption: Mapping[str, str] | None = None) 
 
 @dataclass(frozen=True)
 class Chart:
-    """A figure and the numbers behind it, under one name (used for file names)."""
+    """A figure and the numbers behind it, under one name (used for file names).
+
+    The figure is built by ``build`` on first use, so charts that are only exported cost
+    nothing on a rerun until a download asks for them.
+    """
 
     name: str
-    figure: go.Figure
+    build: Callable[[], go.Figure]
     table: pd.DataFrame
     caption: Mapping[str, str] | None = None
+
+    @cached_property
+    def figure(self) -> go.Figure:
+        """The figure (built once)."""
+        return self.build()
 
 
 def report_bundle(charts: list[Chart], state_json: str, tables: Mapping[str, pd.DataFrame] | None = None) -> bytes:

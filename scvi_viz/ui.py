@@ -118,7 +118,7 @@ def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | Non
     coords = embedding(ws, embedding_name)
     color, color_name = map_colour(ws, color_by, gene)
     table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: color}, index=ws.obs.index)
-    return export.Chart(f"map_{embedding_name}_{color_name}", fig, table, {"map": embedding_name, "colour": color_name})
+    return export.Chart(f"map_{embedding_name}_{color_name}", lambda: fig, table, {"map": embedding_name, "colour": color_name})
 
 
 def embedding(ws: Workspace, name: str) -> np.ndarray:
@@ -565,8 +565,8 @@ def comparison_view(ws: Workspace, table: Any, *, key: str, subtitle: str, libra
     unit_key = "scale" if unit.startswith("normalised") or library_size is None else "rate"
     caption = {"comparison": subtitle, "log2FC": f"log2((scale_B + {profiles.LFC_PSEUDO_FRACTION:g}) / (scale_A + {profiles.LFC_PSEUDO_FRACTION:g}))"}
     charts = [
-        Chart(f"{key}_scatter", figures.compare_scatter(table, unit=unit_key, subtitle=subtitle), table, caption),
-        Chart(f"{key}_log2fc", figures.lfc_figure(table, subtitle=subtitle), table.head(20), caption),
+        Chart(f"{key}_scatter", lambda: figures.compare_scatter(table, unit=unit_key, subtitle=subtitle), table, caption),
+        Chart(f"{key}_log2fc", lambda: figures.lfc_figure(table, subtitle=subtitle), table.head(20), caption),
     ]
     left, right = st.columns(2)
     with left:

@@ -40,8 +40,8 @@ def small_table() -> pd.DataFrame:
 
 def charts() -> list[Chart]:
     return [
-        Chart("Top genes / cell 7", small_figure("top"), small_table(), {"library size": "10,000", "point": "cell 7"}),
-        Chart("parameters", small_figure("params"), small_table()),
+        Chart("Top genes / cell 7", lambda: small_figure("top"), small_table(), {"library size": "10,000", "point": "cell 7"}),
+        Chart("parameters", lambda: small_figure("params"), small_table()),
     ]
 
 

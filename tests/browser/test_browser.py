@@ -366,7 +366,7 @@ def test_downloads_csv_png_and_report_bundle(page, app_url):
     open_app(page, app_url)
     top = chart(page, TOP_GENES_TITLE)["traces"][0]
 
-    name, top_csv = download(page, download_button_in_row(page, "Top 20 genes: expected counts", "CSV"))
+    name, top_csv = download(page, download_button_in_row(page, "Top 20 genes, expected counts", "CSV"))
     assert name.endswith(".csv")
     captions, header, rows = read_csv(top_csv)
     for column in ("rate", "scale", "theta", "dropout", "interval_low", "interval_high"):
@@ -375,7 +375,7 @@ def test_downloads_csv_png_and_report_bundle(page, app_url):
     assert [r[0] for r in rows] == top["y"][::-1], "CSV genes should be the chart's genes, largest first"
     assert any(c.startswith("# point:") for c in captions), captions
 
-    name, data = download(page, download_button_in_row(page, "Top 20 genes: expected counts", "PNG"))
+    name, data = download(page, download_button_in_row(page, "Top 20 genes, expected counts", "PNG"))
     assert name.endswith(".png")
     width, height = png_size(data)
     assert width > 300 and height > 300, (width, height)
