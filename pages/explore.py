@@ -7,8 +7,8 @@ from scvi_viz.export import Chart, table_csv, toolbar_config
 from scvi_viz.workspace import Workspace
 
 
-def map_view(ws: Workspace) -> Chart:
-    """The map: choose embedding and colours, click cells or empty space."""
+def map_view(ws: Workspace) -> tuple[str, str, str | None]:
+    """The map and its choices of embedding and colours; returns (embedding, colour by, gene)."""
     model = ws.model
     c1, c2, c3 = st.columns(3)
     emb_name = c1.selectbox("Map", ws.embedding_names(), key="embedding")
@@ -16,10 +16,8 @@ def map_view(ws: Workspace) -> Chart:
     default = columns.index(model.labels_key) + 1 if model.labels_key in columns else 0
     color_by = c2.selectbox("Colour cells by", [ui.GENE_COLOUR, *columns], index=default, key="color_by")
     gene = c3.selectbox("Gene", model.genes, key="overlay_gene") if color_by == ui.GENE_COLOUR else None
-    map_chart = ui.map_chart(ws, emb_name, color_by, gene)
-    ui.chart_with_downloads(map_chart, key="umap", on_select=ui.handle_map_click(ws, emb_name, "umap"),
-                            selection_mode="points")
-    return map_chart
+    st.plotly_chart(ui.map_figure(ws, emb_name, color_by, gene), key="umap", config=toolbar_config(f"map_{emb_name}"))
+    return emb_name, color_by, gene
 
 
 def point_view(ws: Workspace) -> tuple[list[Chart], object]:
@@ -82,15 +80,15 @@ def point_view(ws: Workspace) -> tuple[list[Chart], object]:
 
 
 @st.fragment
-def explore(ws: Workspace) -> None:
-    """One fragment: slider moves and map clicks rerun both; the map is computed and sent
-    last, so the browser draws the decoded charts first, although the map is shown on top."""
-    map_area = st.container()
+def explore(ws: Workspace, emb_name: str, color_by: str, gene: str | None) -> None:
+    """Slider moves and map clicks rerun this fragment only: the current point, its cross on
+    the map and everything decoded there. The map itself (outside) is neither re-sent nor redrawn."""
+    ui.map_point(ws, emb_name, map_key="umap")
+    map_chart = ui.map_chart(ws, emb_name, color_by, gene)
+    ui.download_row(map_chart, key="umap", label="This map, with the current point")
     charts, profile = point_view(ws)
-    with map_area:
-        map_chart = map_view(ws)
     ui.report_button(ws, [map_chart, *charts], page="explore", tables={"all_genes": profile},
-                     extras={"embedding": st.session_state.get("embedding"), "color_by": st.session_state.get("color_by")})
+                     extras={"embedding": emb_name, "color_by": color_by})
 
 
 ws = ui.workspace(__file__)
@@ -106,4 +104,4 @@ if ws is not None:
     with picker:
         ui.gene_picker(ws)
     n_top.slider("Number of top genes", 5, 50, 20, key="n_top")
-    explore(ws)
+    explore(ws, *map_view(ws))

@@ -13,7 +13,8 @@ CELLS_TRACE = "cells"
 GRID_TRACE = "empty space"
 GRID_TRACE_INDEX = 0
 """The invisible click grid is always the map's first trace."""
-POINT_TRACE = "current point"
+POINT_NAME = "current point"
+"""Legend name of the map's current-point cross (a layout shape)."""
 _PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf", "#393b79", "#e7ba52", "#843c39", "#5254a3", "#6b6ecf", "#8ca252",
@@ -68,7 +69,8 @@ def umap_figure(
     Returns
     -------
     plotly.graph_objects.Figure
-        Traces: the invisible grid first (so cells draw above it), then cells, then the point.
+        Traces: the invisible grid first (so cells draw above it), then the cells. The current
+        point is a layout shape: a cross of fixed pixel size, with a legend entry.
     """
     coords = np.asarray(coords, dtype=np.float32)
     x, y = coords[:, 0], coords[:, 1]
@@ -96,18 +98,23 @@ def umap_figure(
             traces.append({**cell_trace, "x": x[sel], "y": y[sel], "name": str(cat), "legendgroup": CELLS_TRACE,
                            "customdata": sel, **({"text": texts[sel]} if texts is not None else {}),
                            "marker": {"size": cell_size, "color": _PALETTE[i % len(_PALETTE)]}})
-    if point_xy is not None:
-        traces.append({"type": "scatter", "x": [point_xy[0]], "y": [point_xy[1]], "mode": "markers", "name": POINT_TRACE,
-                       "marker": {"size": 18, "symbol": "x-thin-open", "line": {"width": 3, "color": "black"}, "color": "black"},
-                       "hovertemplate": "current point<extra></extra>"})
     layout = {
         "title": _title(f"Cells in {embedding_name}, coloured by {color_name}", "Click a cell, or empty space, to decode there"),
         "height": height, "margin": _MARGIN, "legend": {"itemsizing": "constant", "title": {"text": color_name}},
         "xaxis": {"title": {"text": f"{embedding_name} 1"}, "showticklabels": False, "zeroline": False},
         "yaxis": {"title": {"text": f"{embedding_name} 2"}, "showticklabels": False, "zeroline": False},
         "dragmode": "pan", "clickmode": "event+select", "uirevision": "umap",
+        "shapes": [] if point_xy is None else [point_shape(point_xy)],
     }
     return go.Figure({"data": traces, "layout": layout})
+
+
+def point_shape(point_xy: tuple[float, float]) -> dict:
+    """The current point on a map: a black cross of fixed pixel size centred on ``point_xy``."""
+    return {"type": "path", "name": POINT_NAME, "showlegend": True, "layer": "above",
+            "xref": "x", "yref": "y", "xsizemode": "pixel", "ysizemode": "pixel",
+            "xanchor": float(point_xy[0]), "yanchor": float(point_xy[1]),
+            "path": "M-8,-8L8,8M-8,8L8,-8", "line": {"color": "black", "width": 3}}
 
 
 def _grid_axes(coords: np.ndarray, grid_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,8 +23,7 @@ from scvi_viz.state import Point, ViewState
 from scvi_viz.workspace import Workspace
 
 LARGE_DATASET_CELLS = 20_000
-"""Above this many cells the map drops per-cell hover text and its marker moves on clicks only,
-so that slider moves do not rebuild a multi-megabyte figure."""
+"""Above this many cells the map drops per-cell hover text, which keeps its figure small."""
 GENE_COLOUR = "decoded expression of a gene"
 
 _POINT = "point"
@@ -94,14 +93,25 @@ def overlay_label(ws: Workspace, gene: str) -> str:
     return f"{gene} ({unit})"
 
 
-@st.cache_resource(max_entries=6, show_spinner=False)
-def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, marker: tuple | None, _ws: Workspace):
+def _build_map_figure(coords: np.ndarray, color: np.ndarray, color_name: str, hover: list[str] | None,
+                      embedding_name: str, point_xy: tuple[float, float] | None):
+    # Plain arguments only: export downloads call this after the script run, without session state.
     from scvi_viz.figures import umap_figure
 
+    fig = umap_figure(coords, color, color_name=color_name, hover=hover, point_xy=point_xy,
+                      embedding_name=embedding_name.removeprefix("X_"))
+    # Clicks go to map_point(), not to a Streamlit selection: no selection state, no dimming.
+    return fig.update_layout(clickmode="event")
+
+
+def _map_hover(ws: Workspace) -> list[str] | None:
+    return ws.cell_hover() if ws.n_cells <= LARGE_DATASET_CELLS else None
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, _ws: Workspace):
     color, color_name = map_colour(_ws, color_by, gene)
-    hover = _ws.cell_hover() if _ws.n_cells <= LARGE_DATASET_CELLS else None
-    return umap_figure(embedding(_ws, embedding_name), color, color_name=color_name, hover=hover, point_xy=marker,
-                       embedding_name=embedding_name.removeprefix("X_"))
+    return _build_map_figure(embedding(_ws, embedding_name), color, color_name, _map_hover(_ws), embedding_name, None)
 
 
 def map_colour(ws: Workspace, color_by: str, gene: str | None) -> tuple[np.ndarray, str]:
@@ -111,14 +121,25 @@ def map_colour(ws: Workspace, color_by: str, gene: str | None) -> tuple[np.ndarr
     return ws.obs[color_by].to_numpy(), color_by
 
 
+def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | None):
+    """The map as the page shows it: cached, and without the current point (see :func:`map_point`).
+
+    Its figure stays the same while the point moves, so Streamlit neither re-sends it nor
+    makes the browser build it again.
+    """
+    return _map_figure(st.session_state[_WS_ID], embedding_name, color_by, gene, ws)
+
+
 def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | None) -> export.Chart:
-    """The map with the current point, cached: an unchanged map costs no rebuild on reruns."""
+    """The map for exports: the same figure with the current point drawn in, built on first use."""
     marker = marker_position(ws, embedding_name)
-    fig = _map_figure(st.session_state[_WS_ID], embedding_name, color_by, gene, marker, ws)
     coords = embedding(ws, embedding_name)
     color, color_name = map_colour(ws, color_by, gene)
     table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: color}, index=ws.obs.index)
-    return export.Chart(f"map_{embedding_name}_{color_name}", lambda: fig, table, {"map": embedding_name, "colour": color_name})
+    return export.Chart(f"map_{embedding_name}_{color_name}",
+                        lambda: _build_map_figure(coords, color, color_name, _map_hover(ws), embedding_name, marker), table,
+                        {"map": embedding_name, "colour": color_name,
+                         "current point (x, y)": f"{marker[0]:.4g}, {marker[1]:.4g}"})
 
 
 def embedding(ws: Workspace, name: str) -> np.ndarray:
@@ -351,42 +372,49 @@ def _remember_clicked(ws: Workspace, cell: int) -> tuple[Point, str]:
     return point, origin
 
 
-def handle_map_click(ws: Workspace, embedding_name: str, chart_key: str) -> Callable[[], None]:
-    """The ``on_select`` callback of the map: a click on a cell or on empty space sets the point."""
+_MAP_POINT = st.components.v2.component(
+    "scvi_viz_map_point", js=(Path(__file__).with_name("map_point.js")).read_text(encoding="utf-8")
+)
+
+
+def map_point(ws: Workspace, embedding_name: str, *, map_key: str) -> None:
+    """Draw the current point over the map with key ``map_key``, and make clicks on it set the point.
+
+    A cell click makes that cell the point (its z, library and covariates); a click on empty
+    space maps the position back into latent space. The map's figure itself does not change.
+    """
+    key = f"{map_key}_point"
+    xy = marker_position(ws, embedding_name)
+    _MAP_POINT(key=key, data={"map_key": map_key, "point": [xy[0], xy[1]]},
+               on_click_change=lambda: _on_map_click(ws, embedding_name, key), height=1)
+
+
+def _on_map_click(ws: Workspace, embedding_name: str, key: str) -> None:
     from scvi_viz.embedding import resolve_click
     from scvi_viz.figures import GRID_TRACE_INDEX, grid_step
 
-    def on_select() -> None:
-        event = st.session_state.get(chart_key) or {}
-        points = (event.get("selection") or {}).get("points") or []
-        if not points:
-            return
-        inv = inverse_map(ws, embedding_name)
-        cell, z, xy = resolve_click(points[0], inv, GRID_TRACE_INDEX, grid_step(inv.coords))
-        if cell is None:
-            point = replace(current_point(), z=tuple(float(v) for v in z))
-            origin = f"empty-space click at ({xy[0]:.2f}, {xy[1]:.2f}), mapped by {inv.method}"
-        else:
-            point, origin = _remember_clicked(ws, cell)
-        set_point(ws, point, origin=origin, xy=xy)
-
-    return on_select
+    hit = (st.session_state.get(key) or {}).get("click")
+    if not hit:
+        return
+    inv = inverse_map(ws, embedding_name)
+    cell, z, xy = resolve_click(hit, inv, GRID_TRACE_INDEX, grid_step(inv.coords))
+    if cell is None:
+        point = replace(current_point(), z=tuple(float(v) for v in z))
+        origin = f"empty-space click at ({xy[0]:.2f}, {xy[1]:.2f}), mapped by {inv.method}"
+    else:
+        point, origin = _remember_clicked(ws, cell)
+    set_point(ws, point, origin=origin, xy=xy)
 
 
 def marker_position(ws: Workspace, embedding_name: str) -> tuple[float, float]:
     """Where to draw the current point on the map.
 
-    Clicks put it where the user clicked; slider moves put it at the weighted position of
-    the point's nearest cells, except on large datasets, where it stays at the last click so
-    that the (multi-megabyte) map figure does not change, and is not re-sent, on slider moves.
+    Clicks put it where the user clicked; otherwise (sliders, a restored view) it goes to the
+    distance-weighted position of the point's nearest cells in latent space.
     """
     xy = st.session_state.get(_POINT_XY)
-    last = st.session_state.get("_last_marker")
-    if xy is None and last is not None and last[0] == embedding_name and ws.n_cells > LARGE_DATASET_CELLS:
-        xy = last[1]
     if xy is None:
         xy = inverse_map(ws, embedding_name).position_of(np.asarray(current_point().z))
-    st.session_state["_last_marker"] = (embedding_name, xy)
     return xy
 
 

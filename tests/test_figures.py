@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from scvi_viz import figures
-from scvi_viz.figures import GRID_TRACE, GRID_TRACE_INDEX, POINT_TRACE
+from scvi_viz.figures import GRID_TRACE, GRID_TRACE_INDEX, POINT_NAME
 from scvi_viz.profiles import comparison_table
 
 RNG = np.random.default_rng(1)
@@ -72,7 +72,7 @@ def test_umap_grid_trace_first(grid_size):
 def test_umap_categorical_colours_one_trace_per_category():
     labels = np.array(["T", "B", "NK", "B", "T"] * 10)
     fig = figures.umap_figure(COORDS, labels, color_name="cell type", hover=HOVER, point_xy=(1.5, -0.5))
-    cells = [t for t in fig.data[1:] if t.name != POINT_TRACE]
+    cells = list(fig.data[1:])
     assert [t.name for t in cells] == ["T", "B", "NK"]  # order of first appearance
     assert len({t.marker.color for t in cells}) == 3
     all_idx = np.concatenate([arr(t.customdata) for t in cells])
@@ -83,9 +83,10 @@ def test_umap_categorical_colours_one_trace_per_category():
         np.testing.assert_allclose(arr(t.x), COORDS[idx, 0])
         np.testing.assert_allclose(arr(t.y), COORDS[idx, 1])
         assert list(arr(t.text)) == [HOVER[i] for i in idx]
-    point = fig.data[-1]
-    assert point.name == POINT_TRACE
-    assert tuple(point.x) == (1.5,) and tuple(point.y) == (-0.5,)
+    (point,) = fig.layout.shapes
+    assert point.name == POINT_NAME and point.showlegend is True
+    assert (point.xanchor, point.yanchor) == (1.5, -0.5)
+    assert (point.xref, point.yref, point.xsizemode, point.ysizemode) == ("x", "y", "pixel", "pixel")
     assert fig.layout.legend.title.text == "cell type"
 
 
@@ -93,21 +94,21 @@ def test_umap_pandas_categorical_colours():
     labels = pd.Series(pd.Categorical(["x", "y"] * (N_CELLS // 2)))
     fig = figures.umap_figure(COORDS, labels, color_name="c", hover=HOVER)
     assert [t.name for t in fig.data[1:]] == ["x", "y"]
-    assert POINT_TRACE not in [t.name for t in fig.data]
+    assert fig.layout.shapes == ()
 
 
 def test_umap_numeric_colours_single_trace():
     values = np.linspace(0, 1, N_CELLS)
     fig = figures.umap_figure(COORDS, values, color_name="score", hover=HOVER, point_xy=(0.0, 0.0))
-    assert len(fig.data) == 3
+    assert len(fig.data) == 2
     cells = fig.data[1]
-    assert cells.name != POINT_TRACE and cells.name != GRID_TRACE
+    assert cells.name == "score"
     np.testing.assert_array_equal(arr(cells.customdata), np.arange(N_CELLS))
     np.testing.assert_allclose(arr(cells.marker.color), values)
     assert cells.marker.showscale is True
     assert cells.marker.colorbar.title.text == "score"
     np.testing.assert_allclose(arr(cells.x), COORDS[:, 0])
-    assert fig.data[2].name == POINT_TRACE
+    assert fig.layout.shapes[0].name == POINT_NAME
 
 
 @pytest.mark.parametrize("numeric", [False, True])

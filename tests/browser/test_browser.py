@@ -83,9 +83,9 @@ _MAP_TARGETS_JS = """
   const px = x => r.left + s.l + fl.xaxis.d2p(x), py = y => r.top + s.t + fl.yaxis.d2p(y);
   const inside = (X, Y, m) => X > r.left + s.l + m && X < r.left + s.l + s.w - m && Y > r.top + s.t + m && Y < r.top + s.t + s.h - m;
   const cells = [];
-  let marker = null;
+  const cross = el.querySelector('svg.scvi-viz-point');
+  const marker = cross && cross.dataset.x ? {X: px(+cross.dataset.x), Y: py(+cross.dataset.y)} : null;
   el._fullData.forEach((t, ti) => {
-    if (t.name === 'current point') { marker = {X: px(t.x[0]), Y: py(t.y[0])}; return; }
     if (ti === 0) return;
     for (let i = 0; i < t.x.length; i++)
       cells.push({trace: ti, x: t.x[i], y: t.y[i], X: px(t.x[i]), Y: py(t.y[i]), cell: t.customdata[i], text: t.text[i]});
@@ -120,10 +120,15 @@ _HOVERED_JS = """
 }
 """
 
-# The map is found by its key: it reruns on its own every second (to follow slider moves), and
-# while it does, Streamlit marks it stale for a moment.
+# The map is found by its key: while the Explore fragment reruns, Streamlit marks it stale for a moment.
 _MAP = "document.querySelector('.st-key-umap .js-plotly-plot')"
-_MAP_TARGETS_JS, _HOVERED_JS = (js.replace("FRESH[0]", _MAP) for js in (_MAP_TARGETS_JS, _HOVERED_JS))
+_MARKER_JS = """
+() => {
+  const cross = FRESH[0] && FRESH[0].querySelector('svg.scvi-viz-point');
+  return !!cross && !!cross.dataset.x && cross.style.display !== 'none' && [+cross.dataset.x, +cross.dataset.y];
+}
+"""
+_MAP_TARGETS_JS, _HOVERED_JS, _MARKER_JS = (js.replace("FRESH[0]", _MAP) for js in (_MAP_TARGETS_JS, _HOVERED_JS, _MARKER_JS))
 _CHART_JS, _CHANGED_JS = (js.replace("FRESH", _FRESH) for js in (_CHART_JS, _CHANGED_JS))
 
 
@@ -199,10 +204,9 @@ def top_gene_values(page) -> list[float]:
 
 
 def marker_xy(page) -> tuple[float, float]:
-    traces = chart(page, "Cells in")["traces"]
-    marker = [t for t in traces if t["name"] == "current point"]
-    assert marker, "the map has no 'current point' trace"
-    return marker[-1]["x"][0], marker[-1]["y"][0]
+    """The data position of the current-point cross drawn over the map (scvi_viz/map_point.js)."""
+    xy = page.wait_for_function(_MARKER_JS).json_value()
+    return xy[0], xy[1]
 
 
 def download(page, button, *, timeout: float = 120_000):
