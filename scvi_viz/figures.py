@@ -19,9 +19,23 @@ _PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf", "#393b79", "#e7ba52", "#843c39", "#5254a3", "#6b6ecf", "#8ca252",
 )
+_AXIS = {"gridcolor": "#e6e9ef", "linecolor": "#c8ccd4", "zerolinecolor": "#c8ccd4"}
+TEMPLATE = {"layout": {
+    "font": {"family": '"Source Sans Pro", "Source Sans 3", "Helvetica Neue", Arial, sans-serif', "color": "#31333f"},
+    "colorway": list(_PALETTE), "paper_bgcolor": "white", "plot_bgcolor": "white",
+    "title": {"x": 0.01, "xref": "container", "xanchor": "left", "font": {"size": 17}},
+    "xaxis": _AXIS, "yaxis": _AXIS,
+}}
+"""The look of every figure: small and explicit, so that a figure looks the same on screen and in
+exports whatever plotly's default template is (importing Streamlit makes that its own, whose
+colours are placeholders only Streamlit's frontend fills in)."""
 _MARGIN = {"l": 10, "r": 10, "t": 60, "b": 10}
 _GENE_MARGIN = {**_MARGIN, "l": 110}
 """Room for gene names left of horizontal bars (fixed: plotly's automargin re-lays out every redraw)."""
+
+
+def _figure(traces: list[dict], layout: dict) -> go.Figure:
+    return go.Figure({"data": traces, "layout": {"template": TEMPLATE, **layout}})
 
 
 def _title(text: str, subtitle: str = "") -> dict:
@@ -99,14 +113,15 @@ def umap_figure(
                            "customdata": sel, **({"text": texts[sel]} if texts is not None else {}),
                            "marker": {"size": cell_size, "color": _PALETTE[i % len(_PALETTE)]}})
     layout = {
-        "title": _title(f"Cells in {embedding_name}, coloured by {color_name}", "Click a cell, or empty space, to decode there"),
+        "title": _title(f"Cells in {embedding_name}, coloured by {color_name}",
+                        "Click a cell, or empty space, to decode there; × marks the current point"),
         "height": height, "margin": _MARGIN, "legend": {"itemsizing": "constant", "title": {"text": color_name}},
         "xaxis": {"title": {"text": f"{embedding_name} 1"}, "showticklabels": False, "zeroline": False},
         "yaxis": {"title": {"text": f"{embedding_name} 2"}, "showticklabels": False, "zeroline": False},
         "dragmode": "pan", "clickmode": "event+select", "uirevision": "umap",
         "shapes": [] if point_xy is None else [point_shape(point_xy)],
     }
-    return go.Figure({"data": traces, "layout": layout})
+    return _figure(traces, layout)
 
 
 def point_shape(point_xy: tuple[float, float]) -> dict:
@@ -156,7 +171,7 @@ def _compose(placed: list[tuple[Panel, tuple[float, float], tuple[float, float]]
             layout["annotations"].append({"text": f"<b>{panel.title}</b>", "x": (x0 + x1) / 2, "y": y1, "xref": "paper",
                                           "yref": "paper", "yshift": 6, "showarrow": False, "xanchor": "center",
                                           "yanchor": "bottom", "font": {"size": 12}})
-    return go.Figure({"data": traces, "layout": layout})
+    return _figure(traces, layout)
 
 
 def _single(panel: Panel, *, subtitle: str, height: int, **layout) -> go.Figure:
@@ -297,7 +312,7 @@ def compare_scatter(table: pd.DataFrame, *, unit: str, subtitle: str = "") -> go
         "xaxis": {"type": "log", "title": {"text": f"{ref}"}}, "yaxis": {"type": "log", "title": {"text": ", ".join(others)}},
         "height": 480, "margin": _MARGIN,
     }
-    return go.Figure({"data": traces, "layout": layout})
+    return _figure(traces, layout)
 
 
 def lfc_figure(table: pd.DataFrame, *, n: int = 20, subtitle: str = "") -> go.Figure:
@@ -311,4 +326,4 @@ def lfc_figure(table: pd.DataFrame, *, n: int = 20, subtitle: str = "") -> go.Fi
         "xaxis": {"title": {"text": "log2 fold change of expected expression"}},
         "height": max(260, 22 * len(top) + 90), "margin": _MARGIN,
     }
-    return go.Figure({"data": [trace], "layout": layout})
+    return _figure([trace], layout)
