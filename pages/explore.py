@@ -1,5 +1,6 @@
 """Explore: move through latent space and watch what the decoder predicts for each gene."""
 
+import pandas as pd
 import streamlit as st
 
 from scvi_viz import figures, profiles, ui
@@ -20,8 +21,12 @@ def map_view(ws: Workspace) -> tuple[str, str, str | None]:
     return emb_name, color_by, gene
 
 
-def point_view(ws: Workspace) -> tuple[list[Chart], object]:
-    """Sliders and covariates, and everything the decoder says at that point."""
+def point_view(ws: Workspace) -> tuple[dict[str, Chart], pd.DataFrame, dict[str, str]]:
+    """Sliders and covariates, and everything the decoder says at that point.
+
+    Returns the point's charts for downloads (built only when a download asks for them), the
+    profile of every gene and the caption that goes with exported numbers.
+    """
     model = ws.model
     st.markdown(f"**Current point:** {ui.point_origin()}",
                 help="How the point was set: a clicked cell, a click on empty space, sliders or a restored view.")
@@ -35,38 +40,41 @@ def point_view(ws: Workspace) -> tuple[list[Chart], object]:
     subtitle = ui.point_origin() + (f" · {where}" if where else "")
     caption = {"point": ui.point_origin(), "library size": f"{point.library_size:.6g}", "covariates": where or "none",
                "columns": "; ".join(f"{k} = {v}" for k, v in profiles.COLUMNS.items())}
+    genes = st.session_state.get("genes") or []
+    top = profiles.top_genes(profile, st.session_state.get("n_top", 20))
+    chosen = profile.loc[genes] if genes else None
+    lib = point.library_size
+    figure = figures.point_figure(top, chosen, library_size=lib, subtitle=subtitle)
     with chart_col:
-        genes = st.session_state.get("genes") or []
-        top = profiles.top_genes(profile, st.session_state.get("n_top", 20))
-        chosen = profile.loc[genes] if genes else None
-        lib = point.library_size
-        st.plotly_chart(figures.point_figure(top, chosen, library_size=lib, subtitle=subtitle), key="point_chart",
-                        config=toolbar_config("decoded_at_point"))
+        ui.live_chart(figure, key="point_chart", config=toolbar_config("decoded_at_point"))
         st.caption(f"Decoded {len(profile):,} genes in {st.session_state['last_decode_ms']:.1f} ms on "
                    f"{model.device.type.upper()}. Pick genes above the map for the panels on the right.")
-    # Built only when a download asks for them: the point's figure above shows the same panels.
-    charts = [Chart("top_genes", lambda: figures.top_genes_figure(top, library_size=lib, subtitle=subtitle), top, caption)]
-    labels = [f"Top {len(top)} genes, expected counts"]
+    shown = profile.loc[list(dict.fromkeys([*top.index, *genes]))]
+    charts = {
+        "Decoded at the current point (all panels, as shown)": Chart("decoded_at_point", lambda: figure, shown, caption),
+        f"Top {len(top)} genes, expected counts": Chart(
+            "top_genes", lambda: figures.top_genes_figure(top, library_size=lib, subtitle=subtitle), top, caption),
+    }
     if chosen is not None:
-        charts += [
-            Chart("expected_counts", lambda: figures.expected_counts_figure(chosen, library_size=lib, subtitle=subtitle),
-                  chosen, caption),
-            Chart("zero_probability", lambda: figures.zero_probability_figure(chosen, subtitle=subtitle), chosen, caption),
-            Chart("decoder_parameters", lambda: figures.parameters_figure(chosen, subtitle=subtitle), chosen, caption),
-        ]
-        labels += ["Expected counts, with 90% predictive interval", "P(count = 0), dropout and count parts",
-                   "Decoder parameters: scale, theta, dropout"]
-    with st.expander("Download these charts one by one (PNG, SVG, PDF, HTML, CSV)"):
-        for chart, label in zip(charts, labels):
-            ui.download_row(chart, key=f"{chart.name}_chart", label=label)
-        st.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
-                           file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
+        charts |= {
+            "Expected counts, with 90% predictive interval": Chart(
+                "expected_counts", lambda: figures.expected_counts_figure(chosen, library_size=lib, subtitle=subtitle),
+                chosen, caption),
+            "P(count = 0), dropout and count parts": Chart(
+                "zero_probability", lambda: figures.zero_probability_figure(chosen, subtitle=subtitle), chosen, caption),
+            "Decoder parameters: scale, theta, dropout": Chart(
+                "decoder_parameters", lambda: figures.parameters_figure(chosen, subtitle=subtitle), chosen, caption),
+        }
+    return charts, profile, caption
 
+
+def gene_table(profile: pd.DataFrame, library_size: float) -> None:
+    """Every gene at the point, behind a toggle (for large models the biggest thing a rerun sends)."""
     st.subheader("All genes at this point")
     if st.toggle("Show a table of every gene (sortable, searchable)", key="show_table",
                  help="Off by default: for models with many genes the table is the largest thing a slider move sends."):
         st.caption(
-            f"Expected counts at library size {lib:,.0f}; normalised expression is a fraction of the library; "
+            f"Expected counts at library size {library_size:,.0f}; normalised expression is a fraction of the library; "
             "the 90% interval is of the count distribution (ZINB/NB/Poisson)."
         )
         query = st.text_input("Search genes", key="table_search", placeholder="part of a gene name")
@@ -76,7 +84,6 @@ def point_view(ws: Workspace) -> tuple[list[Chart], object]:
             column_config={k: st.column_config.NumberColumn(v, format="%.4g") for k, v in profiles.COLUMNS.items()},
             height=360,
         )
-    return charts, profile
 
 
 @st.fragment
@@ -84,11 +91,18 @@ def explore(ws: Workspace, emb_name: str, color_by: str, gene: str | None) -> No
     """Slider moves and map clicks rerun this fragment only: the current point, its cross on
     the map and everything decoded there. The map itself (outside) is neither re-sent nor redrawn."""
     ui.map_point(ws, emb_name, map_key="umap")
+    charts, profile, caption = point_view(ws)
     map_chart = ui.map_chart(ws, emb_name, color_by, gene)
-    ui.download_row(map_chart, key="umap", label="This map, with the current point")
-    charts, profile = point_view(ws)
-    ui.report_button(ws, [map_chart, *charts], page="explore", tables={"all_genes": profile},
-                     extras={"embedding": emb_name, "color_by": color_by})
+    st.subheader("Download")
+    ui.export_picker({"Map, with the current point": map_chart, **charts}, key="explore_export")
+    all_genes, report = st.columns(2)
+    all_genes.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
+                              file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
+    with report:
+        panels = [c for c in charts.values() if c.name != "decoded_at_point"]
+        ui.report_button(ws, [map_chart, *panels], page="explore", tables={"all_genes": profile},
+                         extras={"embedding": emb_name, "color_by": color_by})
+    gene_table(profile, ui.current_point().library_size)
 
 
 ws = ui.workspace(__file__)

@@ -19,6 +19,8 @@ import plotly.io as pio
 from scvi_viz.errors import ScviVizError
 
 STATIC_FORMATS = ("png", "svg", "pdf")
+FORMATS = (*STATIC_FORMATS, "html", "csv")
+"""What :func:`chart_file` writes: images (kaleido), standalone HTML, and the numbers as CSV."""
 MIME = {
     "png": "image/png",
     "svg": "image/svg+xml",
@@ -123,6 +125,23 @@ class Chart:
     def figure(self) -> go.Figure:
         """The figure (built once)."""
         return self.build()
+
+
+def chart_file(chart: Chart, fmt: str) -> bytes:
+    """``chart`` as one file: PNG, SVG or PDF (kaleido), standalone HTML, or the CSV of its numbers.
+
+    Raises
+    ------
+    StaticExportUnavailable
+        For PNG, SVG or PDF when no Chrome/Chromium is installed.
+    """
+    if fmt in STATIC_FORMATS:
+        return figure_image(chart.figure, fmt)
+    if fmt == "html":
+        return figure_html(chart.figure)
+    if fmt == "csv":
+        return table_csv(chart.table, caption=chart.caption)
+    raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
 
 
 def report_bundle(charts: list[Chart], state_json: str, tables: Mapping[str, pd.DataFrame] | None = None) -> bytes:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 import scvi_viz
@@ -94,7 +95,7 @@ def overlay_label(ws: Workspace, gene: str) -> str:
 
 
 def _build_map_figure(coords: np.ndarray, color: np.ndarray, color_name: str, hover: list[str] | None,
-                      embedding_name: str, point_xy: tuple[float, float] | None):
+                      embedding_name: str, point_xy: tuple[float, float] | None) -> go.Figure:
     # Plain arguments only: export downloads call this after the script run, without session state.
     from scvi_viz.figures import umap_figure
 
@@ -109,7 +110,7 @@ def _map_hover(ws: Workspace) -> list[str] | None:
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, _ws: Workspace):
+def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, _ws: Workspace) -> go.Figure:
     color, color_name = map_colour(_ws, color_by, gene)
     return _build_map_figure(embedding(_ws, embedding_name), color, color_name, _map_hover(_ws), embedding_name, None)
 
@@ -121,7 +122,7 @@ def map_colour(ws: Workspace, color_by: str, gene: str | None) -> tuple[np.ndarr
     return ws.obs[color_by].to_numpy(), color_by
 
 
-def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | None):
+def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | None) -> go.Figure:
     """The map as the page shows it: cached, and without the current point (see :func:`map_point`).
 
     Its figure stays the same while the point moves, so Streamlit neither re-sends it nor
@@ -373,7 +374,7 @@ def _remember_clicked(ws: Workspace, cell: int) -> tuple[Point, str]:
 
 
 _MAP_POINT = st.components.v2.component(
-    "scvi_viz_map_point", js=(Path(__file__).with_name("map_point.js")).read_text(encoding="utf-8")
+    "scvi_viz_map_point", js=Path(__file__).with_name("map_point.js").read_text(encoding="utf-8")
 )
 
 
@@ -448,35 +449,41 @@ def timed_decode(fn: Callable[[], Any]) -> Any:
     return out
 
 
+# ------------------------------------------------------------------------------ charts
+# Not isolated in a shadow root: plotly.js styles its charts (toolbar, hover labels) through
+# global CSS rules.
+_LIVE_CHART = st.components.v2.component(
+    "scvi_viz_live_chart", js=Path(__file__).with_name("live_chart.js").read_text(encoding="utf-8"),
+    isolate_styles=False,
+)
+
+
+def live_chart(fig: go.Figure, *, key: str, config: dict[str, Any]) -> None:
+    """Draw a plotly figure that changes on every rerun, updating the drawn chart in place.
+
+    ``st.plotly_chart`` rebuilds a changed chart from nothing and draws it twice; this draws it
+    once per change (see ``live_chart.js``). For charts that change with the sliders.
+    """
+    _LIVE_CHART(key=key, data={"figure": fig.to_json(), "config": {**config, "responsive": True}})
+
+
 # ----------------------------------------------------------------------------- export
-def chart_with_downloads(chart: export.Chart, *, key: str, **plotly_kwargs: Any) -> Any:
-    """Draw a chart and, under it, its download buttons (see :func:`download_row`)."""
-    result = st.plotly_chart(chart.figure, key=key, config=export.toolbar_config(chart.name), **plotly_kwargs)
-    download_row(chart, key=key)
-    return result
+def export_picker(charts: dict[str, export.Chart], *, key: str) -> None:
+    """Download one of the page's charts: which chart, which format, one button.
 
-
-def download_row(chart: export.Chart, *, key: str, label: str | None = None) -> None:
-    """Buttons for PNG, SVG, PDF (kaleido), HTML and CSV of ``chart``, drawn only when clicked."""
-    stem = export.safe_filename(chart.name)
+    ``charts`` maps what the user reads ("Top 20 genes, expected counts") to the chart. Files
+    are drawn only when the button is clicked.
+    """
     static = export.static_export_available()
-    cols = st.columns([3, 1, 1, 1, 1, 1] if label else 5, vertical_alignment="center")
-    if label:
-        cols[0].markdown(label)
-        cols = cols[1:]
-    for col, fmt in zip(cols, export.STATIC_FORMATS):
-        with col:
-            if static:
-                st.download_button(fmt.upper(), data=lambda f=fmt: export.figure_image(chart.figure, f), file_name=f"{stem}.{fmt}",
-                                   mime=export.MIME[fmt], key=f"{key}_{fmt}", on_click="ignore")
-            else:
-                st.button(fmt.upper(), key=f"{key}_{fmt}", disabled=True, help=export.CHROME_HINT)
-    with cols[3]:
-        st.download_button("HTML", data=lambda: export.figure_html(chart.figure), file_name=f"{stem}.html",
-                           mime=export.MIME["html"], key=f"{key}_html", on_click="ignore")
-    with cols[4]:
-        st.download_button("CSV", data=lambda: export.table_csv(chart.table, caption=chart.caption), file_name=f"{stem}.csv",
-                           mime=export.MIME["csv"], key=f"{key}_csv", on_click="ignore")
+    formats = [f for f in export.FORMATS if static or f not in export.STATIC_FORMATS]
+    which, fmt_col, button = st.columns([4, 1, 1], vertical_alignment="bottom")
+    label = which.selectbox("Download a chart", list(charts), key=f"{key}_chart")
+    fmt = fmt_col.selectbox("Format", formats, format_func=str.upper, key=f"{key}_format",
+                            help="PNG, SVG and PDF as in a report; HTML is the interactive chart; CSV holds its numbers.")
+    chart = charts[label]
+    button.download_button("Download", data=lambda: export.chart_file(chart, fmt), icon=":material/download:",
+                           file_name=f"{export.safe_filename(chart.name)}.{fmt}", mime=export.MIME[fmt],
+                           key=f"{key}_download", on_click="ignore")
     if not static:
         st.caption(export.CHROME_HINT)
 
@@ -592,18 +599,18 @@ def comparison_view(ws: Workspace, table: Any, *, key: str, subtitle: str, libra
                     help="Expected counts are at the current library size; for groups each cell keeps its own library.")
     unit_key = "scale" if unit.startswith("normalised") or library_size is None else "rate"
     caption = {"comparison": subtitle, "log2FC": f"log2((scale_B + {profiles.LFC_PSEUDO_FRACTION:g}) / (scale_A + {profiles.LFC_PSEUDO_FRACTION:g}))"}
-    charts = [
-        Chart(f"{key}_scatter", lambda: figures.compare_scatter(table, unit=unit_key, subtitle=subtitle), table, caption),
-        Chart(f"{key}_log2fc", lambda: figures.lfc_figure(table, subtitle=subtitle), table.head(20), caption),
-    ]
-    left, right = st.columns(2)
-    with left:
-        chart_with_downloads(charts[0], key=f"{key}_scatter_chart")
-    with right:
-        chart_with_downloads(charts[1], key=f"{key}_lfc_chart")
+    charts = {
+        "Scatter of the values against the reference (CSV: every gene)": Chart(
+            f"{key}_scatter", lambda: figures.compare_scatter(table, unit=unit_key, subtitle=subtitle), table, caption),
+        "Top genes by |log2 fold change|": Chart(
+            f"{key}_log2fc", lambda: figures.lfc_figure(table, subtitle=subtitle), table.head(20), caption),
+    }
+    for column, chart in zip(st.columns(2), charts.values()):
+        column.plotly_chart(chart.figure, key=f"{chart.name}_chart", config=export.toolbar_config(chart.name))
     st.caption(f"{len(table):,} genes, sorted by |log2 fold change| of {table.attrs['other']} vs {table.attrs['reference']}. {caption['log2FC']}.")
     st.dataframe(table, height=320, column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table.columns})
-    report_button(ws, charts, page=key, tables={f"{key}_table": table})
+    export_picker(charts, key=f"{key}_export")
+    report_button(ws, list(charts.values()), page=key, tables={f"{key}_table": table})
 
 
 def group_picker(ws: Workspace, *, key: str) -> tuple[np.ndarray | None, str]:

@@ -25,14 +25,27 @@ def _values(array) -> np.ndarray:
     return np.asarray(array)
 
 
+def figures_on_page(at: AppTest) -> list[dict]:
+    """The plotly specs of every chart: ``st.plotly_chart`` and scvi-viz's live charts."""
+    specs = [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+    for element in at.get("bidi_component"):
+        if element.proto.component_name == "scvi_viz_live_chart":
+            specs.append(json.loads(json.loads(element.proto.json)["figure"]))
+    return specs
+
+
 def chart(at: AppTest, title_part: str) -> dict:
     """The plotly spec of the chart whose title contains ``title_part``."""
-    for element in at.get("plotly_chart"):
-        spec = json.loads(element.proto.spec)
-        title = spec["layout"].get("title", {}).get("text", "")
-        if title_part in title:
+    for spec in figures_on_page(at):
+        if title_part in spec["layout"].get("title", {}).get("text", ""):
             return spec
     raise AssertionError(f"no chart titled like {title_part!r}")
+
+
+def map_point(at: AppTest) -> tuple[float, float]:
+    """Where the map's current-point cross is drawn."""
+    element = next(e for e in at.get("bidi_component") if e.proto.component_name == "scvi_viz_map_point")
+    return tuple(json.loads(element.proto.json)["point"])
 
 
 def point_chart(at: AppTest) -> dict:
@@ -81,6 +94,20 @@ def test_latent_slider_changes_decoded_values(app):
     shared = set(before) & set(after)
     assert before != after
     assert not shared or any(abs(before[g] - after[g]) > 1e-6 for g in shared)
+
+
+def test_slider_moves_the_point_cross_not_the_map(app):
+    # The map's figure stays the same (Streamlit neither re-sends nor redraws it); the cross
+    # drawn over it by the map-point component follows the point.
+    def map_spec(at):
+        return next(e.proto.spec for e in at.get("plotly_chart") if '"Cells in UMAP' in e.proto.spec)
+
+    spec, cross = map_spec(app), map_point(app)
+    assert "shapes" not in json.loads(spec)["layout"] or not json.loads(spec)["layout"]["shapes"]
+    slider = app.slider(key="w_z0")
+    run(slider.set_value(slider.max - 1e-3))
+    assert map_spec(app) == spec
+    assert map_point(app) != cross
 
 
 def test_library_slider_scales_expected_counts(app):

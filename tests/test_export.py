@@ -196,6 +196,21 @@ def test_figure_image_bytes(fmt):
         assert is_svg(data)
 
 
+def test_chart_file_each_format(monkeypatch):
+    calls = []
+    monkeypatch.setattr(export, "figure_image", lambda fig, fmt: calls.append((fig.layout.title.text, fmt)) or fmt.encode())
+    chart = charts()[0]
+    for fmt in export.STATIC_FORMATS:
+        assert export.chart_file(chart, fmt) == fmt.encode()
+    assert calls == [("top", f) for f in export.STATIC_FORMATS]
+    assert export.chart_file(chart, "csv") == export.table_csv(chart.table, caption=chart.caption)
+    html = export.chart_file(chart, "html")
+    assert html.lower().startswith(b"<!doctype html>") and b"top" in html
+    assert set(export.FORMATS) == {"png", "svg", "pdf", "html", "csv"}
+    with pytest.raises(ValueError, match="format"):
+        export.chart_file(chart, "gif")
+
+
 def test_figure_image_unknown_format():
     with pytest.raises(ValueError, match="format"):
         export.figure_image(small_figure(), "gif")

@@ -216,22 +216,36 @@ def download(page, button, *, timeout: float = 120_000):
     return info.value.suggested_filename, Path(path).read_bytes()
 
 
-def download_button_in_row(page, row_text: str, label: str):
-    """The ``label`` button of the per-chart download row whose label contains ``row_text``."""
-    expander = page.locator('[data-testid="stExpander"]', has_text="Download these charts one by one")
-    row = expander.get_by_text(row_text).first
-    if not row.is_visible():
-        expander.locator("summary").click()
-        row.wait_for(state="visible")
-    return (row.locator(f'xpath=following::*[@data-testid="stDownloadButton"][.//p[normalize-space()="{label}"]][1]')
-            .locator("button"))
+def choose(page, label: str, option: str, *, nth: int = 0) -> None:
+    """Pick ``option`` in the ``nth`` selectbox labelled ``label``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    box = page.get_by_role("combobox", name=label).nth(nth)
+    if box.input_value() == option:
+        return
+    # Scroll first: the dropdown closes when the page scrolls, as it does under a click that
+    # has to bring the box into view.
+    box.scroll_into_view_if_needed()
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(3):
+        box.click()
+        try:
+            wanted.wait_for(timeout=3000)
+            break
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+    wanted.click()
+    page.wait_for_function("([box, v]) => box.value === v", arg=[box.element_handle(), option])
+    wait_idle(page)
 
 
-def download_button_after_chart(page, chart_index: int, label: str):
-    """The ``label`` download button that follows the ``chart_index``-th plotly chart."""
-    return (page.locator('[data-testid="stPlotlyChart"]').nth(chart_index)
-            .locator(f'xpath=following::*[@data-testid="stDownloadButton"][.//p[normalize-space()="{label}"]][1]')
-            .locator("button"))
+def download_chart(page, chart_label: str, fmt: str, *, nth: int = 0) -> tuple[str, bytes]:
+    """Download ``chart_label`` as ``fmt`` (PNG, CSV, ...) through the page's ``nth`` chart picker."""
+    choose(page, "Download a chart", chart_label, nth=nth)
+    choose(page, "Format", fmt, nth=nth)
+    button = (page.get_by_role("combobox", name="Format").nth(nth)
+              .locator('xpath=following::*[@data-testid="stDownloadButton"][1]').locator("button"))
+    return download(page, button)
 
 
 def read_csv(data: bytes) -> tuple[list[str], list[str], list[list[str]]]:
@@ -319,6 +333,8 @@ def test_slider_keys_and_batch_then_compare(page, app_url):
     slider = page.locator('[data-testid="stSlider"] input[type="range"][aria-label="latent dimension 1"]')
     start = float(slider.get_attribute("aria-valuetext"))
     before = top_gene_values(page)
+    cross = marker_xy(page)
+    page.evaluate(f"() => {{ {_MAP}.__kept = true; }}")  # tag the drawn map
     slider.focus()
     for _ in range(3):
         page.keyboard.press("ArrowRight")
@@ -326,6 +342,10 @@ def test_slider_keys_and_batch_then_compare(page, app_url):
     page.wait_for_function("() => document.body.innerText.includes('Current point: sliders (moved from cell')")
     wait_idle(page)
     assert float(slider.get_attribute("aria-valuetext")) > start
+    # The cross follows the point; the map itself was neither re-sent nor drawn again.
+    page.wait_for_function("(xy) => { const c = " + _MAP + ".querySelector('svg.scvi-viz-point');"
+                           " return c && (+c.dataset.x !== xy[0] || +c.dataset.y !== xy[1]); }", arg=list(cross))
+    assert page.evaluate(f"() => {_MAP}.__kept === true"), "a slider move should not rebuild the map"
     assert_no_exception(page)
 
     # The batch covariate: G1 -> G2M.
@@ -358,7 +378,7 @@ def test_slider_keys_and_batch_then_compare(page, app_url):
     for gene, value in scale_here.items():
         assert math.isclose(g2m[gene], value, rel_tol=1e-4), (gene, g2m[gene], value)
     # The table (drawn on a canvas) has one scale and one rate column per batch: read its CSV.
-    _, data = download(page, download_button_after_chart(page, 0, "CSV"))
+    _, data = download_chart(page, "Scatter of the values against the reference (CSV: every gene)", "CSV")
     _, header, rows = read_csv(data)
     for column in ("scale [G1]", "rate [G1]", "scale [G2M]", "rate [G2M]", "log2FC"):
         assert column in header, header
@@ -370,7 +390,7 @@ def test_downloads_csv_png_and_report_bundle(page, app_url):
     open_app(page, app_url)
     top = chart(page, TOP_GENES_TITLE)["traces"][0]
 
-    name, top_csv = download(page, download_button_in_row(page, "Top 20 genes, expected counts", "CSV"))
+    name, top_csv = download_chart(page, "Top 20 genes, expected counts", "CSV")
     assert name.endswith(".csv")
     captions, header, rows = read_csv(top_csv)
     for column in ("rate", "scale", "theta", "dropout", "interval_low", "interval_high"):
@@ -379,10 +399,17 @@ def test_downloads_csv_png_and_report_bundle(page, app_url):
     assert [r[0] for r in rows] == top["y"][::-1], "CSV genes should be the chart's genes, largest first"
     assert any(c.startswith("# point:") for c in captions), captions
 
-    name, data = download(page, download_button_in_row(page, "Top 20 genes, expected counts", "PNG"))
+    name, data = download_chart(page, "Top 20 genes, expected counts", "PNG")
     assert name.endswith(".png")
     width, height = png_size(data)
     assert width > 300 and height > 300, (width, height)
+
+    # The map's numbers, with the current point (drawn over the map on screen) in the caption.
+    x, y = marker_xy(page)
+    name, data = download_chart(page, "Map, with the current point", "CSV")
+    captions, header, rows = read_csv(data)
+    assert name.startswith("map_") and len(rows) == 700 and header[1:3] == ["x", "y"], (name, header)
+    assert f"# current point (x, y): {x:.4g}, {y:.4g}" in captions, captions
 
     name, data = download(page, page.get_by_role("button", name=re.compile("Download report bundle")))
     assert name.endswith(".zip")

@@ -1,0 +1,36 @@
+// A plotly chart that stays on the page and takes each new figure in place.
+//
+// st.plotly_chart gives a chart a new identity whenever its figure changes: the browser then
+// builds it from nothing and draws it twice (once more to apply the theme), 60-150 ms for a
+// figure of six panels. The Explore page's decoded charts change on every slider move, so
+// they are drawn here instead: Plotly.newPlot once, then Plotly.react for each new figure,
+// one draw per change. plotly.js is the copy Streamlit loads for st.plotly_chart (it sets
+// window.Plotly); pages that use this component also show an st.plotly_chart (the map).
+const WAIT_MS = 20_000;
+
+function whenPlotly(callback, started = performance.now()) {
+  if (window.Plotly) {
+    callback(window.Plotly);
+  } else if (performance.now() - started < WAIT_MS) {
+    setTimeout(() => whenPlotly(callback, started), 25);
+  } else {
+    console.error("scvi-viz: plotly.js was not loaded on this page; the chart cannot be drawn");
+  }
+}
+
+export default function ({ parentElement, data }) {
+  let gd = parentElement.querySelector("div.scvi-viz-live-chart");
+  if (!gd) {
+    gd = document.createElement("div");
+    gd.className = "scvi-viz-live-chart";
+    gd.style.width = "100%";
+    parentElement.appendChild(gd);
+  }
+  const figure = JSON.parse(data.figure);
+  gd.__scviVizNext = figure;
+  whenPlotly((Plotly) => {
+    // Figures that arrive while one is being drawn: only the newest is drawn.
+    if (gd.__scviVizNext !== figure) return;
+    Plotly.react(gd, figure.data, figure.layout, data.config);
+  });
+}
