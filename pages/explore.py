@@ -90,9 +90,9 @@ def gene_table(profile: pd.DataFrame, library_size: float) -> None:
 def explore(ws: Workspace, emb_name: str, color_by: str, gene: str | None) -> None:
     """Slider moves and map clicks rerun this fragment only: the current point, its cross on
     the map and everything decoded there. The map itself (outside) is neither re-sent nor redrawn."""
-    ui.map_point(ws, emb_name, map_key="umap")
+    marker = ui.map_point(ws, emb_name, map_key="umap")
     charts, profile, caption = point_view(ws)
-    map_chart = ui.map_chart(ws, emb_name, color_by, gene)
+    map_chart = ui.map_chart(ws, emb_name, color_by, gene, marker=marker)
     st.subheader("Download")
     ui.export_picker({"Map, with the current point": map_chart, **charts}, key="explore_export")
     all_genes, report = st.columns(2)

@@ -131,9 +131,9 @@ def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | No
     return _map_figure(st.session_state[_WS_ID], embedding_name, color_by, gene, ws)
 
 
-def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | None) -> export.Chart:
-    """The map for exports: the same figure with the current point drawn in, built on first use."""
-    marker = marker_position(ws, embedding_name)
+def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *,
+              marker: tuple[float, float]) -> export.Chart:
+    """The map for exports: the same figure with the current point at ``marker``, built on first use."""
     coords = embedding(ws, embedding_name)
     color, color_name = map_colour(ws, color_by, gene)
     table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: color}, index=ws.obs.index)
@@ -378,16 +378,18 @@ _MAP_POINT = st.components.v2.component(
 )
 
 
-def map_point(ws: Workspace, embedding_name: str, *, map_key: str) -> None:
+def map_point(ws: Workspace, embedding_name: str, *, map_key: str) -> tuple[float, float]:
     """Draw the current point over the map with key ``map_key``, and make clicks on it set the point.
 
     A cell click makes that cell the point (its z, library and covariates); a click on empty
     space maps the position back into latent space. The map's figure itself does not change.
+    Returns where the point is drawn (see :func:`marker_position`).
     """
     key = f"{map_key}_point"
     xy = marker_position(ws, embedding_name)
     _MAP_POINT(key=key, data={"map_key": map_key, "point": [xy[0], xy[1]]},
                on_click_change=lambda: _on_map_click(ws, embedding_name, key), height=1)
+    return xy
 
 
 def _on_map_click(ws: Workspace, embedding_name: str, key: str) -> None:
