@@ -8,6 +8,7 @@ never a fixed sleep. Plotly's drawn data is read from each ``.js-plotly-plot`` e
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -46,6 +47,10 @@ _CHART_JS = """
     traces: el._fullData.map(t => ({name: t.name, x: arr(t.x), y: arr(t.y), customdata: arr(t.customdata)})),
   };
 }
+"""
+
+_RUNNING_JS = """
+() => document.querySelector('[data-testid="stApp"]').dataset.testScriptState === 'running'
 """
 
 _IDLE_JS = """
@@ -236,6 +241,10 @@ def choose(page, label: str, option: str, *, nth: int = 0) -> None:
             page.keyboard.press("Escape")
     wanted.click()
     page.wait_for_function("([box, v]) => box.value === v", arg=[box.element_handle(), option])
+    # The box shows the new value before the rerun it asks for has started: wait for that
+    # rerun (unless it was already over), so later clicks reach the redrawn page.
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_function(_RUNNING_JS, polling="raf", timeout=3000)
     wait_idle(page)
 
 
