@@ -21,11 +21,11 @@ def map_view(ws: Workspace) -> tuple[str, str, str | None]:
     return emb_name, color_by, gene
 
 
-def point_view(ws: Workspace) -> tuple[dict[str, Chart], pd.DataFrame, dict[str, str]]:
+def point_view(ws: Workspace) -> tuple[Chart, dict[str, Chart], pd.DataFrame, dict[str, str]]:
     """Sliders and covariates, and everything the decoder says at that point.
 
-    Returns the point's charts for downloads (built only when a download asks for them), the
-    profile of every gene and the caption that goes with exported numbers.
+    Returns, for downloads, the point's whole figure and its panels one by one (built only when
+    a download asks for them), the profile of every gene and the caption of exported numbers.
     """
     model = ws.model
     st.markdown(f"**Current point:** {ui.point_origin()}",
@@ -50,13 +50,13 @@ def point_view(ws: Workspace) -> tuple[dict[str, Chart], pd.DataFrame, dict[str,
         st.caption(f"Decoded {len(profile):,} genes in {st.session_state['last_decode_ms']:.1f} ms on "
                    f"{model.device.type.upper()}. Pick genes above the map for the panels on the right.")
     shown = profile.loc[list(dict.fromkeys([*top.index, *genes]))]
-    charts = {
-        "Decoded at the current point (all panels, as shown)": Chart("decoded_at_point", lambda: figure, shown, caption),
+    whole = Chart("decoded_at_point", lambda: figure, shown, caption)
+    panels = {
         f"Top {len(top)} genes, expected counts": Chart(
             "top_genes", lambda: figures.top_genes_figure(top, library_size=lib, subtitle=subtitle), top, caption),
     }
     if chosen is not None:
-        charts |= {
+        panels |= {
             "Expected counts, with 90% predictive interval": Chart(
                 "expected_counts", lambda: figures.expected_counts_figure(chosen, library_size=lib, subtitle=subtitle),
                 chosen, caption),
@@ -65,7 +65,7 @@ def point_view(ws: Workspace) -> tuple[dict[str, Chart], pd.DataFrame, dict[str,
             "Decoder parameters: scale, theta, dropout": Chart(
                 "decoder_parameters", lambda: figures.parameters_figure(chosen, subtitle=subtitle), chosen, caption),
         }
-    return charts, profile, caption
+    return whole, panels, profile, caption
 
 
 def gene_table(profile: pd.DataFrame, library_size: float) -> None:
@@ -91,16 +91,16 @@ def explore(ws: Workspace, emb_name: str, color_by: str, gene: str | None) -> No
     """Slider moves and map clicks rerun this fragment only: the current point, its cross on
     the map and everything decoded there. The map itself (outside) is neither re-sent nor redrawn."""
     marker = ui.map_point(ws, emb_name, map_key="umap")
-    charts, profile, caption = point_view(ws)
+    whole, panels, profile, caption = point_view(ws)
     map_chart = ui.map_chart(ws, emb_name, color_by, gene, marker=marker)
     st.subheader("Download")
-    ui.export_picker({"Map, with the current point": map_chart, **charts}, key="explore_export")
+    ui.export_picker({"Map, with the current point": map_chart,
+                      "Decoded at the current point (all panels, as shown)": whole, **panels}, key="explore_export")
     all_genes, report = st.columns(2)
     all_genes.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
                               file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
     with report:
-        panels = [c for c in charts.values() if c.name != "decoded_at_point"]
-        ui.report_button(ws, [map_chart, *panels], page="explore", tables={"all_genes": profile},
+        ui.report_button(ws, [map_chart, *panels.values()], page="explore", tables={"all_genes": profile},
                          extras={"embedding": emb_name, "color_by": color_by})
     gene_table(profile, ui.current_point().library_size)
 

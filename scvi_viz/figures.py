@@ -118,13 +118,13 @@ def umap_figure(
         "height": height, "margin": _MARGIN, "legend": {"itemsizing": "constant", "title": {"text": color_name}},
         "xaxis": {"title": {"text": f"{embedding_name} 1"}, "showticklabels": False, "zeroline": False},
         "yaxis": {"title": {"text": f"{embedding_name} 2"}, "showticklabels": False, "zeroline": False},
-        "dragmode": "pan", "clickmode": "event+select", "uirevision": "umap",
-        "shapes": [] if point_xy is None else [point_shape(point_xy)],
+        "dragmode": "pan", "clickmode": "event", "uirevision": "umap",
+        "shapes": [] if point_xy is None else [_point_shape(point_xy)],
     }
     return _figure(traces, layout)
 
 
-def point_shape(point_xy: tuple[float, float]) -> dict:
+def _point_shape(point_xy: tuple[float, float]) -> dict:
     """The current point on a map: a black cross of fixed pixel size centred on ``point_xy``."""
     return {"type": "path", "name": POINT_NAME, "showlegend": True, "layer": "above",
             "xref": "x", "yref": "y", "xsizemode": "pixel", "ysizemode": "pixel",

@@ -3,8 +3,8 @@
 // st.plotly_chart gives a chart a new identity whenever its figure changes: the browser then
 // builds it from nothing and draws it twice (once more to apply the theme), 60-150 ms for a
 // figure of six panels. The Explore page's decoded charts change on every slider move, so
-// they are drawn here instead: Plotly.newPlot once, then Plotly.react for each new figure,
-// one draw per change. plotly.js is the copy Streamlit loads for st.plotly_chart (it sets
+// they are drawn here instead: one chart that Plotly.react draws the first time and then
+// updates with each new figure, one draw per change. plotly.js is the copy Streamlit loads for st.plotly_chart (it sets
 // window.Plotly); pages that use this component also show an st.plotly_chart (the map).
 const WAIT_MS = 20_000;
 

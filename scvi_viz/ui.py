@@ -99,10 +99,8 @@ def _build_map_figure(coords: np.ndarray, color: np.ndarray, color_name: str, ho
     # Plain arguments only: export downloads call this after the script run, without session state.
     from scvi_viz.figures import umap_figure
 
-    fig = umap_figure(coords, color, color_name=color_name, hover=hover, point_xy=point_xy,
-                      embedding_name=embedding_name.removeprefix("X_"))
-    # Clicks go to map_point(), not to a Streamlit selection: no selection state, no dimming.
-    return fig.update_layout(clickmode="event")
+    return umap_figure(coords, color, color_name=color_name, hover=hover, point_xy=point_xy,
+                       embedding_name=embedding_name.removeprefix("X_"))
 
 
 def _map_hover(ws: Workspace) -> list[str] | None:

@@ -127,6 +127,19 @@ def test_umap_hover_text_follows_cells():
     assert list(arr(fig.data[1].text)) == HOVER
 
 
+def test_figures_carry_their_own_template():
+    # Importing Streamlit makes plotly's default template its own, with placeholder colours
+    # ("#000001", ...) that only Streamlit's frontend fills in: no figure may depend on it.
+    import plotly.io as pio
+    import streamlit  # noqa: F401
+
+    assert pio.templates.default == "streamlit"
+    fig = figures.umap_figure(COORDS, np.array(["T", "B"] * (N_CELLS // 2)), color_name="c", hover=HOVER)
+    assert list(fig.layout.template.layout.colorway) == list(figures.TEMPLATE["layout"]["colorway"])
+    assert "#000001" not in fig.to_json()
+    assert fig.layout.clickmode == "event"
+
+
 def test_umap_integer_colours_are_numeric():
     fig = figures.umap_figure(COORDS, np.arange(N_CELLS) % 3, color_name="k", hover=HOVER)
     assert len(fig.data) == 2
