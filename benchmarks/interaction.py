@@ -191,6 +191,10 @@ POSITION_JS = """
 }
 """
 
+DOUBLE_CLICK_JS = """
+() => window.__bench.charts()['st-key-umap']._context.doubleClickDelay
+"""
+
 HOVERED_JS = """
 () => {
   const h = window.__bench.charts()['st-key-umap']._hoverdata;
@@ -285,7 +289,7 @@ def measure(page, event_type: str, act) -> dict:
 
 def slider_presses(page, label: str, n: int) -> list[dict]:
     page.bring_to_front()  # a background tab's timers and animation frames are throttled
-    slider = page.locator(f'[data-testid="stSlider"] input[type="range"][aria-label="{label}"]')
+    slider = page.locator(f'input[type="range"][aria-label="{label}"]')
     results = []
     for i in range(n):
         key = "ArrowRight" if (i // 40) % 2 == 0 else "ArrowLeft"
@@ -310,10 +314,14 @@ def map_clicks(page, n: int) -> tuple[list[dict], int]:
 
     Each cell is hovered first, as a mouse does; a cell whose hover plotly gives to something
     else (the invisible click grid, or a cell drawn over it) is skipped, so every measured
-    click really is a click on a cell.
+    click really is a click on a cell. Clicks are spaced by more than the map's double-click
+    window (plotly's ``doubleClickDelay``, 500 ms): a second mouse-down inside it is a
+    double-click, which plotly answers by also resetting the map's axes.
     """
     page.bring_to_front()  # a background tab's timers and animation frames are throttled
     page.wait_for_function("() => window.__bench.idle()", timeout=READY_TIMEOUT_MS)
+    double_click_s = page.evaluate(DOUBLE_CLICK_JS) / 1000 + 0.05
+    last_click = -double_click_s
     candidates = sorted((c for c in page.evaluate(CELLS_JS) if c["gap"] > 4), key=lambda c: -c["gap"])
     samples, skipped, previous, i = [], 0, None, 0
     while len(samples) < n:
@@ -331,6 +339,8 @@ def map_clicks(page, n: int) -> tuple[list[dict], int]:
         if page.wait_for_function(HOVERED_JS, timeout=10_000).json_value() != [cell["trace"], cell["cell"]]:
             skipped += 1
             continue
+        time.sleep(max(0.0, last_click + double_click_s - time.monotonic()))
+        last_click = time.monotonic()
         samples.append(measure(page, "mousedown", lambda a=at: page.mouse.click(a["X"], a["Y"])))
         previous = cell
     return samples, skipped
