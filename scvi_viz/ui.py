@@ -281,8 +281,7 @@ def _cell_origin(ws: Workspace, i: int) -> str:
 
 def _widget_keys(ws: Workspace) -> dict[str, Any]:
     p: Point = st.session_state[_POINT]
-    keys = {f"w_z{i}": float(v) for i, v in enumerate(p.z)}
-    keys["w_loglib"] = float(np.log10(p.library_size))
+    keys = {"w_loglib": float(np.log10(p.library_size))}
     if ws.model.batch_key is not None:
         keys["w_batch"] = p.batch
     if ws.model.labels_key is not None and ws.model.dispersion == "gene-label":
@@ -311,26 +310,43 @@ def point_origin() -> str:
     return st.session_state.get(_POINT_ORIGIN, "")
 
 
-def _point_from_widgets(ws: Workspace) -> None:
+def _moved_by_controls(point: Point) -> None:
+    st.session_state[_POINT] = point
+    moved_from = st.session_state.get(_POINT_ORIGIN, "").removeprefix("sliders (moved from ").removesuffix(")")
+    st.session_state[_POINT_ORIGIN] = f"sliders (moved from {moved_from})"
+    st.session_state[_POINT_XY] = None
+
+
+def _point_from_widgets() -> None:
     p: Point = st.session_state[_POINT]
     ss = st.session_state
-    st.session_state[_POINT] = Point(
-        z=tuple(float(ss[f"w_z{i}"]) for i in range(ws.model.n_latent)),
+    _moved_by_controls(replace(
+        p,
         library_size=float(10 ** ss["w_loglib"]),
         batch=ss.get("w_batch", p.batch),
         label=ss.get("w_label", p.label),
         categorical={k: ss[f"w_cat::{k}"] for k in p.categorical},
         continuous={k: float(ss[f"w_cont::{k}"]) for k in p.continuous},
-    )
-    st.session_state[_POINT_ORIGIN] = "sliders (moved from " + st.session_state.get(_POINT_ORIGIN, "").removeprefix("sliders (moved from ").removesuffix(")") + ")"
-    st.session_state[_POINT_XY] = None
+    ))
+
+
+def _on_latent_moved() -> None:
+    moved = (st.session_state.get(_LATENT_KEY) or {}).get("moved")
+    p = current_point()
+    try:
+        z, move = np.asarray(moved["z"], dtype=np.float64), int(moved["move"])
+    except (TypeError, KeyError, ValueError):
+        return  # not what latent_sliders.js sends
+    if z.shape == (len(p.z),) and np.isfinite(z).all():
+        st.session_state[_LATENT_MOVE] = move
+        _moved_by_controls(replace(p, z=tuple(z.tolist())))
 
 
 def point_controls(ws: Workspace) -> None:
     """Sliders for each latent dimension and the library size, one control per covariate."""
     for key, value in _widget_keys(ws).items():
         st.session_state.setdefault(key, value)  # restore after a page switch dropped widget state
-    on_change = lambda: _point_from_widgets(ws)  # noqa: E731
+    on_change = _point_from_widgets
     m = ws.model
     lib_label = "Size factor (log10)" if m.spec.uses_size_factor else "Library size, log10 of total counts"
     lo, hi = np.log10(np.percentile(ws.library, [0, 100])) + np.array([-1.0, 1.0])
@@ -349,11 +365,33 @@ def point_controls(ws: Workspace) -> None:
         pad = 0.1 * max(hi_c - lo_c, 1e-6)
         st.slider(name, lo_c - pad, hi_c + pad, step=(hi_c - lo_c + 2 * pad) / 200, key=f"w_cont::{name}",
                   on_change=on_change, format="%.3g")
+    latent_sliders(ws)
+
+
+_LATENT_KEY = "latent"
+_LATENT_MOVE = "latent_move"  # number of the last slider move applied (see latent_sliders.js)
+_LATENT_SLIDERS = st.components.v2.component(
+    "scvi_viz_latent_sliders",
+    js=Path(__file__).with_name("latent_sliders.js").read_text(encoding="utf-8"),
+    css=Path(__file__).with_name("latent_sliders.css").read_text(encoding="utf-8"),
+)
+
+
+def latent_sliders(ws: Workspace) -> None:
+    """One slider per latent dimension, over the cells' range padded by 10%, in 200 steps.
+
+    Drawn as one element (``latent_sliders.js``) rather than one ``st.slider`` each: a map
+    click moves every dimension at once, and Streamlit's sliders each lay the page out again.
+    A finished move sets the point's latent vector; its library size and covariates stay.
+    """
     ranges = ws.latent_ranges()
-    for i in range(m.n_latent):
-        lo_z, hi_z = ranges[i]
-        st.slider(f"latent dimension {i + 1}", float(lo_z), float(hi_z), step=float((hi_z - lo_z) / 200),
-                  key=f"w_z{i}", on_change=on_change, format="%.3f")
+    _LATENT_SLIDERS(key=_LATENT_KEY, on_moved_change=_on_latent_moved, data={
+        "z": [float(v) for v in current_point().z],
+        "ranges": ranges.tolist(),
+        "labels": [f"latent dimension {i + 1}" for i in range(len(ranges))],
+        "steps": 200,
+        "move": st.session_state.get(_LATENT_MOVE, 0),
+    })
 
 
 def reset_button(ws: Workspace) -> None:

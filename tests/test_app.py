@@ -17,6 +17,7 @@ from scvi_viz import sources
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 REFUSED = Path(__file__).parent / "fixtures" / "refused"
+LATENT_SLIDERS = "scvi_viz_latent_sliders"
 
 
 def _values(array) -> np.ndarray:
@@ -46,6 +47,44 @@ def map_point(at: AppTest) -> tuple[float, float]:
     """Where the map's current-point cross is drawn."""
     element = next(e for e in at.get("bidi_component") if e.proto.component_name == "scvi_viz_map_point")
     return tuple(json.loads(element.proto.json)["point"])
+
+
+def component_data(at: AppTest, name: str) -> dict:
+    """The data Python sent to the scvi-viz component ``name`` (e.g. "scvi_viz_latent_sliders")."""
+    element = next(e for e in at.get("bidi_component") if e.proto.component_name == name)
+    return json.loads(element.proto.json)
+
+
+def component_event(at: AppTest, name: str, event: str, value) -> AppTest:
+    """Rerun as after the component ``name`` sent ``event`` (its trigger value) from the browser.
+
+    AppTest has no API for component events: this sends the widget state that Streamlit's
+    frontend sends, the component's trigger aggregator ``$$STREAMLIT_INTERNAL_KEY_{id}__events``.
+    """
+    from streamlit.runtime.state.session_state import STREAMLIT_INTERNAL_KEY_PREFIX
+
+    element = next(e for e in at.get("bidi_component") if e.proto.component_name == name)
+    states = at._tree.get_widget_states()
+    state = states.widgets.add()
+    state.id = f"{STREAMLIT_INTERNAL_KEY_PREFIX}_{element.proto.id}__events"
+    state.json_trigger_value = json.dumps([{"event": event, "value": value}])
+    at = at._run(states)
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def latent(at: AppTest) -> list[float]:
+    """The latent vector the latent sliders show."""
+    return component_data(at, LATENT_SLIDERS)["z"]
+
+
+def move_latent(at: AppTest, dim: int, to: str = "max") -> AppTest:
+    """Move one latent slider to the end of its range ("min" or "max"), as a finished drag does."""
+    data = component_data(at, LATENT_SLIDERS)
+    z = list(data["z"])
+    lo, hi = data["ranges"][dim]
+    z[dim] = hi if to == "max" else lo
+    return component_event(at, LATENT_SLIDERS, "moved", {"z": z, "move": data["move"] + 1})
 
 
 def point_chart(at: AppTest) -> dict:
@@ -86,10 +125,11 @@ def test_explore_page_draws_map_and_charts_on_demo(app):
 
 
 def test_latent_slider_changes_decoded_values(app):
-    before = top_gene_counts(app)
-    slider = app.slider(key="w_z0")
-    run(slider.set_value(slider.max - 1e-3))
+    before, z = top_gene_counts(app), latent(app)
+    move_latent(app, 0)
+    assert component_data(app, LATENT_SLIDERS)["move"] == 1  # the move applied, for the browser
     after = top_gene_counts(app)
+    assert latent(app)[1:] == z[1:] and latent(app)[0] == component_data(app, LATENT_SLIDERS)["ranges"][0][1]
     assert any("sliders" in m.value for m in app.markdown)
     shared = set(before) & set(after)
     assert before != after
@@ -104,10 +144,35 @@ def test_slider_moves_the_point_cross_not_the_map(app):
 
     spec, cross = map_spec(app), map_point(app)
     assert "shapes" not in json.loads(spec)["layout"] or not json.loads(spec)["layout"]["shapes"]
-    slider = app.slider(key="w_z0")
-    run(slider.set_value(slider.max - 1e-3))
+    move_latent(app, 0)
     assert map_spec(app) == spec
     assert map_point(app) != cross
+
+
+def test_map_click_on_a_cell_makes_it_the_point(app):
+    from scvi_viz.sources import DEMO_DATA, DEMO_MODEL
+    from scvi_viz.workspace import Workspace
+
+    ws = Workspace.open(DEMO_MODEL, DEMO_DATA, device="cpu")
+    cell = 123
+    x, y = (float(v) for v in ws.embedding(ws.embedding_names()[0])[cell])
+    before = top_gene_counts(app)
+    component_event(app, "scvi_viz_map_point", "click",
+                    {"curve_number": 1, "point_index": 0, "x": x, "y": y, "customdata": cell})
+    label = ws.obs[ws.model.labels_key].iloc[cell]
+    assert any(f"Current point:** cell {ws.obs.index[cell]} ({label})" in m.value for m in app.markdown)
+    assert latent(app) == pytest.approx(ws.latent[cell].tolist())
+    assert map_point(app) == pytest.approx((x, y))
+    assert app.slider(key="w_loglib").value == pytest.approx(np.log10(ws.library[cell]))
+    assert top_gene_counts(app) != before
+
+
+@pytest.mark.parametrize("moved", [{"z": [0.0], "move": 1}, {"z": [float("nan")] * 10, "move": 1},
+                                   {"z": ["a"] * 10, "move": 1}, {"z": [0.0] * 10}, [0.0] * 10, None])
+def test_latent_sliders_ignore_malformed_moves(app, moved):
+    z, counts = latent(app), top_gene_counts(app)
+    component_event(app, LATENT_SLIDERS, "moved", moved)
+    assert latent(app) == z and top_gene_counts(app) == counts
 
 
 def test_library_slider_scales_expected_counts(app):
@@ -136,11 +201,11 @@ def test_continuous_covariate_changes_decoded_values(app):
 
 
 def test_reset_returns_to_clicked_cell(app):
-    first = app.slider(key="w_z0").value
-    run(app.slider(key="w_z0").set_value(app.slider(key="w_z0").max))
-    assert app.slider(key="w_z0").value != pytest.approx(first)
+    first = latent(app)
+    move_latent(app, 0, "min")
+    assert latent(app)[0] != pytest.approx(first[0])
     run(next(b for b in app.button if b.label == "Reset to clicked cell").click())
-    assert app.slider(key="w_z0").value == pytest.approx(first)
+    assert latent(app) == pytest.approx(first)
     assert any("Current point:** cell" in m.value for m in app.markdown)
 
 
