@@ -37,24 +37,18 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL_APP = Path(__file__).resolve().parent / "minimal_app.py"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
-VIEWPORT = {"width": 1400, "height": 1000}
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+from streamlit_server import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, StreamlitServer  # noqa: E402 (the tests' server)
+
 SLIDER = "latent dimension 1"
 READY_TIMEOUT_MS = 120_000
 INTERACTION_TIMEOUT_MS = 30_000
@@ -201,63 +195,6 @@ HOVERED_JS = """
   return !!h && h.length > 0 && [h[0].curveNumber, h[0].customdata === undefined ? null : h[0].customdata];
 }
 """
-
-
-# ----------------------------------------------------------------------------------- servers
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``python -m streamlit run SCRIPT`` on 127.0.0.1, in its own process group."""
-
-    def __init__(self, script: str, cwd: Path, env: dict, log_path: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def wait_healthy(self, timeout: float = 60) -> float:
-        """Seconds from process start until /_stcore/health answers."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.url}: streamlit exited ({self.proc.returncode}):\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        return time.perf_counter() - self.started
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.url}: not healthy after {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._log.close()
 
 
 # ------------------------------------------------------------------------------- measuring
@@ -407,7 +344,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     minimal_dir = work / "minimal"  # no .streamlit/ here: Streamlit's defaults
     minimal_dir.mkdir()
     shutil.copy(MINIMAL_APP, minimal_dir / "minimal_app.py")
-    env = {**os.environ, "SCVI_VIZ_CACHE_DIR": str(work / "cache")}
+    env = {"SCVI_VIZ_CACHE_DIR": str(work / "cache")}
     results: dict = {"machine": machine(), "load_before": os.getloadavg(), "settings": vars(args).copy()}
     results["settings"].pop("json", None)
 
@@ -419,7 +356,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     context.add_init_script(HELPERS_JS)
 
     def cold_start(script: str, cwd: Path, name: str, n_charts: int, text: str | None):
-        server = Server(script, cwd, env, work / f"{name}.log")
+        server = StreamlitServer(work / f"{name}.log", script=script, cwd=cwd, env=env)
         stack.callback(server.stop)
         healthy = server.wait_healthy()
         page = context.new_page()
