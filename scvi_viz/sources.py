@@ -1,15 +1,19 @@
 """Where models and data come from: the built-in demo, a data root on the server, uploads.
 
 Nothing here writes outside scvi-viz's own folders: uploads are unpacked into a fresh
-temporary folder, and files under the data root are only read.
+temporary folder (removed again if the upload is refused), and files under the data root are
+only read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from scvi_viz.errors import ScviVizError
@@ -18,6 +22,7 @@ DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_MODEL = DEMO_DIR / "model"
 DEMO_DATA = DEMO_DIR / "pbmc68k.h5ad"
 MAX_UPLOAD_BYTES = 2 * 1024**3
+UPLOAD_PREFIX = "scvi-viz-upload-"
 _MAX_DEPTH = 4
 
 
@@ -83,6 +88,27 @@ def _check_size(data: bytes, name: str) -> None:
         raise UploadError(f"{name} is empty.")
 
 
+def remove_upload_folder(folder: str | Path) -> None:
+    """Delete a temporary folder that an upload was written to; any other path is left alone."""
+    folder = Path(folder)
+    if folder.name.startswith(UPLOAD_PREFIX) and folder.parent == Path(tempfile.gettempdir()):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _upload_folder(dest: Path | None) -> Iterator[Path]:
+    """``dest``, or a new private temporary folder that is removed again if the block fails."""
+    if dest is not None:
+        yield Path(dest)
+        return
+    folder = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX))
+    try:
+        yield folder
+    except BaseException:
+        remove_upload_folder(folder)
+        raise
+
+
 def unpack_model_upload(name: str, data: bytes, dest: Path | None = None) -> Path:
     """Write an uploaded model into a new private folder and return that folder.
 
@@ -93,7 +119,8 @@ def unpack_model_upload(name: str, data: bytes, dest: Path | None = None) -> Pat
     data
         Its bytes.
     dest
-        Folder to unpack into; default a new temporary folder.
+        Folder to unpack into; default a new temporary folder, removed again if the upload is
+        refused (see :func:`remove_upload_folder` for removing it later).
 
     Raises
     ------
@@ -101,7 +128,11 @@ def unpack_model_upload(name: str, data: bytes, dest: Path | None = None) -> Pat
         If it is neither, the ZIP has no ``model.pt``, or it is too large.
     """
     _check_size(data, name)
-    dest = Path(dest or tempfile.mkdtemp(prefix="scvi-viz-upload-"))
+    with _upload_folder(dest) as folder:
+        return _unpack_model(name, data, folder)
+
+
+def _unpack_model(name: str, data: bytes, dest: Path) -> Path:
     if data[:2] == b"PK" and not name.endswith(".pt"):
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
@@ -138,7 +169,7 @@ def save_h5ad_upload(name: str, data: bytes, dest: Path | None = None) -> Path:
     _check_size(data, name)
     if not data.startswith(b"\x89HDF\r\n\x1a\n"):
         raise UploadError(f"{name} is not an .h5ad file (it is not HDF5). Save your data with adata.write_h5ad().")
-    dest = Path(dest or tempfile.mkdtemp(prefix="scvi-viz-upload-"))
-    path = dest / "data.h5ad"
-    path.write_bytes(data)
-    return path
+    with _upload_folder(dest) as folder:
+        path = folder / "data.h5ad"
+        path.write_bytes(data)
+        return path

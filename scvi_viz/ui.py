@@ -7,6 +7,7 @@ and the plain ``scvi_viz`` modules; they hold no logic of their own.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -184,14 +185,44 @@ def _choose_source() -> tuple[str, str, str] | None:
     if model_file is None or data_file is None:
         st.sidebar.info("Upload a model and an .h5ad file.")
         return None
-    unpacked = st.session_state.setdefault("_uploads", {})
-    key = (model_file.file_id, data_file.file_id)
-    if key not in unpacked:
-        model_dir = sources.unpack_model_upload(model_file.name, model_file.getvalue())
-        data_path = sources.save_h5ad_upload(data_file.name, data_file.getvalue())
-        unpacked[key] = (str(model_dir), str(data_path))
-    model_dir, data_path = unpacked[key]
+    uploads = st.session_state.setdefault("_uploads", SessionUploads())
+    model_dir, data_path = uploads.unpacked(model_file, data_file)
     return model_dir, data_path, f"upload: {model_file.name} + {data_file.name}"
+
+
+class SessionUploads:
+    """This session's uploaded model and data, written to temporary folders.
+
+    The folders are removed when a new upload replaces them, and when the session ends
+    (Streamlit then drops the session state that holds this object).
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[str, str] | None = None
+        self._paths = ("", "")
+        self._folders: list[Path] = []
+        weakref.finalize(self, _remove_upload_folders, self._folders)
+
+    def unpacked(self, model_file: Any, data_file: Any) -> tuple[str, str]:
+        """Paths of the model folder and ``.h5ad`` for these two uploads (written once)."""
+        key = (model_file.file_id, data_file.file_id)
+        if key != self._key:
+            model_dir = sources.unpack_model_upload(model_file.name, model_file.getvalue())
+            try:
+                data_path = sources.save_h5ad_upload(data_file.name, data_file.getvalue())
+            except BaseException:
+                sources.remove_upload_folder(model_dir)
+                raise
+            _remove_upload_folders(self._folders)
+            self._folders[:] = [model_dir, data_path.parent]
+            self._key, self._paths = key, (str(model_dir), str(data_path))
+        return self._paths
+
+
+def _remove_upload_folders(folders: list[Path]) -> None:
+    for folder in folders:
+        sources.remove_upload_folder(folder)
+    folders.clear()
 
 
 def _model_card(ws: Workspace, label: str) -> None:

@@ -333,3 +333,71 @@ def test_save_h5ad_upload_rejects_non_hdf5(dest, data):
 def test_save_h5ad_upload_rejects_empty(dest):
     with pytest.raises(UploadError, match="empty"):
         sources.save_h5ad_upload("x.h5ad", b"", dest)
+
+
+# ------------------------------------------------------------- upload folders' lifetime
+@pytest.fixture
+def tmp_root(monkeypatch, tmp_path) -> Path:
+    """The temporary-files folder, here a test folder."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def upload_folders(root: Path) -> list[Path]:
+    return sorted(root.glob(f"{sources.UPLOAD_PREFIX}*"))
+
+
+@pytest.mark.parametrize("name, data", [("model.zip", b"PK\x03\x04 corrupted"), ("m.zip", zip_bytes({"x.txt": b"1"})),
+                                        ("adata.h5ad", FAKE_H5AD)])
+def test_refused_model_upload_leaves_no_folder(tmp_root, name, data):
+    with pytest.raises(UploadError):
+        sources.unpack_model_upload(name, data)
+    assert upload_folders(tmp_root) == []
+
+
+def test_remove_upload_folder_only_removes_upload_folders(tmp_root):
+    folder = sources.unpack_model_upload("model.pt", FAKE_MODEL)
+    other = tmp_root / "results"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    sources.remove_upload_folder(other)
+    sources.remove_upload_folder(tmp_root)
+    assert (other / "keep.txt").read_text() == "mine"
+    sources.remove_upload_folder(folder)
+    assert not folder.exists()
+
+
+class FakeUpload:
+    """What Streamlit's file uploader returns, as far as the app uses it."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self.file_id, self._data = name, f"{name}-{id(self)}", data
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+def test_session_uploads_are_removed_when_replaced_or_dropped(tmp_root):
+    import gc
+
+    from scvi_viz.ui import SessionUploads
+
+    uploads = SessionUploads()
+    model, data = FakeUpload("model.pt", FAKE_MODEL), FakeUpload("cells.h5ad", FAKE_H5AD)
+    first = uploads.unpacked(model, data)
+    assert uploads.unpacked(model, data) == first  # written once per pair of uploads
+    assert Path(first[0], "model.pt").read_bytes() == FAKE_MODEL and Path(first[1]).read_bytes() == FAKE_H5AD
+    assert len(upload_folders(tmp_root)) == 2
+
+    # A refused data file: the new model's folder goes, the current upload stays.
+    with pytest.raises(UploadError):
+        uploads.unpacked(FakeUpload("model.pt", FAKE_MODEL), FakeUpload("cells.h5ad", b"not hdf5"))
+    assert uploads.unpacked(model, data) == first and len(upload_folders(tmp_root)) == 2
+
+    second = uploads.unpacked(model, FakeUpload("other.h5ad", FAKE_H5AD))
+    assert second != first and len(upload_folders(tmp_root)) == 2
+    assert not Path(first[0]).exists() and Path(second[0], "model.pt").exists()
+
+    del uploads  # as when Streamlit drops an ended session's state
+    gc.collect()
+    assert upload_folders(tmp_root) == []
