@@ -31,9 +31,6 @@ def point_view(ws: Workspace) -> tuple[Chart, dict[str, Chart], pd.DataFrame, di
     st.markdown(f"**Current point:** {ui.point_origin()}",
                 help="How the point was set: a clicked cell, a click on empty space, sliders or a restored view.")
     control_col, chart_col = st.columns([1, 3])
-    with control_col, st.container(height=700, border=False):
-        ui.reset_button(ws)
-        ui.point_controls(ws)
     point = ui.current_point()
     profile = ui.timed_decode(lambda: profiles.gene_profile(model, point))
     where = point.describe(model)
@@ -49,6 +46,11 @@ def point_view(ws: Workspace) -> tuple[Chart, dict[str, Chart], pd.DataFrame, di
         ui.live_chart(figure, key="point_chart", config=toolbar_config("decoded_at_point"))
         st.caption(f"Decoded {len(profile):,} genes in {st.session_state['last_decode_ms']:.1f} ms on "
                    f"{model.device.type.upper()}. Pick genes above the map for the panels on the right.")
+    # After the chart, though drawn left of it: the browser starts drawing the chart while
+    # the controls are still being sent. (Their callbacks have already set the point.)
+    with control_col, st.container(height=700, border=False):
+        ui.reset_button(ws)
+        ui.point_controls(ws)
     shown = profile.loc[list(dict.fromkeys([*top.index, *genes]))]
     whole = Chart("decoded_at_point", lambda: figure, shown, caption)
     panels = {
