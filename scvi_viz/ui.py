@@ -185,8 +185,9 @@ def _choose_source() -> tuple[str, str, str] | None:
     if model_file is None or data_file is None:
         st.sidebar.info("Upload a model and an .h5ad file.")
         return None
-    uploads = st.session_state.setdefault("_uploads", SessionUploads())
-    model_dir, data_path = uploads.unpacked(model_file, data_file)
+    if "_uploads" not in st.session_state:
+        st.session_state["_uploads"] = SessionUploads()
+    model_dir, data_path = st.session_state["_uploads"].unpacked(model_file, data_file)
     return model_dir, data_path, f"upload: {model_file.name} + {data_file.name}"
 
 
@@ -377,25 +378,24 @@ def point_controls(ws: Workspace) -> None:
     """Sliders for each latent dimension and the library size, one control per covariate."""
     for key, value in _widget_keys(ws).items():
         st.session_state.setdefault(key, value)  # restore after a page switch dropped widget state
-    on_change = _point_from_widgets
     m = ws.model
     lib_label = "Size factor (log10)" if m.spec.uses_size_factor else "Library size, log10 of total counts"
     lo, hi = np.log10(np.percentile(ws.library, [0, 100])) + np.array([-1.0, 1.0])
-    st.slider(lib_label, float(min(lo, 2.0)), float(max(hi, 5.0)), step=0.01, key="w_loglib", on_change=on_change,
+    st.slider(lib_label, float(min(lo, 2.0)), float(max(hi, 5.0)), step=0.01, key="w_loglib", on_change=_point_from_widgets,
               help="Expected counts are scale x this library size.")
     st.caption(f"library size N = {current_point().library_size:,.0f}")
     if m.batch_key is not None:
-        st.selectbox(f"{m.batch_key} (batch covariate)", m.batches, key="w_batch", on_change=on_change)
+        st.selectbox(f"{m.batch_key} (batch covariate)", m.batches, key="w_batch", on_change=_point_from_widgets)
     if m.labels_key is not None and m.dispersion == "gene-label":
-        st.selectbox(f"{m.labels_key} (label: sets the per-label dispersion)", m.labels, key="w_label", on_change=on_change)
+        st.selectbox(f"{m.labels_key} (label: sets the per-label dispersion)", m.labels, key="w_label", on_change=_point_from_widgets)
     for name, cats in m.categorical_covariates.items():
-        st.selectbox(name, cats, key=f"w_cat::{name}", on_change=on_change)
+        st.selectbox(name, cats, key=f"w_cat::{name}", on_change=_point_from_widgets)
     for i, name in enumerate(m.continuous_covariates):
         values = ws.covariates["continuous"][name]
         lo_c, hi_c = float(values.min()), float(values.max())
         pad = 0.1 * max(hi_c - lo_c, 1e-6)
         st.slider(name, lo_c - pad, hi_c + pad, step=(hi_c - lo_c + 2 * pad) / 200, key=f"w_cont::{name}",
-                  on_change=on_change, format="%.3g")
+                  on_change=_point_from_widgets, format="%.3g")
     latent_sliders(ws)
 
 
