@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from scvi_viz import ui
+from scvi_viz.ui import sidebar
 
 st.set_page_config(page_title="scvi-viz", page_icon=":material/scatter_plot:", layout="wide")
 page = st.navigation(
@@ -11,7 +11,7 @@ page = st.navigation(
         st.Page("pages/compare.py", title="Compare covariates", icon=":material/compare_arrows:"),
     ]
 )
-ui.sidebar()
-if (start := ui.start_page()) is not None:
+sidebar.sidebar()
+if (start := sidebar.start_page()) is not None:
     st.switch_page(start)
 page.run()

@@ -102,14 +102,14 @@ def measure(model, reference, adata, *, cells: int, device: torch.device) -> dic
     results: dict = {"device": str(device), "genes": n_genes, "cells": cells}
 
     one = z[:1]
-    lat = timed(lambda: model.decode(one, 1e4), device, repeat=200, warmup=10)
+    lat = timed(lambda: model.decode(one, library_size=1e4), device, repeat=200, warmup=10)
     results["single_point_ms"] = 1e3 * statistics.median(lat)
 
-    batch = timed(lambda: model.decode(z, 1e4), device, repeat=5)
+    batch = timed(lambda: model.decode(z, library_size=1e4), device, repeat=5)
     seconds = statistics.median(batch)
     results["batch_cells_per_s"] = cells / seconds
     # The same with px_rate materialised as well (Decoded derives it on first access).
-    full = timed(lambda: model.decode(z, 1e4).rate, device, repeat=5)
+    full = timed(lambda: model.decode(z, library_size=1e4).rate, device, repeat=5)
     results["batch_with_rate_cells_per_s"] = cells / statistics.median(full)
     # Useful work per cell: the first layer, and the scale and dropout heads (n_hidden x n_genes each).
     layer_in = model.decoder.px_decoder.fc_layers[0][0].in_features
@@ -132,10 +132,10 @@ def measure(model, reference, adata, *, cells: int, device: torch.device) -> dic
     z_all = rng.standard_normal((n_overlay, model.n_latent)).astype(np.float32)
     gene = model.genes[123]
     start = time.perf_counter()
-    model.decode_genes(z_all, [gene], 1e4)
+    model.decode_genes(z_all, [gene], library_size=1e4)
     _sync(device)
     results["overlay_first_call_s"] = time.perf_counter() - start
-    cached = timed(lambda: model.decode_genes(z_all, [model.genes[456]], 1e4), device, repeat=10)
+    cached = timed(lambda: model.decode_genes(z_all, [model.genes[456]], library_size=1e4), device, repeat=10)
     results["overlay_cached_ms"] = 1e3 * statistics.median(cached)
     return results
 

@@ -7,7 +7,7 @@ temporary folder, so with Streamlit's default settings) -- drives them in Debian
 reports the median and 90th percentile of:
 
 (a) a key press on "latent dimension 1" until every chart shows new values: the decoded
-    charts, and the map's current-point cross (drawn over the map by scvi_viz/map_point.js);
+    charts, and the map's current-point cross (drawn over the map by scvi_viz/ui/components/map_point.js);
 (b) a click on a cell of the map until all charts show new values;
 (c) a key press on the minimal app's slider until its chart shows new values;
 
@@ -59,7 +59,7 @@ window.__bench = {
   sig(el) {
     const fd = el._fullData;
     if (!fd || !fd.length) return null;
-    // The map's current point is a cross drawn over it (scvi_viz/map_point.js), not plotly data.
+    // The map's current point is a cross drawn over it (scvi_viz/ui/components/map_point.js), not plotly data.
     const cross = el.querySelector('svg.scvi-viz-point');
     const point = cross ? `point ${cross.dataset.x},${cross.dataset.y};` : '';
     if (el.__benchCache && el.__benchCache.ref === fd) return point + el.__benchCache.sig;

@@ -209,7 +209,7 @@ def knn_agreement(rep: np.ndarray, labels: np.ndarray, k: int = 15) -> float:
 
 def embed(adata, scvi_model, train_data, pca_ref: np.ndarray) -> None:
     import scvi_viz
-    from scvi_viz.embedding import UMAP_OBSM_KEY, compute_umap
+    from scvi_viz.analysis.embedding import UMAP_OBSM_KEY, compute_umap
 
     log("scvi-viz: load, encode, UMAP")
     model = scvi_viz.load_model(MODEL_DIR, device="cpu")
@@ -251,8 +251,8 @@ def main() -> None:
 
     log("Read back")
     import scvi_viz
-    from scvi_viz.data import read_h5ad
-    from scvi_viz.embedding import UMAP_OBSM_KEY
+    from scvi_viz.io.adata import read_h5ad
+    from scvi_viz.analysis.embedding import UMAP_OBSM_KEY
 
     back = read_h5ad(H5AD_PATH)
     x = back.X

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,13 +15,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from scvi_viz.covariates import Covariates
 from scvi_viz.errors import DecodeInputError, ModelFileError
-from scvi_viz.model_file import ModelSpec, read_model_spec
+from scvi_viz.io.adata import model_inputs_from_adata
+from scvi_viz.io.model_file import read_model_spec, resolve_model_file
 from scvi_viz.nn import DecoderSCVI, Encoder
+from scvi_viz.spec import Dispersion, LatentDistribution, Likelihood, ModelSpec
 
 Index = int | str
 PerRow = Index | Sequence[Index] | np.ndarray
 DEFAULT_CHUNK = 2048
+HIDDEN_CACHE_ENTRIES = 4
+"""Covariate settings whose hidden layers :meth:`ScviModel.decode_genes` keeps."""
 
 
 @dataclass(frozen=True)
@@ -100,34 +106,25 @@ class ScviModel:
     """A trained scVI or scANVI model, read from a ``model.save()`` directory.
 
     Use :func:`load_model` to create one. The torch modules are in eval mode and are never
-    modified after loading.
+    modified after loading, so one model can serve several threads (Streamlit sessions) at
+    once: the only state that changes, the hidden-layer cache of :meth:`decode_genes`, is
+    guarded by a lock.
+
+    The model's settings are read-only properties (:attr:`genes`, :attr:`batches`, ...);
+    :attr:`spec` holds all of them, as read from the file.
 
     Attributes
     ----------
-    genes
-        Gene names in the decoder's output order.
-    n_latent
-        Number of latent dimensions.
-    model_name
-        ``"SCVI"`` or ``"SCANVI"``.
-    scvi_version
-        The scvi-tools version that saved the model.
-    dispersion, gene_likelihood, latent_distribution
-        The model's settings.
-    batch_key, batches
-        The ``obs`` column registered as batch and its categories in the model's order.
-    labels_key, labels
-        The labels column and its categories (without scANVI's unlabeled category).
-    categorical_covariates
-        Extra categorical covariates: name -> categories, in setup order.
-    continuous_covariates
-        Extra continuous covariate names, in setup order.
+    spec
+        Every saved setting (:class:`scvi_viz.spec.ModelSpec`).
+    path
+        The ``model.pt`` that was read.
+    device
+        Where decoding runs.
     decoder
         The loaded :class:`scvi_viz.nn.DecoderSCVI`.
     encoder
         The loaded ``z_encoder`` (:class:`scvi_viz.nn.Encoder`).
-    device
-        Where decoding runs.
     """
 
     def __init__(self, spec: ModelSpec, *, device: str | torch.device | None = None, path: Path | None = None):
@@ -171,6 +168,7 @@ class ScviModel:
         emb = state.get("_embeddings_dict.batch.weight")
         self._batch_embedding = None if emb is None else emb.to(self.device, torch.float32)
         self._hidden_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDict()
+        self._hidden_lock = threading.Lock()
         self._gene_index = {g: i for i, g in enumerate(spec.genes)}
 
     def _load(self, prefix: str, module: torch.nn.Module) -> None:
@@ -187,22 +185,91 @@ class ScviModel:
             p.requires_grad_(False)
 
     # ----------------------------------------------------------------- settings
-    def __getattr__(self, name: str) -> Any:
-        # The saved settings (genes, batches, dispersion, ...) read through from the spec.
-        if name != "spec" and "spec" in self.__dict__ and hasattr(self.spec, name):
-            return getattr(self.spec, name)
-        raise AttributeError(name)
+    @property
+    def model_name(self) -> str:
+        """``"SCVI"`` or ``"SCANVI"``."""
+        return self.spec.model_name
 
-    def __repr__(self) -> str:
-        return (
-            f"ScviModel({self.model_name}, {len(self.genes)} genes, {self.n_latent} latent dims, "
-            f"dispersion={self.dispersion!r}, likelihood={self.gene_likelihood!r}, device={self.device})"
-        )
+    @property
+    def scvi_version(self) -> str:
+        """The scvi-tools version that saved the model."""
+        return self.spec.scvi_version
+
+    @property
+    def genes(self) -> list[str]:
+        """Gene names in the decoder's output order (a new list: changing it changes nothing)."""
+        return list(self.spec.genes)
+
+    @property
+    def n_genes(self) -> int:
+        """Number of genes the decoder outputs."""
+        return len(self.spec.genes)
+
+    @property
+    def n_latent(self) -> int:
+        """Number of latent dimensions."""
+        return self.spec.n_latent
+
+    @property
+    def dispersion(self) -> Dispersion:
+        """How theta varies: ``"gene"``, ``"gene-batch"``, ``"gene-label"`` or ``"gene-cell"``."""
+        return self.spec.dispersion
+
+    @property
+    def gene_likelihood(self) -> Likelihood:
+        """``"zinb"``, ``"nb"`` or ``"poisson"``."""
+        return self.spec.gene_likelihood
+
+    @property
+    def latent_distribution(self) -> LatentDistribution:
+        """``"normal"`` or ``"ln"`` (logistic normal)."""
+        return self.spec.latent_distribution
+
+    @property
+    def batch_key(self) -> str | None:
+        """The ``obs`` column registered as batch, or ``None``."""
+        return self.spec.batch_key
+
+    @property
+    def batches(self) -> list[str]:
+        """Batch categories in the model's order (one, ``"0"``, without a batch key) (a new list: changing it changes nothing)."""
+        return list(self.spec.batches)
+
+    @property
+    def labels_key(self) -> str | None:
+        """The labels column, or ``None``."""
+        return self.spec.labels_key
+
+    @property
+    def labels(self) -> list[str]:
+        """Label categories, without scANVI's unlabeled category (a new list: changing it changes nothing)."""
+        return list(self.spec.labels)
+
+    @property
+    def categorical_covariates(self) -> dict[str, list[str]]:
+        """Extra categorical covariates: name -> categories, in setup order (a new dict)."""
+        return {k: list(v) for k, v in self.spec.categorical_covariates.items()}
+
+    @property
+    def continuous_covariates(self) -> list[str]:
+        """Extra continuous covariate names, in setup order (a new list: changing it changes nothing)."""
+        return list(self.spec.continuous_covariates)
+
+    @property
+    def uses_size_factor(self) -> bool:
+        """Whether ``library_size`` is a size factor (``size_factor_key`` models) rather than total counts."""
+        return self.spec.uses_size_factor
 
     @property
     def file_sha256(self) -> str:
         """SHA-256 of the ``model.pt`` that was loaded."""
         return self.spec.file_sha256
+
+    def __repr__(self) -> str:
+        return (
+            f"ScviModel({self.model_name}, {self.n_genes} genes, {self.n_latent} latent dims, "
+            f"dispersion={self.dispersion!r}, likelihood={self.gene_likelihood!r}, device={self.device})"
+        )
 
     # ----------------------------------------------------------- input handling
     def gene_indices(self, genes: Sequence[str]) -> list[int]:
@@ -216,7 +283,8 @@ class ScviModel:
         return [self._gene_index[g] for g in genes]
 
     def _as_z(self, z: Any) -> torch.Tensor:
-        t = torch.as_tensor(np.asarray(z, dtype=np.float32) if not isinstance(z, torch.Tensor) else z)
+        # A copy: inputs may be read-only arrays shared between sessions (torch warns on those).
+        t = z if isinstance(z, torch.Tensor) else torch.from_numpy(np.array(z, dtype=np.float32))
         if t.dim() == 1:
             t = t.unsqueeze(0)
         if t.dim() != 2 or t.shape[1] != self.n_latent:
@@ -257,6 +325,7 @@ class ScviModel:
     def _inputs(
         self,
         z: Any,
+        *,
         library_size: Any = 1e4,
         batch: PerRow | None = None,
         label: PerRow | None = None,
@@ -273,8 +342,8 @@ class ScviModel:
         categorical = dict(categorical or {})
         continuous = dict(continuous or {})
         for given, known, kind in (
-            (categorical, self.categorical_covariates, "categorical"),
-            (continuous, self.continuous_covariates, "continuous"),
+            (categorical, self.spec.categorical_covariates, "categorical"),
+            (continuous, self.spec.continuous_covariates, "continuous"),
         ):
             unknown = set(given) - set(known)
             if unknown:
@@ -282,17 +351,17 @@ class ScviModel:
                     f"Unknown {kind} covariate(s) {sorted(unknown)}; the model has {list(known) or 'none'}."
                 )
 
-        batch_idx = self._category_index(batch, self.batches, n, "batch")
-        label_idx = self._category_index(label, self.labels, n, "label")
+        batch_idx = self._category_index(batch, self.spec.batches, n, "batch")
+        label_idx = self._category_index(label, self.spec.labels, n, "label")
         cat_idx = [
             self._category_index(categorical.get(name), cats, n, f"categorical covariate {name!r}")
-            for name, cats in self.categorical_covariates.items()
+            for name, cats in self.spec.categorical_covariates.items()
         ]
         parts = [zt]
-        if self.continuous_covariates:
+        if self.spec.continuous_covariates:
             cont = np.stack(
                 [self._per_row(continuous.get(name, 0.0), n, f"continuous covariate {name!r}").astype(np.float64)
-                 for name in self.continuous_covariates],
+                 for name in self.spec.continuous_covariates],
                 axis=1,
             )
             if not np.all(np.isfinite(cont)):
@@ -323,12 +392,12 @@ class ScviModel:
     def decode(
         self,
         z: Any,
+        *,
         library_size: Any = 1e4,
         batch: PerRow | None = None,
         label: PerRow | None = None,
         categorical: Mapping[str, PerRow] | None = None,
         continuous: Mapping[str, Any] | None = None,
-        *,
         chunk_size: int = DEFAULT_CHUNK,
     ) -> Decoded:
         """Decode latent points into expected expression, dispersion and dropout.
@@ -362,8 +431,8 @@ class ScviModel:
         DecodeInputError
             For wrong shapes, NaN in ``z``, unknown categories or covariates.
         """
-        inputs = self._inputs(z, library_size, batch, label, categorical, continuous)
-        n, n_genes = inputs.x.shape[0], len(self.genes)
+        inputs = self._inputs(z, library_size=library_size, batch=batch, label=label, categorical=categorical, continuous=continuous)
+        n, n_genes = inputs.x.shape[0], self.n_genes
         want_r = self.dispersion == "gene-cell" and self.gene_likelihood != "poisson"
         scale = torch.empty(n, n_genes, device=self.device)
         px_r = torch.empty_like(scale) if want_r else None
@@ -409,25 +478,25 @@ class ScviModel:
     def decode_mean(
         self,
         z: Any,
+        *,
         library_size: Any = 1e4,
         batch: PerRow | None = None,
         label: PerRow | None = None,
         categorical: Mapping[str, PerRow] | None = None,
         continuous: Mapping[str, Any] | None = None,
-        *,
         chunk_size: int = DEFAULT_CHUNK,
     ) -> dict[str, np.ndarray]:
         """Mean over rows of ``scale`` and ``rate`` without holding an ``n x genes`` matrix.
 
-        Takes the arguments of :meth:`decode`. Returns a dict with ``"scale"`` and ``"rate"``,
-        each a float64 array of length ``n_genes``.
+        Takes the arguments of :meth:`decode`, all but ``z`` by keyword. Returns a dict with
+        ``"scale"`` and ``"rate"``, each a float64 array of length ``n_genes``.
         """
-        inputs = self._inputs(z, library_size, batch, label, categorical, continuous)
+        inputs = self._inputs(z, library_size=library_size, batch=batch, label=label, categorical=categorical, continuous=continuous)
         n = inputs.x.shape[0]
         library = torch.exp(inputs.log_library)
-        total_scale = torch.zeros(len(self.genes), dtype=torch.float64, device=self.device)
+        total_scale = torch.zeros(self.n_genes, dtype=torch.float64, device=self.device)
         total_rate = torch.zeros_like(total_scale)
-        buffer = torch.empty(min(chunk_size, n), len(self.genes), device=self.device)  # reused for every chunk
+        buffer = torch.empty(min(chunk_size, n), self.n_genes, device=self.device)  # reused for every chunk
         for start in range(0, n, chunk_size):
             stop = min(start + chunk_size, n)
             scale = buffer[: stop - start]
@@ -437,11 +506,17 @@ class ScviModel:
         return {"scale": (total_scale / n).cpu().numpy(), "rate": (total_rate / n).cpu().numpy()}
 
     def _hidden(self, inputs: _Inputs, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Hidden layer and softmax log-normaliser per row, cached by input content."""
+        """Hidden layer and softmax log-normaliser per row, cached by input content.
+
+        The cache is shared by every thread using this model: reads and writes hold
+        ``_hidden_lock``; the computation itself runs outside it (two threads that miss at once
+        both compute the same values, and the second stores them again).
+        """
         key = inputs.key()
-        if key in self._hidden_cache:
-            self._hidden_cache.move_to_end(key)
-            return self._hidden_cache[key]
+        with self._hidden_lock:
+            if key in self._hidden_cache:
+                self._hidden_cache.move_to_end(key)
+                return self._hidden_cache[key]
         n = inputs.x.shape[0]
         hidden = torch.empty(n, self.spec.n_hidden, device=self.device)
         log_norm = torch.empty(n, device=self.device) if self.decoder.scale_activation == "softmax" else None
@@ -452,9 +527,10 @@ class ScviModel:
             hidden[start : start + h.shape[0]] = h
             if log_norm is not None:
                 log_norm[start : start + h.shape[0]] = torch.logsumexp(linear(h), dim=-1)
-        self._hidden_cache[key] = (hidden, log_norm)
-        while len(self._hidden_cache) > 4:
-            self._hidden_cache.popitem(last=False)
+        with self._hidden_lock:
+            self._hidden_cache[key] = (hidden, log_norm)
+            while len(self._hidden_cache) > HIDDEN_CACHE_ENTRIES:
+                self._hidden_cache.popitem(last=False)
         return hidden, log_norm
 
     @torch.inference_mode()
@@ -462,24 +538,25 @@ class ScviModel:
         self,
         z: Any,
         genes: Sequence[str],
+        *,
         library_size: Any = 1e4,
         batch: PerRow | None = None,
         label: PerRow | None = None,
         categorical: Mapping[str, PerRow] | None = None,
         continuous: Mapping[str, Any] | None = None,
-        *,
         chunk_size: int = 8192,
     ) -> Decoded:
         """Decode only ``genes`` for every row of ``z``, cheaply after the first call.
 
         The softmax normaliser needs every gene, so the first call for a given ``z`` and
         covariates computes each row's hidden layer and log-normaliser once and caches them
-        (four settings are kept). After that each gene costs ``n x n_hidden``.
+        (:data:`HIDDEN_CACHE_ENTRIES` settings are kept). After that each gene costs
+        ``n x n_hidden``.
 
         Parameters
         ----------
         z, library_size, batch, label, categorical, continuous
-            As in :meth:`decode`.
+            As in :meth:`decode` (all but ``z`` by keyword).
         genes
             Gene names from :attr:`genes`.
         chunk_size
@@ -491,7 +568,7 @@ class ScviModel:
             Tensors of shape ``(n, len(genes))``, equal to ``decode(...)`` restricted to ``genes``.
         """
         idx = self.gene_indices(list(genes))
-        inputs = self._inputs(z, library_size, batch, label, categorical, continuous)
+        inputs = self._inputs(z, library_size=library_size, batch=batch, label=label, categorical=categorical, continuous=continuous)
         hidden, log_norm = self._hidden(inputs, chunk_size)
         heads = [self.decoder.px_scale_decoder[0]]
         if self.dispersion == "gene-cell" and self.gene_likelihood != "poisson":
@@ -538,13 +615,11 @@ class ScviModel:
         DataError
             If genes or covariate columns are missing, or categories are unknown.
         """
-        from scvi_viz.data import model_inputs_from_adata
-
-        counts, covariates = model_inputs_from_adata(self, adata, allow_missing_genes=allow_missing_genes)
-        return self.encode_counts(counts, covariates, batch_size=batch_size)
+        cells = model_inputs_from_adata(self.spec, adata, allow_missing_genes=allow_missing_genes)
+        return self.encode_counts(cells.counts, cells.covariates, batch_size=batch_size)
 
     @torch.inference_mode()
-    def encode_counts(self, counts: Any, covariates: dict[str, Any], *, batch_size: int = 1024) -> np.ndarray:
+    def encode_counts(self, counts: Any, covariates: Covariates, *, batch_size: int = 1024) -> np.ndarray:
         """:meth:`encode` for counts already in the model's gene order.
 
         Parameters
@@ -552,7 +627,7 @@ class ScviModel:
         counts
             Dense or sparse ``(n_cells, n_genes)`` counts, columns in :attr:`genes` order.
         covariates
-            Per-cell covariates as returned by :func:`scvi_viz.data.covariates_from_obs`.
+            Per-cell covariates (as :func:`scvi_viz.io.adata.covariates_from_obs` reads them).
         batch_size
             Cells encoded at a time.
         """
@@ -564,12 +639,10 @@ class ScviModel:
             x = torch.as_tensor(block, dtype=torch.float32, device=self.device)
             if self.spec.log_variational:
                 x = torch.log1p(x)
-            batch = covariates["batch"]
+            rows = covariates.rows(slice(start, stop))
             inputs = self._inputs(
                 np.zeros((stop - start, self.n_latent), np.float32),
-                batch=None if batch is None else batch[start:stop],
-                categorical={k: v[start:stop] for k, v in covariates["categorical"].items()},
-                continuous={k: v[start:stop] for k, v in covariates["continuous"].items()},
+                batch=rows.batch, categorical=rows.categorical, continuous=rows.continuous,
             )
             enc_in = x
             if self.spec.encode_covariates:
@@ -620,6 +693,4 @@ def load_model(path: str | Path, *, device: str | torch.device | None = None) ->
     >>> model = load_model("my_scvi_model/")  # doctest: +SKIP
     >>> out = model.decode(np.zeros(model.n_latent), library_size=1e4)  # doctest: +SKIP
     """
-    from scvi_viz.model_file import resolve_model_file
-
     return ScviModel(read_model_spec(path), device=device, path=resolve_model_file(path))

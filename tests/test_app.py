@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from scvi_viz import sources
+from scvi_viz.io import sources
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -150,8 +150,8 @@ def test_slider_moves_the_point_cross_not_the_map(app):
 
 
 def test_map_click_on_a_cell_makes_it_the_point(app):
-    from scvi_viz.sources import DEMO_DATA, DEMO_MODEL
-    from scvi_viz.workspace import Workspace
+    from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
+    from scvi_viz.analysis.workspace import Workspace
 
     ws = Workspace.open(DEMO_MODEL, DEMO_DATA, device="cpu")
     cell = 123

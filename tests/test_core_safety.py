@@ -16,7 +16,7 @@ import torch
 
 import scvi_viz
 from scvi_viz import ModelFileError, UnsafeModelFileError, UnsupportedModelError, load_model
-from scvi_viz.safe_pickle import safe_torch_load
+from scvi_viz.io.safe_pickle import safe_torch_load
 
 
 FIXTURES = Path(__file__).parent / "fixtures"

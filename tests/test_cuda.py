@@ -23,7 +23,7 @@ def test_cuda_decode_and_encode_match_cpu(name):
     z = np.random.default_rng(0).standard_normal((64, cpu.n_latent)).astype(np.float32)
     if cpu.latent_distribution == "ln":
         z = np.exp(z) / np.exp(z).sum(1, keepdims=True)
-    a, b = cpu.decode(z, 5000.0), gpu.decode(z, 5000.0)
+    a, b = cpu.decode(z, library_size=5000.0), gpu.decode(z, library_size=5000.0)
     for field in ("scale", "rate", "theta", "dropout_logits"):
         x, y = getattr(a, field), getattr(b, field)
         assert (x is None) == (y is None)
@@ -31,7 +31,7 @@ def test_cuda_decode_and_encode_match_cpu(name):
             assert y.is_cuda
             torch.testing.assert_close(y.cpu(), x, rtol=1e-5, atol=1e-6)
     genes = cpu.genes[:3]
-    torch.testing.assert_close(gpu.decode_genes(z, genes, 5000.0).scale.cpu(), a.scale[:, :3], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(gpu.decode_genes(z, genes, library_size=5000.0).scale.cpu(), a.scale[:, :3], rtol=1e-5, atol=1e-7)
     adata = ad.read_h5ad(FIXTURES / "adata.h5ad")
     if set(cpu.continuous_covariates) | set(cpu.categorical_covariates) <= set(adata.obs):
         np.testing.assert_allclose(gpu.encode(adata), cpu.encode(adata), rtol=1e-5, atol=1e-5)

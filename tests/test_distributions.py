@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from scvi_viz.distributions import (
+from scvi_viz.analysis.distributions import (
     expected_count,
     nb_zero_probability,
     predictive_interval,

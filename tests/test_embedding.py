@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scvi_viz import embedding
-from scvi_viz.embedding import InverseMap, cached_umap, content_key, resolve_click
+from scvi_viz.analysis import embedding
+from scvi_viz.analysis.embedding import InverseMap, cached_umap, content_key, resolve_click
 
 RNG = np.random.default_rng(5)
 N, D = 80, 6

@@ -12,9 +12,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from scvi_viz import export
+from scvi_viz.plots import export
 from scvi_viz.errors import ScviVizError
-from scvi_viz.export import Chart, StaticExportUnavailable
+from scvi_viz.io.view_state import read_state_upload
+from scvi_viz.plots.export import Chart, StaticExportUnavailable
 
 HAS_CHROMIUM = shutil.which("chromium") is not None or export.browser_path() is not None
 needs_chromium = pytest.mark.skipif(not HAS_CHROMIUM, reason="no Chrome/Chromium for kaleido")
@@ -249,19 +250,19 @@ def zip_bytes(members: dict[str, bytes | str]) -> bytes:
 
 
 def test_read_state_upload_json():
-    assert export.read_state_upload(STATE.encode()) == STATE
+    assert read_state_upload(STATE.encode()) == STATE
 
 
 def test_read_state_upload_zip(monkeypatch):
     monkeypatch.setattr(export, "static_export_available", lambda: False)
     bundle = export.report_bundle(charts()[:1], STATE)
-    assert export.read_state_upload(bundle) == STATE
-    assert export.read_state_upload(zip_bytes({"a.csv": "x", "state.json": STATE})) == STATE
+    assert read_state_upload(bundle) == STATE
+    assert read_state_upload(zip_bytes({"a.csv": "x", "state.json": STATE})) == STATE
 
 
 def test_read_state_upload_zip_without_state():
     with pytest.raises(ScviVizError, match="no state.json"):
-        export.read_state_upload(zip_bytes({"figure.csv": "gene,rate\n", "sub/state.json": STATE}))
+        read_state_upload(zip_bytes({"figure.csv": "gene,rate\n", "sub/state.json": STATE}))
 
 
 @pytest.mark.parametrize(
@@ -274,10 +275,10 @@ def test_read_state_upload_zip_without_state():
 )
 def test_read_state_upload_garbage(data):
     with pytest.raises(ScviVizError):
-        export.read_state_upload(data)
+        read_state_upload(data)
 
 
 def test_read_state_upload_oversized_state_in_zip():
     big = "{" + " " * 1_100_000 + "}"
     with pytest.raises(ScviVizError, match="too large"):
-        export.read_state_upload(zip_bytes({"state.json": big}))
+        read_state_upload(zip_bytes({"state.json": big}))

@@ -7,9 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from scvi_viz import figures
-from scvi_viz.figures import GRID_TRACE, GRID_TRACE_INDEX, POINT_NAME
-from scvi_viz.profiles import comparison_table
+from scvi_viz.plots import cell_map, comparison, decoded, style
+from scvi_viz.plots.cell_map import GRID_TRACE, GRID_TRACE_INDEX, POINT_NAME
+from scvi_viz.analysis.compare import comparison_table
 
 RNG = np.random.default_rng(1)
 N_CELLS = 50
@@ -57,7 +57,7 @@ def make_table(values=("A", "B")) -> pd.DataFrame:
 
 @pytest.mark.parametrize("grid_size", [5, 20])
 def test_umap_grid_trace_first(grid_size):
-    fig = figures.umap_figure(COORDS, np.arange(N_CELLS), color_name="n", hover=HOVER, grid_size=grid_size)
+    fig = cell_map.umap_figure(COORDS, np.arange(N_CELLS), color_name="n", hover=HOVER, grid_size=grid_size)
     grid = fig.data[GRID_TRACE_INDEX]
     assert GRID_TRACE_INDEX == 0
     assert grid.name == GRID_TRACE
@@ -71,7 +71,7 @@ def test_umap_grid_trace_first(grid_size):
 
 def test_umap_categorical_colours_one_trace_per_category():
     labels = np.array(["T", "B", "NK", "B", "T"] * 10)
-    fig = figures.umap_figure(COORDS, labels, color_name="cell type", hover=HOVER, point_xy=(1.5, -0.5))
+    fig = cell_map.umap_figure(COORDS, labels, color_name="cell type", hover=HOVER, point_xy=(1.5, -0.5))
     cells = list(fig.data[1:])
     assert [t.name for t in cells] == ["T", "B", "NK"]  # order of first appearance
     assert len({t.marker.color for t in cells}) == 3
@@ -92,14 +92,14 @@ def test_umap_categorical_colours_one_trace_per_category():
 
 def test_umap_pandas_categorical_colours():
     labels = pd.Series(pd.Categorical(["x", "y"] * (N_CELLS // 2)))
-    fig = figures.umap_figure(COORDS, labels, color_name="c", hover=HOVER)
+    fig = cell_map.umap_figure(COORDS, labels, color_name="c", hover=HOVER)
     assert [t.name for t in fig.data[1:]] == ["x", "y"]
     assert fig.layout.shapes == ()
 
 
 def test_umap_numeric_colours_single_trace():
     values = np.linspace(0, 1, N_CELLS)
-    fig = figures.umap_figure(COORDS, values, color_name="score", hover=HOVER, point_xy=(0.0, 0.0))
+    fig = cell_map.umap_figure(COORDS, values, color_name="score", hover=HOVER, point_xy=(0.0, 0.0))
     assert len(fig.data) == 2
     cells = fig.data[1]
     assert cells.name == "score"
@@ -114,7 +114,7 @@ def test_umap_numeric_colours_single_trace():
 @pytest.mark.parametrize("numeric", [False, True])
 def test_umap_without_hover_text(numeric):
     color = np.linspace(0, 1, N_CELLS) if numeric else np.array(["a", "b"] * (N_CELLS // 2))
-    fig = figures.umap_figure(COORDS, color, color_name="c")
+    fig = cell_map.umap_figure(COORDS, color, color_name="c")
     cells = fig.data[1:]
     assert all(t.text is None for t in cells)
     assert all("customdata" in t.hovertemplate for t in cells)
@@ -123,7 +123,7 @@ def test_umap_without_hover_text(numeric):
 
 
 def test_umap_hover_text_follows_cells():
-    fig = figures.umap_figure(COORDS, np.arange(N_CELLS, dtype=float), color_name="n", hover=HOVER)
+    fig = cell_map.umap_figure(COORDS, np.arange(N_CELLS, dtype=float), color_name="n", hover=HOVER)
     assert list(arr(fig.data[1].text)) == HOVER
 
 
@@ -134,19 +134,19 @@ def test_figures_carry_their_own_template():
     import streamlit  # noqa: F401
 
     assert pio.templates.default == "streamlit"
-    fig = figures.umap_figure(COORDS, np.array(["T", "B"] * (N_CELLS // 2)), color_name="c", hover=HOVER)
-    assert list(fig.layout.template.layout.colorway) == list(figures.TEMPLATE["layout"]["colorway"])
+    fig = cell_map.umap_figure(COORDS, np.array(["T", "B"] * (N_CELLS // 2)), color_name="c", hover=HOVER)
+    assert list(fig.layout.template.layout.colorway) == list(style.TEMPLATE["layout"]["colorway"])
     assert "#000001" not in fig.to_json()
     assert fig.layout.clickmode == "event"
 
 
 def test_umap_integer_colours_are_numeric():
-    fig = figures.umap_figure(COORDS, np.arange(N_CELLS) % 3, color_name="k", hover=HOVER)
+    fig = cell_map.umap_figure(COORDS, np.arange(N_CELLS) % 3, color_name="k", hover=HOVER)
     assert len(fig.data) == 2
 
 
 def test_umap_title_and_axes():
-    fig = figures.umap_figure(COORDS, np.zeros(N_CELLS), color_name="zero", hover=HOVER, embedding_name="X_tsne")
+    fig = cell_map.umap_figure(COORDS, np.zeros(N_CELLS), color_name="zero", hover=HOVER, embedding_name="X_tsne")
     assert "X_tsne" in fig.layout.title.text and "zero" in fig.layout.title.text
     assert fig.layout.xaxis.title.text == "X_tsne 1"
     assert fig.layout.yaxis.title.text == "X_tsne 2"
@@ -154,7 +154,7 @@ def test_umap_title_and_axes():
 
 def test_umap_degenerate_coordinates():
     coords = np.ones((4, 2))
-    fig = figures.umap_figure(coords, ["a"] * 4, color_name="c", hover=["h"] * 4, grid_size=3)
+    fig = cell_map.umap_figure(coords, ["a"] * 4, color_name="c", hover=["h"] * 4, grid_size=3)
     grid_x = arr(fig.data[0].x)
     assert np.isfinite(grid_x).all() and grid_x.min() < 1 < grid_x.max()
 
@@ -164,7 +164,7 @@ def test_umap_degenerate_coordinates():
 
 def test_top_genes_figure():
     profile = make_profile().nlargest(8, "rate")
-    fig = figures.top_genes_figure(profile, library_size=10000.0)
+    fig = decoded.top_genes_figure(profile, library_size=10000.0)
     assert len(fig.data) == 1
     bar = fig.data[0]
     assert bar.type == "bar" and bar.orientation == "h"
@@ -178,13 +178,13 @@ def test_top_genes_figure():
 
 
 def test_top_genes_figure_small_library_in_title():
-    fig = figures.top_genes_figure(make_profile(3), library_size=1.2345)
+    fig = decoded.top_genes_figure(make_profile(3), library_size=1.2345)
     assert "1.23" in fig.layout.title.text
 
 
 def test_expected_counts_figure_error_bars():
     profile = make_profile()
-    fig = figures.expected_counts_figure(profile, library_size=5000.0)
+    fig = decoded.expected_counts_figure(profile, library_size=5000.0)
     tr = fig.data[0]
     rate = profile["rate"].to_numpy()
     np.testing.assert_allclose(arr(tr.y), rate)
@@ -202,14 +202,14 @@ def test_expected_counts_figure_error_bars_never_negative():
     profile["rate"] = [0.3, 50.0]
     profile["interval_low"] = [0.0, 0.0]
     profile["interval_high"] = [0.0, 40.0]
-    tr = figures.expected_counts_figure(profile, library_size=100.0).data[0]
+    tr = decoded.expected_counts_figure(profile, library_size=100.0).data[0]
     np.testing.assert_allclose(arr(tr.error_y.array), [0.0, 0.0])
     np.testing.assert_allclose(arr(tr.error_y.arrayminus), [0.3, 50.0])
 
 
 def test_parameters_figure_three_panels():
     profile = make_profile()
-    fig = figures.parameters_figure(profile)
+    fig = decoded.parameters_figure(profile)
     assert len(fig.data) == 3
     assert all(t.type == "bar" for t in fig.data)
     assert [t.name for t in fig.data] == ["scale", "theta", "dropout"]
@@ -227,7 +227,7 @@ def test_parameters_figure_three_panels():
 
 def test_zero_probability_figure_stacked():
     profile = make_profile()
-    fig = figures.zero_probability_figure(profile)
+    fig = decoded.zero_probability_figure(profile)
     assert fig.layout.barmode == "stack"
     assert len(fig.data) == 2
     total = arr(fig.data[0].y) + arr(fig.data[1].y)
@@ -242,7 +242,7 @@ def test_zero_probability_figure_stacked():
 @pytest.mark.parametrize("unit", ["scale", "rate"])
 def test_compare_scatter_two_values(unit):
     table = make_table()
-    fig = figures.compare_scatter(table, unit=unit)
+    fig = comparison.compare_scatter(table, unit=unit)
     assert len(fig.data) == 2
     line = fig.data[0]
     assert line.mode == "lines"
@@ -261,7 +261,7 @@ def test_compare_scatter_two_values(unit):
 
 def test_compare_scatter_one_trace_per_other_value():
     table = make_table(("G1", "S", "G2M"))
-    fig = figures.compare_scatter(table, unit="scale")
+    fig = comparison.compare_scatter(table, unit="scale")
     assert [t.name for t in fig.data[1:]] == ["S vs G1", "G2M vs G1"]
     for t, v in zip(fig.data[1:], ("S", "G2M")):
         np.testing.assert_allclose(arr(t.x), table["scale [G1]"].to_numpy())
@@ -272,14 +272,14 @@ def test_compare_scatter_bracketed_value_names():
     values = {"A [x]": {"scale": np.full(3, 0.2), "rate": np.full(3, 2.0)},
               "B": {"scale": np.array([0.1, 0.2, 0.4]), "rate": np.array([1.0, 2.0, 4.0])}}
     table = comparison_table(GENES[:3], values, 10.0)
-    fig = figures.compare_scatter(table, unit="rate")
+    fig = comparison.compare_scatter(table, unit="rate")
     assert [t.name for t in fig.data[1:]] == ["B vs A [x]"]
 
 
 @pytest.mark.parametrize("n", [3, 5, 50])
 def test_lfc_figure_top_abs(n):
     table = make_table()
-    fig = figures.lfc_figure(table, n=n)
+    fig = comparison.lfc_figure(table, n=n)
     bar = fig.data[0]
     k = min(n, len(table))
     lfc = arr(bar.x)
@@ -301,13 +301,13 @@ def test_figures_are_figures_and_serialise():
     profile = make_profile()
     table = make_table()
     figs = [
-        figures.umap_figure(COORDS, HOVER, color_name="id", hover=HOVER, point_xy=(0, 0)),
-        figures.top_genes_figure(profile, library_size=1e4),
-        figures.expected_counts_figure(profile, library_size=1e4),
-        figures.parameters_figure(profile, subtitle="sub"),
-        figures.zero_probability_figure(profile),
-        figures.compare_scatter(table, unit="scale"),
-        figures.lfc_figure(table),
+        cell_map.umap_figure(COORDS, HOVER, color_name="id", hover=HOVER, point_xy=(0, 0)),
+        decoded.top_genes_figure(profile, library_size=1e4),
+        decoded.expected_counts_figure(profile, library_size=1e4),
+        decoded.parameters_figure(profile, subtitle="sub"),
+        decoded.zero_probability_figure(profile),
+        comparison.compare_scatter(table, unit="scale"),
+        comparison.lfc_figure(table),
     ]
     for fig in figs:
         assert isinstance(fig, go.Figure)

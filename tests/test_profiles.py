@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 import scvi_viz
-from scvi_viz import profiles
-from scvi_viz.distributions import predictive_interval, zero_probability_parts
-from scvi_viz.sources import DEMO_DATA, DEMO_MODEL
-from scvi_viz.state import default_point
-from scvi_viz.workspace import Workspace
+from scvi_viz.analysis import compare, profiles
+from scvi_viz.analysis.distributions import predictive_interval, zero_probability_parts
+from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
+from scvi_viz.point import default_point
+from scvi_viz.analysis.workspace import Workspace
 
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
@@ -114,7 +114,7 @@ def test_changing_batch_changes_decode(ws, point):
 
 def test_compare_point_batch(ws, point):
     model = ws.model
-    table = profiles.compare_point(model, point, "batch", None, ["G1", "S"])
+    table = compare.compare_point(model, point, "batch", None, ["G1", "S"])
     for col in ("scale [G1]", "rate [G1]", "scale [S]", "rate [S]", "log2FC", "abs_log2FC"):
         assert col in table.columns
     assert table.attrs["reference"] == "G1" and table.attrs["other"] == "S"
@@ -135,7 +135,7 @@ def test_compare_point_batch(ws, point):
 
 
 def test_compare_point_continuous(ws, point):
-    table = profiles.compare_point(ws.model, point, "continuous", "percent_mito", [0.0, 0.2])
+    table = compare.compare_point(ws.model, point, "continuous", "percent_mito", [0.0, 0.2])
     assert {"scale [0.0]", "scale [0.2]"} <= set(table.columns)
     kw = point.decode_kwargs()
     s_hi = np64(ws.model.decode(**{**kw, "continuous": {"percent_mito": 0.2}}).scale)[0]
@@ -146,8 +146,8 @@ def test_compare_cells_equals_mean_of_per_cell_decodes(ws):
     model = ws.model
     cells = np.array([0, 5, 17, 40, 41, 99, 250, 699])
     latent, library = ws.latent[cells], ws.library[cells]
-    cov = ws.group_covariates(cells)
-    table = profiles.compare_cells(model, latent, library, cov, "batch", None, ["G1", "S"])
+    cov = ws.covariates.rows(cells)
+    table = compare.compare_cells(model, latent, library, cov, "batch", None, ["G1", "S"])
     assert table.attrs["library_size"] is None
     t = table.loc[model.genes]
     for value in ("G1", "S"):
@@ -157,38 +157,38 @@ def test_compare_cells_equals_mean_of_per_cell_decodes(ws):
                 latent[j],
                 library_size=float(library[j]),
                 batch=value,
-                label=str(cov["label"][j]),
-                continuous={"percent_mito": float(cov["continuous"]["percent_mito"][j])},
+                label=str(cov.label[j]),
+                continuous={"percent_mito": float(cov.continuous["percent_mito"][j])},
             )
             scales.append(np64(out.scale)[0])
             rates.append(np64(out.rate)[0])
         np.testing.assert_allclose(t[f"scale [{value}]"], np.mean(scales, axis=0), rtol=1e-5, atol=1e-12)
         np.testing.assert_allclose(t[f"rate [{value}]"], np.mean(rates, axis=0), rtol=1e-5, atol=1e-9)
     # Same with one batched decode using per-row library and covariates.
-    out = model.decode(latent, library_size=library, batch="S", label=cov["label"], continuous=cov["continuous"])
+    out = model.decode(latent, library_size=library, batch="S", label=cov.label, continuous=cov.continuous)
     np.testing.assert_allclose(t["rate [S]"], np64(out.rate).mean(0), rtol=1e-5, atol=1e-9)
     # The cells' own batches are not what was compared: the result differs from decoding with them.
-    own = model.decode(latent, library_size=library, batch=cov["batch"], label=cov["label"], continuous=cov["continuous"])
-    assert set(cov["batch"]) != {"S"}
+    own = model.decode(latent, library_size=library, batch=cov.batch, label=cov.label, continuous=cov.continuous)
+    assert set(cov.batch) != {"S"}
     assert not np.allclose(t["rate [S]"], np64(own.rate).mean(0), rtol=1e-3)
 
 
 def test_compare_cells_continuous_overrides_every_cell(ws):
     model = ws.model
     cells = np.arange(10)
-    cov = ws.group_covariates(cells)
-    table = profiles.compare_cells(model, ws.latent[cells], ws.library[cells], cov, "continuous", "percent_mito", [0.0, 0.1])
-    out = model.decode(ws.latent[cells], library_size=ws.library[cells], batch=cov["batch"], label=cov["label"],
+    cov = ws.covariates.rows(cells)
+    table = compare.compare_cells(model, ws.latent[cells], ws.library[cells], cov, "continuous", "percent_mito", [0.0, 0.1])
+    out = model.decode(ws.latent[cells], library_size=ws.library[cells], batch=cov.batch, label=cov.label,
                        continuous={"percent_mito": 0.1})
     np.testing.assert_allclose(table.loc[model.genes, "scale [0.1]"], np64(out.scale).mean(0), rtol=1e-5, atol=1e-12)
     # The caller's covariates are not modified.
-    np.testing.assert_array_equal(cov["continuous"]["percent_mito"], ws.covariates["continuous"]["percent_mito"][cells])
+    np.testing.assert_array_equal(cov.continuous["percent_mito"], ws.covariates.continuous["percent_mito"][cells])
 
 
 def test_log2_fold_change():
     a, b = np.array([0.0, 1e-3, 0.5]), np.array([0.0, 4e-3, 0.25])
-    np.testing.assert_allclose(profiles.log2_fold_change(a, b), np.log2((b + 1e-6) / (a + 1e-6)))
-    assert profiles.log2_fold_change(a, b)[0] == 0.0
+    np.testing.assert_allclose(compare.log2_fold_change(a, b), np.log2((b + 1e-6) / (a + 1e-6)))
+    assert compare.log2_fold_change(a, b)[0] == 0.0
 
 
 def test_gene_profile_poisson_model():

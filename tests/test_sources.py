@@ -13,9 +13,9 @@ import anndata
 import numpy as np
 import pytest
 
-from scvi_viz import sources
+from scvi_viz.io import sources
 from scvi_viz.errors import ScviVizError
-from scvi_viz.sources import PathOutsideRootError, UploadError
+from scvi_viz.io.sources import PathOutsideRootError, UploadError
 
 FAKE_MODEL = b"PK\x03\x04" + b"fake torch zip" * 10
 FAKE_H5AD = b"\x89HDF\r\n\x1a\n" + b"fake hdf5" * 10
@@ -380,7 +380,7 @@ class FakeUpload:
 def test_session_uploads_are_removed_when_replaced_or_dropped(tmp_root):
     import gc
 
-    from scvi_viz.ui import SessionUploads
+    from scvi_viz.io.sources import SessionUploads
 
     uploads = SessionUploads()
     model, data = FakeUpload("model.pt", FAKE_MODEL), FakeUpload("cells.h5ad", FAKE_H5AD)

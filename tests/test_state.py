@@ -11,9 +11,10 @@ import pytest
 
 import scvi_viz
 from scvi_viz.errors import ScviVizError
-from scvi_viz.sources import DEMO_DATA, DEMO_MODEL
-from scvi_viz.state import STATE_FORMAT, Point, StateFileError, ViewState, default_point
-from scvi_viz.workspace import Workspace
+from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
+from scvi_viz.io.view_state import STATE_FORMAT, StateFileError, ViewState
+from scvi_viz.point import Point, default_point
+from scvi_viz.analysis.workspace import Workspace
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 

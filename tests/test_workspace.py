@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scvi_viz import embedding, workspace
-from scvi_viz.embedding import UMAP_OBSM_KEY
+from scvi_viz.analysis import embedding, workspace
+from scvi_viz.analysis.embedding import UMAP_OBSM_KEY
 from scvi_viz.errors import DataError
-from scvi_viz.sources import DEMO_DATA, DEMO_MODEL
-from scvi_viz.state import Point
-from scvi_viz.workspace import LATENT_UMAP, Workspace
+from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
+from scvi_viz.point import Point
+from scvi_viz.analysis.workspace import LATENT_UMAP, Workspace
 
 
 
@@ -63,9 +63,9 @@ def test_cell_point_decodes_like_its_cell(ws):
     i = 11
     p = ws.cell_point(i)
     a = ws.model.decode(**p.decode_kwargs()).rate.numpy()
-    b = ws.model.decode(ws.latent[i], library_size=ws.library[i], batch=ws.covariates["batch"][i],
-                        label=ws.covariates["label"][i],
-                        continuous={"percent_mito": ws.covariates["continuous"]["percent_mito"][i]}).rate.numpy()
+    b = ws.model.decode(ws.latent[i], library_size=ws.library[i], batch=ws.covariates.batch[i],
+                        label=ws.covariates.label[i],
+                        continuous={"percent_mito": ws.covariates.continuous["percent_mito"][i]}).rate.numpy()
     np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
@@ -110,9 +110,9 @@ def test_hover_and_colours(ws):
 
 def test_group_covariates(ws):
     cells = np.array([3, 1, 4])
-    cov = ws.group_covariates(cells)
-    assert list(cov["batch"]) == [ws.covariates["batch"][i] for i in cells]
-    np.testing.assert_array_equal(cov["continuous"]["percent_mito"], ws.covariates["continuous"]["percent_mito"][cells])
+    cov = ws.covariates.rows(cells)
+    assert list(cov.batch) == [ws.covariates.batch[i] for i in cells]
+    np.testing.assert_array_equal(cov.continuous["percent_mito"], ws.covariates.continuous["percent_mito"][cells])
 
 
 def test_open_with_subset_of_genes(tmp_path, adata, monkeypatch):

@@ -211,7 +211,7 @@ def top_gene_values(page) -> list[float]:
 
 
 def marker_xy(page) -> tuple[float, float]:
-    """The data position of the current-point cross drawn over the map (scvi_viz/map_point.js)."""
+    """The data position of the current-point cross drawn over the map (scvi_viz/ui/components/map_point.js)."""
     xy = page.wait_for_function(_MARKER_JS).json_value()
     return xy[0], xy[1]
 

@@ -1,97 +1,23 @@
-"""The current point in latent space and the saved view (``state.json``) that restores it."""
+"""The saved view (``state.json``, also inside report ZIPs) that restores what a page showed."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+import zipfile
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from scvi_viz.errors import ScviVizError
-
-if TYPE_CHECKING:
-    from scvi_viz.model import ScviModel
+from scvi_viz.point import Point
+from scvi_viz.spec import ModelSpec
 
 STATE_FORMAT = "scvi-viz-state/1"
 
 
 class StateFileError(ScviVizError):
     """A ``state.json`` that cannot be read or does not fit the loaded model."""
-
-
-@dataclass(frozen=True)
-class Point:
-    """Where the decoder is evaluated: a latent point plus library size and covariates.
-
-    Attributes
-    ----------
-    z
-        Latent coordinates.
-    library_size
-        Total counts the expected expression is scaled to (the size factor for
-        size-factor models).
-    batch, label
-        Category names (``None`` where the model has a single category).
-    categorical
-        Extra categorical covariate name -> category.
-    continuous
-        Extra continuous covariate name -> value.
-    """
-
-    z: tuple[float, ...]
-    library_size: float
-    batch: str | None = None
-    label: str | None = None
-    categorical: dict[str, str] = field(default_factory=dict)
-    continuous: dict[str, float] = field(default_factory=dict)
-
-    def decode_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :meth:`ScviModel.decode` (``z`` as a float32 array)."""
-        return {
-            "z": np.asarray(self.z, dtype=np.float32),
-            "library_size": self.library_size,
-            "batch": self.batch,
-            "label": self.label,
-            "categorical": dict(self.categorical),
-            "continuous": dict(self.continuous),
-        }
-
-    def with_covariate(self, kind: str, name: str | None, value: Any) -> Point:
-        """A copy with one covariate changed: ``kind`` is batch, label, categorical or continuous."""
-        if kind == "batch":
-            return replace(self, batch=str(value))
-        if kind == "label":
-            return replace(self, label=str(value))
-        if kind == "categorical":
-            return replace(self, categorical={**self.categorical, name: str(value)})
-        if kind == "continuous":
-            return replace(self, continuous={**self.continuous, name: float(value)})
-        raise ValueError(f"unknown covariate kind {kind!r}")
-
-    def describe(self, model: ScviModel) -> str:
-        """Covariates in words, for chart titles."""
-        parts = []
-        if self.batch is not None and len(model.batches) > 1:
-            parts.append(f"{model.batch_key}={self.batch}")
-        parts += [f"{k}={v}" for k, v in self.categorical.items()]
-        parts += [f"{k}={v:.3g}" for k, v in self.continuous.items()]
-        if self.label is not None and model.dispersion == "gene-label":
-            parts.append(f"{model.labels_key}={self.label}")
-        return ", ".join(parts)
-
-
-def default_point(model: ScviModel, z: np.ndarray | None = None, library_size: float = 1e4) -> Point:
-    """The origin of latent space (or ``z``) with each covariate's first category."""
-    return Point(
-        z=tuple(float(v) for v in (np.zeros(model.n_latent) if z is None else z)),
-        library_size=float(library_size),
-        batch=model.batches[0] if model.batch_key is not None else None,
-        label=model.labels[0] if model.labels_key is not None else None,
-        categorical={k: v[0] for k, v in model.categorical_covariates.items()},
-        continuous={k: 0.0 for k in model.continuous_covariates},
-    )
 
 
 @dataclass(frozen=True)
@@ -114,7 +40,7 @@ class ViewState:
         return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes, model: ScviModel) -> tuple[ViewState, list[str]]:
+    def from_json(cls, text: str | bytes, model: ModelSpec) -> tuple[ViewState, list[str]]:
         """Parse and check ``state.json`` against ``model``.
 
         Returns
@@ -180,3 +106,28 @@ class ViewState:
             extras=dict(data.get("extras") or {}),
         )
         return state, warnings
+
+
+def read_state_upload(data: bytes) -> str:
+    """The ``state.json`` text from an uploaded ``state.json`` or report ZIP.
+
+    Raises
+    ------
+    StateFileError
+        If the ZIP has no ``state.json`` or the bytes are neither JSON nor ZIP.
+    """
+    if data[:2] == b"PK":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                if "state.json" not in archive.namelist():
+                    raise StateFileError("This ZIP has no state.json; upload a report bundle saved by scvi-viz.")
+                info = archive.getinfo("state.json")
+                if info.file_size > 1_000_000:
+                    raise StateFileError("state.json in this ZIP is too large to be a scvi-viz state.")
+                return archive.read("state.json").decode("utf-8")
+        except zipfile.BadZipFile as exc:
+            raise StateFileError("This file is not a valid ZIP.") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StateFileError("This file is neither a state.json nor a report ZIP.") from exc

@@ -12,13 +12,15 @@ import io
 import os
 import shutil
 import tempfile
+import weakref
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 from scvi_viz.errors import ScviVizError
 
-DEMO_DIR = Path(__file__).parent / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
 DEMO_MODEL = DEMO_DIR / "model"
 DEMO_DATA = DEMO_DIR / "pbmc68k.h5ad"
 MAX_UPLOAD_BYTES = 2 * 1024**3
@@ -32,6 +34,20 @@ class PathOutsideRootError(ScviVizError):
 
 class UploadError(ScviVizError):
     """An uploaded file that is not a model archive, ``model.pt`` or ``.h5ad``."""
+
+
+def file_stamp(*paths: str | Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, size and modification time of each file (of a folder's files): changes when a file does.
+
+    Caches of opened models and data are keyed by it, so a file replaced on disk is read again.
+    """
+    out = []
+    for p in paths:
+        p = Path(p)
+        for f in sorted(p.glob("*")) if p.is_dir() else [p]:
+            stat = f.stat()
+            out.append((str(f), stat.st_size, stat.st_mtime_ns))
+    return tuple(out)
 
 
 def data_root() -> Path:
@@ -173,3 +189,53 @@ def save_h5ad_upload(name: str, data: bytes, dest: Path | None = None) -> Path:
         path = folder / "data.h5ad"
         path.write_bytes(data)
         return path
+
+
+class UploadedFile(Protocol):
+    """What an upload widget hands over (Streamlit's ``UploadedFile`` is one)."""
+
+    file_id: str
+    name: str
+
+    def getvalue(self) -> bytes: ...
+
+
+class SessionUploads:
+    """One browser session's uploaded model and data, written to temporary folders.
+
+    The folders are removed when a new upload replaces them, and when this object is
+    garbage-collected (Streamlit drops a session's state when the session ends).
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[str, str] | None = None
+        self._paths = ("", "")
+        self._folders: list[Path] = []
+        weakref.finalize(self, _remove_upload_folders, self._folders)
+
+    def unpacked(self, model_file: UploadedFile, data_file: UploadedFile) -> tuple[str, str]:
+        """Paths of the model folder and ``.h5ad`` for these two uploads (written once).
+
+        Raises
+        ------
+        UploadError
+            If either upload is refused; nothing of it is left on disk then.
+        """
+        key = (model_file.file_id, data_file.file_id)
+        if key != self._key:
+            model_dir = unpack_model_upload(model_file.name, model_file.getvalue())
+            try:
+                data_path = save_h5ad_upload(data_file.name, data_file.getvalue())
+            except BaseException:
+                remove_upload_folder(model_dir)
+                raise
+            _remove_upload_folders(self._folders)
+            self._folders[:] = [model_dir, data_path.parent]
+            self._key, self._paths = key, (str(model_dir), str(data_path))
+        return self._paths
+
+
+def _remove_upload_folders(folders: list[Path]) -> None:
+    for folder in folders:
+        remove_upload_folder(folder)
+    folders.clear()

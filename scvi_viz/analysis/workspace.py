@@ -4,22 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from scvi_viz.data import GeneMatch, match_genes, model_inputs_from_adata, read_h5ad
-from scvi_viz.embedding import UMAP_OBSM_KEY, InverseMap, cached_umap
+from scvi_viz.analysis.embedding import UMAP_OBSM_KEY, InverseMap, cached_umap
+from scvi_viz.covariates import Covariates
+from scvi_viz.io.adata import GeneMatch, model_inputs_from_adata, read_h5ad
 from scvi_viz.model import ScviModel, load_model
-from scvi_viz.state import Point
+from scvi_viz.point import Point
 
 LATENT_UMAP = "UMAP of the scVI latent space"
 
 
-@dataclass
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True)
 class Workspace:
     """Everything a page needs about one model and one dataset; built once, then read-only.
+
+    One workspace is shared by every browser session that opens the same files, so nothing
+    in it changes after :meth:`open`: the dataclass is frozen and its arrays are read-only
+    (``obs`` is a copy of the file's table that no code writes).
 
     Attributes
     ----------
@@ -36,7 +45,7 @@ class Workspace:
     library
         Each cell's observed library size (or size factor).
     covariates
-        Each cell's covariates, as from :func:`scvi_viz.data.covariates_from_obs`.
+        Each cell's covariates.
     precomputed_umap
         A UMAP of ``latent`` stored in the file for this very model, if any.
     """
@@ -47,7 +56,7 @@ class Workspace:
     gene_match: GeneMatch
     latent: np.ndarray
     library: np.ndarray
-    covariates: dict[str, Any]
+    covariates: Covariates
     precomputed_umap: np.ndarray | None = None
 
     @classmethod
@@ -61,23 +70,22 @@ class Workspace:
         """
         model = load_model(model_path, device=device)
         adata = read_h5ad(data_path)
-        counts, covariates = model_inputs_from_adata(model, adata, allow_missing_genes=True)
-        match = match_genes(model.genes, [str(g) for g in adata.var_names])
-        latent = model.encode_counts(counts, covariates)
-        if model.spec.uses_size_factor:
+        cells = model_inputs_from_adata(model.spec, adata, allow_missing_genes=True)
+        latent = model.encode_counts(cells.counts, cells.covariates)
+        if model.uses_size_factor:
             library = adata.obs[model.spec.size_factor_key].to_numpy(dtype=np.float64)
         else:
-            library = np.asarray(counts.sum(axis=1)).ravel().astype(np.float64)
+            library = np.asarray(cells.counts.sum(axis=1)).ravel().astype(np.float64)
         library = np.where(library > 0, library, 1.0)
-        obsm = {k: np.asarray(v)[:, :2].astype(np.float32) for k, v in adata.obsm.items()
+        obsm = {k: _read_only(np.asarray(v)[:, :2].astype(np.float32)) for k, v in adata.obsm.items()
                 if k != UMAP_OBSM_KEY and getattr(v, "ndim", 0) == 2 and v.shape[1] == 2}
         precomputed = None
         record = adata.uns.get("scvi_viz", {}) if hasattr(adata.uns, "get") else {}
         if UMAP_OBSM_KEY in adata.obsm and record.get("umap_model_sha256") == model.file_sha256:
-            precomputed = np.asarray(adata.obsm[UMAP_OBSM_KEY], dtype=np.float32)
+            precomputed = _read_only(np.asarray(adata.obsm[UMAP_OBSM_KEY], dtype=np.float32))
         obs = adata.obs.copy()
         obs.index = obs.index.astype(str)
-        return cls(model, obs, obsm, match, latent, library, covariates, precomputed)
+        return cls(model, obs, obsm, cells.gene_match, _read_only(latent), _read_only(library), cells.covariates, precomputed)
 
     @property
     def n_cells(self) -> int:
@@ -89,9 +97,11 @@ class Workspace:
         return [LATENT_UMAP, *self.obsm]
 
     def embedding(self, name: str, cache_dir: Path | None = None) -> np.ndarray:
-        """Coordinates of embedding ``name`` (computing and caching the latent UMAP if needed)."""
+        """Coordinates of embedding ``name`` (computing and caching the latent UMAP if needed), read-only."""
         if name == LATENT_UMAP:
-            return self.precomputed_umap if self.precomputed_umap is not None else cached_umap(self.latent, cache_dir)
+            if self.precomputed_umap is not None:
+                return self.precomputed_umap
+            return _read_only(cached_umap(self.latent, cache_dir))
         return self.obsm[name]
 
     def inverse_map(self, coords: np.ndarray) -> InverseMap:
@@ -104,10 +114,10 @@ class Workspace:
         return Point(
             z=tuple(float(v) for v in self.latent[i]),
             library_size=float(self.library[i]),
-            batch=None if cov["batch"] is None else str(cov["batch"][i]),
-            label=None if cov["label"] is None else str(cov["label"][i]),
-            categorical={k: str(v[i]) for k, v in cov["categorical"].items()},
-            continuous={k: float(v[i]) for k, v in cov["continuous"].items()},
+            batch=None if cov.batch is None else str(cov.batch[i]),
+            label=None if cov.label is None else str(cov.label[i]),
+            categorical={k: str(v[i]) for k, v in cov.categorical.items()},
+            continuous={k: float(v[i]) for k, v in cov.continuous.items()},
         )
 
     def latent_ranges(self) -> np.ndarray:
@@ -127,14 +137,3 @@ class Workspace:
         if key is not None and key in self.obs:
             return [f"{i} · {lab}" for i, lab in zip(ids, self.obs[key].astype(str))]
         return list(ids)
-
-    def group_covariates(self, cells: np.ndarray) -> dict[str, Any]:
-        """The per-cell covariates of ``cells`` (indices)."""
-        cov = self.covariates
-        return {
-            "batch": None if cov["batch"] is None else cov["batch"][cells],
-            "label": None if cov["label"] is None else cov["label"][cells],
-            "categorical": {k: v[cells] for k, v in cov["categorical"].items()},
-            "continuous": {k: v[cells] for k, v in cov["continuous"].items()},
-        }
-

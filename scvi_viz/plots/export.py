@@ -176,28 +176,3 @@ def report_bundle(charts: list[Chart], state_json: str, tables: Mapping[str, pd.
         if not static:
             archive.writestr("README.txt", CHROME_HINT + "\n")
     return buffer.getvalue()
-
-
-def read_state_upload(data: bytes) -> str:
-    """The ``state.json`` text from an uploaded ``state.json`` or report ZIP.
-
-    Raises
-    ------
-    ScviVizError
-        If the ZIP has no ``state.json`` or the bytes are neither JSON nor ZIP.
-    """
-    if data[:2] == b"PK":
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                if "state.json" not in archive.namelist():
-                    raise ScviVizError("This ZIP has no state.json; upload a report bundle saved by scvi-viz.")
-                info = archive.getinfo("state.json")
-                if info.file_size > 1_000_000:
-                    raise ScviVizError("state.json in this ZIP is too large to be a scvi-viz state.")
-                return archive.read("state.json").decode("utf-8")
-        except zipfile.BadZipFile as exc:
-            raise ScviVizError("This file is not a valid ZIP.") from exc
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScviVizError("This file is neither a state.json nor a report ZIP.") from exc

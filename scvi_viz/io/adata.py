@@ -1,7 +1,8 @@
-"""Reading an AnnData file and lining it up with a model: genes, counts, covariates."""
+"""Reading an AnnData file and lining it up with a model's settings: genes, counts, covariates."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -9,17 +10,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from scvi_viz.covariates import Covariates
 from scvi_viz.errors import DataError
+from scvi_viz.spec import ModelSpec
 
 if TYPE_CHECKING:
     import anndata
 
-    from scvi_viz.model import ScviModel
-
 MAX_H5AD_BYTES = 2 * 1024**3
 
 
-def _preview(items: list[str], k: int = 5) -> str:
+def _preview(items: Sequence[str], k: int = 5) -> str:
+    items = list(items)
     return ", ".join(map(str, items[:k])) + (f" and {len(items) - k} more" if len(items) > k else "")
 
 
@@ -90,7 +92,7 @@ class GeneMatch:
         return text
 
 
-def match_genes(model_genes: list[str], data_genes: list[str]) -> GeneMatch:
+def match_genes(model_genes: Sequence[str], data_genes: Sequence[str]) -> GeneMatch:
     """Match genes by name; see :class:`GeneMatch`."""
     position = {g: i for i, g in enumerate(data_genes)}
     index = np.array([position.get(g, -1) for g in model_genes], dtype=np.int64)
@@ -120,7 +122,7 @@ def _obs_column(adata: anndata.AnnData, key: str, what: str) -> np.ndarray:
     return adata.obs[key].to_numpy()
 
 
-def _check_categories(values: np.ndarray, categories: list[str], key: str) -> np.ndarray:
+def _check_categories(values: np.ndarray, categories: Sequence[str], key: str) -> np.ndarray:
     values = values.astype(str)
     unknown = sorted(set(values) - set(categories))
     if unknown:
@@ -131,44 +133,65 @@ def _check_categories(values: np.ndarray, categories: list[str], key: str) -> np
     return values
 
 
-def covariates_from_obs(model: ScviModel, adata: anndata.AnnData) -> dict[str, Any]:
+def covariates_from_obs(spec: ModelSpec, adata: anndata.AnnData) -> Covariates:
     """Each cell's batch, label, categorical and continuous covariates, from ``obs``.
 
-    Returns
-    -------
-    dict
-        ``batch`` and ``label`` (arrays of names, or ``None`` when the model has no such key),
-        ``categorical`` (name -> array) and ``continuous`` (name -> float array).
+    Labels the model does not know (scANVI's unlabeled cells, say) get the first label; the
+    label only matters for ``dispersion="gene-label"``.
+
+    Raises
+    ------
+    DataError
+        If a column the model uses is missing, has categories the model never saw, or has
+        non-finite values.
     """
     batch = None
-    if model.batch_key is not None:
-        batch = _check_categories(_obs_column(adata, model.batch_key, "batch"), model.batches, model.batch_key)
+    if spec.batch_key is not None:
+        batch = _check_categories(_obs_column(adata, spec.batch_key, "batch"), spec.batches, spec.batch_key)
     label = None
-    if model.labels_key is not None and model.labels_key in adata.obs:
-        values = adata.obs[model.labels_key].astype(str).to_numpy()
-        label = np.where(np.isin(values, model.labels), values, model.labels[0])
+    if spec.labels_key is not None and spec.labels_key in adata.obs:
+        values = adata.obs[spec.labels_key].astype(str).to_numpy()
+        label = np.where(np.isin(values, spec.labels), values, spec.labels[0])
     categorical = {
         key: _check_categories(_obs_column(adata, key, "a categorical covariate"), cats, key)
-        for key, cats in model.categorical_covariates.items()
+        for key, cats in spec.categorical_covariates.items()
     }
     continuous = {}
-    for key in model.continuous_covariates:
+    for key in spec.continuous_covariates:
         values = np.asarray(_obs_column(adata, key, "a continuous covariate"), dtype=np.float64)
         if not np.all(np.isfinite(values)):
             raise DataError(f"obs column {key!r} has NaN or infinite values; the model needs a number for every cell.")
         continuous[key] = values
-    return {"batch": batch, "label": label, "categorical": categorical, "continuous": continuous}
+    return Covariates(batch=batch, label=label, categorical=categorical, continuous=continuous)
 
 
-def model_inputs_from_adata(
-    model: ScviModel, adata: anndata.AnnData, *, allow_missing_genes: bool = False
-) -> tuple[Any, dict[str, Any]]:
+@dataclass(frozen=True)
+class CellInputs:
+    """What the model needs of a dataset's cells, lined up with its settings.
+
+    Attributes
+    ----------
+    counts
+        Dense or CSR counts, ``(n_cells, n_model_genes)``, columns in the model's gene order
+        (zeros for model genes the data lacks).
+    covariates
+        Each cell's covariates.
+    gene_match
+        How the model's genes line up with the data's.
+    """
+
+    counts: Any
+    covariates: Covariates
+    gene_match: GeneMatch
+
+
+def model_inputs_from_adata(spec: ModelSpec, adata: anndata.AnnData, *, allow_missing_genes: bool = False) -> CellInputs:
     """Counts in the model's gene order and per-cell covariates, checked.
 
     Parameters
     ----------
-    model
-        The model.
+    spec
+        The model's settings (``ScviModel.spec``).
     adata
         The data.
     allow_missing_genes
@@ -181,20 +204,22 @@ def model_inputs_from_adata(
         If model genes are missing (and not allowed), no gene matches, or a covariate
         column is missing.
     """
-    match = match_genes(model.genes, [str(g) for g in adata.var_names])
+    genes = spec.genes
+    data_genes = [str(g) for g in adata.var_names]
+    match = match_genes(genes, data_genes)
     if match.n_shared == 0:
         raise DataError(
-            f"None of the model's {len(model.genes)} genes are in the data (model genes start "
-            f"{_preview(model.genes, 3)}; data genes start {_preview([str(g) for g in adata.var_names], 3)}). "
+            f"None of the model's {len(genes)} genes are in the data (model genes start "
+            f"{_preview(genes, 3)}; data genes start {_preview(data_genes, 3)}). "
             "Use the .h5ad the model was trained on, with gene names as var_names."
         )
     if match.model_only and not allow_missing_genes:
         raise DataError(
-            f"{len(match.model_only)} of the model's {len(model.genes)} genes are missing from the data "
+            f"{len(match.model_only)} of the model's {len(genes)} genes are missing from the data "
             f"({_preview(match.model_only)}); encoding needs all of them."
         )
-    counts = counts_matrix(adata, model.spec.layer)
-    identity = np.array_equal(match.data_index, np.arange(len(model.genes))) and counts.shape[1] == len(model.genes)
+    counts = counts_matrix(adata, spec.layer)
+    identity = np.array_equal(match.data_index, np.arange(len(genes))) and counts.shape[1] == len(genes)
     if not identity:
         present = match.data_index >= 0
         if sp.issparse(counts):
@@ -202,25 +227,13 @@ def model_inputs_from_adata(
             picked = counts[:, match.data_index[present]]
             columns = np.flatnonzero(present)
             expand = sp.csr_matrix(
-                (np.ones(len(columns)), (np.arange(len(columns)), columns)), shape=(len(columns), len(model.genes))
+                (np.ones(len(columns)), (np.arange(len(columns)), columns)), shape=(len(columns), len(genes))
             )
             counts = sp.csr_matrix(picked @ expand)
         else:
-            dense = np.zeros((counts.shape[0], len(model.genes)), dtype=np.float32)
+            dense = np.zeros((counts.shape[0], len(genes)), dtype=np.float32)
             dense[:, present] = np.asarray(counts)[:, match.data_index[present]]
             counts = dense
     elif sp.issparse(counts):
         counts = sp.csr_matrix(counts)
-    return counts, covariates_from_obs(model, adata)
-
-
-def observed_library_size(model: ScviModel, adata: anndata.AnnData) -> np.ndarray:
-    """Each cell's library size as the model uses it.
-
-    The size factor column for size-factor models, else total counts over the model's genes
-    (what scvi-tools sums for ``use_observed_lib_size``).
-    """
-    if model.spec.uses_size_factor:
-        return np.asarray(_obs_column(adata, model.spec.size_factor_key, "size factor"), dtype=np.float64)
-    counts, _ = model_inputs_from_adata(model, adata, allow_missing_genes=True)
-    return np.asarray(counts.sum(axis=1)).ravel().astype(np.float64)
+    return CellInputs(counts, covariates_from_obs(spec, adata), match)

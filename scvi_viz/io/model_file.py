@@ -7,7 +7,6 @@ architecture is rebuilt from the saved registry, init parameters and state-dict 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ import numpy as np
 import torch
 
 from scvi_viz.errors import ModelFileError, UnsupportedModelError
-from scvi_viz.safe_pickle import safe_torch_load
+from scvi_viz.io.safe_pickle import safe_torch_load
+from scvi_viz.spec import LIKELIHOODS, ModelSpec
 
 SUPPORTED_MODELS = ("SCVI", "SCANVI")
 
@@ -32,60 +32,6 @@ _DECODER_FAMILIES = {
     "SCAR": "an ambient-RNA decoder",
     "CONTRASTIVEVI": "two salient/background decoders",
 }
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything about a saved model that decoding and encoding need.
-
-    Attributes are read from the saved file; nothing is guessed from the data.
-    """
-
-    model_name: str
-    scvi_version: str
-    genes: list[str]
-    n_latent: int
-    n_hidden: int
-    n_layers: int
-    dispersion: str
-    gene_likelihood: str
-    latent_distribution: str
-    batch_key: str | None
-    batches: list[str]
-    labels_key: str | None
-    labels: list[str]
-    categorical_covariates: dict[str, list[str]]
-    continuous_covariates: list[str]
-    layer: str | None
-    size_factor_key: str | None
-    batch_representation: str
-    batch_embedding_dim: int
-    encode_covariates: bool
-    deeply_inject_covariates: bool
-    use_batch_norm_decoder: bool
-    use_layer_norm_decoder: bool
-    use_batch_norm_encoder: bool
-    use_layer_norm_encoder: bool
-    log_variational: bool
-    use_observed_lib_size: bool
-    file_sha256: str
-    state_dict: dict[str, torch.Tensor] = field(repr=False)
-
-    @property
-    def n_batch(self) -> int:
-        """Number of batch categories (1 when the model has no batch key)."""
-        return len(self.batches)
-
-    @property
-    def cat_list_sizes(self) -> list[int]:
-        """Category counts in the order the decoder's ``n_cat_list`` expects."""
-        extra = [len(v) for v in self.categorical_covariates.values()]
-        return extra if self.batch_representation == "embedding" else [self.n_batch, *extra]
-
-    @property
-    def uses_size_factor(self) -> bool:
-        """Whether ``library_size`` multiplies a softplus scale (a size factor), not a softmax."""
-        return self.size_factor_key is not None
 
 
 def resolve_model_file(path: str | Path) -> Path:
@@ -132,8 +78,8 @@ def _flat_init_params(init_params: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _strings(values: Any) -> list[str]:
-    return [str(v) for v in np.asarray(values).ravel().tolist()]
+def _strings(values: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in np.asarray(values).ravel().tolist())
 
 
 def _norm_where(value: Any, default: str, part: str) -> bool:
@@ -202,7 +148,7 @@ def read_model_spec(path: str | Path) -> ModelSpec:
     labels = _strings(label_reg.get("categorical_mapping", ["0"]))
     unlabeled = label_reg.get("unlabeled_category")
     if unlabeled is not None:
-        labels = [lab for lab in labels if lab != str(unlabeled)]
+        labels = tuple(lab for lab in labels if lab != str(unlabeled))
 
     cat_reg = state_registry("extra_categorical_covs")
     categorical = {str(k): _strings(cat_reg["mappings"][k]) for k in cat_reg.get("field_keys", [])}
@@ -275,7 +221,7 @@ def read_model_spec(path: str | Path) -> ModelSpec:
         file_sha256=_sha256(model_file),
         state_dict=state,
     )
-    if spec.gene_likelihood not in ("zinb", "nb", "poisson"):
+    if spec.gene_likelihood not in LIKELIHOODS:
         raise UnsupportedModelError(
             f"gene_likelihood={spec.gene_likelihood!r} has no count distribution to chart; "
             "scvi-viz supports 'zinb', 'nb' and 'poisson'."

@@ -1,0 +1,46 @@
+"""Genes across all cells: which to show first, and one gene's decoded expression per cell."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scvi_viz.analysis.workspace import Workspace
+
+OVERLAY_LIBRARY_SIZE = 1e4
+"""Softmax models' per-cell overlays are in counts per this many (a library of 10,000 counts)."""
+VARIABLE_GENES_CELLS = 500
+"""Cells (evenly spaced) whose decoded expression ranks the default genes."""
+
+
+def overlay_unit(ws: Workspace) -> str:
+    """What :func:`gene_overlay` returns, in words: counts per 10,000, or the size-factor scale."""
+    return "decoded scale" if ws.model.uses_size_factor else f"decoded counts per {OVERLAY_LIBRARY_SIZE:,.0f}"
+
+
+def gene_overlay(ws: Workspace, gene: str) -> np.ndarray:
+    """Decoded expression of ``gene`` for every cell, with its own z and covariates.
+
+    Returns
+    -------
+    numpy.ndarray
+        Per cell, ``scale * 10,000`` (expected counts in a library of 10,000) for softmax
+        models, or the softplus scale of size-factor models (see :func:`overlay_unit`).
+    """
+    out = ws.model.decode_genes(ws.latent, [gene], library_size=ws.library, **ws.covariates.decode_kwargs())
+    scale = out.scale[:, 0].cpu().numpy()
+    return scale if ws.model.uses_size_factor else scale * OVERLAY_LIBRARY_SIZE
+
+
+def variable_genes(ws: Workspace, n: int = 6) -> list[str]:
+    """The ``n`` genes whose decoded expression varies most across the cells.
+
+    Ranked by the variance of ``log1p(scale * 10,000)`` over up to
+    :data:`VARIABLE_GENES_CELLS` evenly spaced cells, each decoded at its own latent point and
+    covariates; the pages chart these before the user picks genes.
+    """
+    cells = np.linspace(0, ws.n_cells - 1, min(VARIABLE_GENES_CELLS, ws.n_cells)).astype(int)
+    out = ws.model.decode(ws.latent[cells], library_size=OVERLAY_LIBRARY_SIZE, **ws.covariates.rows(cells).decode_kwargs())
+    log_scale = np.log1p(out.scale.cpu().numpy() * OVERLAY_LIBRARY_SIZE)
+    order = np.argsort(-log_scale.var(axis=0))[:n]
+    names = ws.model.spec.genes
+    return [names[i] for i in order]

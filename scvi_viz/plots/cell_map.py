@@ -1,0 +1,118 @@
+"""The map of cells: a 2-D embedding coloured by a column, with a click grid and the current point."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from scvi_viz.plots.style import MARGIN, PALETTE, build_figure, titled
+
+CELLS_TRACE = "cells"
+GRID_TRACE = "empty space"
+GRID_TRACE_INDEX = 0
+"""The invisible click grid is always the map's first trace."""
+POINT_NAME = "current point"
+"""Legend name of the map's current-point cross (a layout shape)."""
+MAP_HOVER_MAX_CELLS = 20_000
+"""Above this many cells a map is drawn without per-cell hover texts, which keeps its figure small."""
+
+
+def umap_figure(
+    coords: np.ndarray,
+    color: Sequence | np.ndarray,
+    *,
+    color_name: str,
+    hover: Sequence[str] | None = None,
+    point_xy: tuple[float, float] | None = None,
+    embedding_name: str = "UMAP",
+    grid_size: int = 60,
+    height: int = 520,
+) -> go.Figure:
+    """Cells in a 2-D embedding, coloured by a column, with the current point and a click grid.
+
+    Parameters
+    ----------
+    coords
+        ``(n_cells, 2)`` coordinates.
+    color
+        One value per cell: strings/categories draw one trace per category, numbers a colour
+        scale.
+    color_name
+        What ``color`` is (legend/colour-bar title).
+    hover
+        One hover text per cell (cell id, say); ``None`` shows the category and the cell's
+        row number instead, which keeps the figure small for 100,000+ cells.
+    point_xy
+        Where to draw the current point, if any.
+    embedding_name
+        Axis label prefix.
+    grid_size
+        Points per side of the invisible grid that makes clicks on empty space register.
+    height
+        Figure height in pixels.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces: the invisible grid first (so cells draw above it), then the cells. The current
+        point is a layout shape: a cross of fixed pixel size, with a legend entry.
+    """
+    coords = np.asarray(coords, dtype=np.float32)
+    x, y = coords[:, 0], coords[:, 1]
+    gx, gy = np.meshgrid(*_grid_axes(coords, grid_size))
+    cell_size = 5 if len(x) < 20_000 else 3
+    # The grid's markers are no larger than the cells': plotly gives a click to the nearest
+    # marker edge, so a larger grid marker would take clicks aimed right at a cell.
+    traces = [{"type": "scattergl", "x": gx.ravel(), "y": gy.ravel(), "mode": "markers", "name": GRID_TRACE,
+               "showlegend": False, "marker": {"size": cell_size, "opacity": 0}, "hoverinfo": "none"}]
+    values = np.asarray(color)
+    index = np.arange(len(x), dtype=np.int32)
+    texts = None if hover is None else np.asarray(hover, dtype=object)
+    template = "%{text}<extra></extra>" if texts is not None else "%{fullData.name}, cell #%{customdata}<extra></extra>"
+    cell_trace = {"type": "scattergl", "mode": "markers", "hovertemplate": template}
+    if values.dtype.kind in "fiub":
+        traces.append({**cell_trace, "x": x, "y": y, "name": color_name, "customdata": index,
+                       **({"text": texts} if texts is not None else {}),
+                       "marker": {"size": cell_size, "color": values.astype(np.float32),
+                                  "colorscale": "Viridis", "showscale": True,
+                                  "colorbar": {"title": {"text": color_name}, "len": 0.8}}})
+    else:
+        labels = values.astype(str)
+        for i, cat in enumerate(pd.unique(labels)):
+            sel = np.flatnonzero(labels == cat).astype(np.int32)
+            traces.append({**cell_trace, "x": x[sel], "y": y[sel], "name": str(cat), "legendgroup": CELLS_TRACE,
+                           "customdata": sel, **({"text": texts[sel]} if texts is not None else {}),
+                           "marker": {"size": cell_size, "color": PALETTE[i % len(PALETTE)]}})
+    layout = {
+        "title": titled(f"Cells in {embedding_name}, coloured by {color_name}",
+                        "Click a cell, or empty space, to decode there; × marks the current point"),
+        "height": height, "margin": MARGIN, "legend": {"itemsizing": "constant", "title": {"text": color_name}},
+        "xaxis": {"title": {"text": f"{embedding_name} 1"}, "showticklabels": False, "zeroline": False},
+        "yaxis": {"title": {"text": f"{embedding_name} 2"}, "showticklabels": False, "zeroline": False},
+        "dragmode": "pan", "clickmode": "event", "uirevision": "umap",
+        "shapes": [] if point_xy is None else [_point_shape(point_xy)],
+    }
+    return build_figure(traces, layout)
+
+
+def _point_shape(point_xy: tuple[float, float]) -> dict:
+    """The current point on a map: a black cross of fixed pixel size centred on ``point_xy``."""
+    return {"type": "path", "name": POINT_NAME, "showlegend": True, "layer": "above",
+            "xref": "x", "yref": "y", "xsizemode": "pixel", "ysizemode": "pixel",
+            "xanchor": float(point_xy[0]), "yanchor": float(point_xy[1]),
+            "path": "M-8,-8L8,8M-8,8L8,-8", "line": {"color": "black", "width": 3}}
+
+
+def _grid_axes(coords: np.ndarray, grid_size: int) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = coords.min(0), coords.max(0)
+    pad = 0.05 * np.where(hi > lo, hi - lo, 1.0)
+    return tuple(np.linspace(lo[i] - pad[i], hi[i] + pad[i], grid_size, dtype=np.float32) for i in (0, 1))
+
+
+def grid_step(coords: np.ndarray, grid_size: int = 60) -> tuple[float, float]:
+    """Spacing in x and y of the invisible click grid that :func:`umap_figure` lays over ``coords``."""
+    gx, gy = _grid_axes(np.asarray(coords, dtype=np.float32), grid_size)
+    return float(gx[1] - gx[0]), float(gy[1] - gy[0])

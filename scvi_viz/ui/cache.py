@@ -1,0 +1,130 @@
+"""Everything the pages cache, in one place.
+
+``st.cache_resource`` values are shared by every browser session and never changed after they
+are built: the :class:`~scvi_viz.analysis.workspace.Workspace` (frozen, read-only arrays; its
+model guards its own cache with a lock), read-only embedding arrays, the
+:class:`~scvi_viz.analysis.embedding.InverseMap` (only queried) and the map figure (only
+drawn). Arrays computed per gene or group go through ``st.cache_data``, which hands each
+session its own copy. Functions take the workspace as ``_ws`` (not hashed) and key on the
+session's workspace id instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from scvi_viz.analysis import compare, genes
+from scvi_viz.analysis.embedding import InverseMap, content_key
+from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.covariates import CovariateKind
+from scvi_viz.io import sources
+from scvi_viz.plots.cell_map import MAP_HOVER_MAX_CELLS, umap_figure
+from scvi_viz.ui import keys
+
+GENE_COLOUR = "decoded expression of a gene"
+"""The colour-by choice that colours cells by one gene's decoded expression."""
+
+
+def _ws_id() -> str:
+    return st.session_state[keys.WORKSPACE_ID]
+
+
+@st.cache_resource(show_spinner="Loading the model and encoding every cell…", max_entries=4)
+def _open_workspace(model_path: str, data_path: str, stamp: tuple) -> Workspace:
+    return Workspace.open(model_path, data_path)
+
+
+def open_workspace(model_path: str, data_path: str) -> Workspace:
+    """The workspace of these files, opened once per server and reopened when a file changes."""
+    return _open_workspace(model_path, data_path, sources.file_stamp(model_path, data_path))
+
+
+@st.cache_resource(show_spinner="Computing a UMAP of the latent space (once per model and data; cached on disk)…", max_entries=8)
+def _embedding(ws_id: str, name: str, _ws: Workspace) -> np.ndarray:
+    return _ws.embedding(name)
+
+
+def embedding(ws: Workspace, name: str) -> np.ndarray:
+    """Coordinates of embedding ``name`` (read-only)."""
+    return _embedding(_ws_id(), name, ws)
+
+
+@st.cache_resource(max_entries=8)
+def _inverse_map(ws_id: str, name: str, _ws: Workspace, _coords: np.ndarray) -> InverseMap:
+    return _ws.inverse_map(_coords)
+
+
+def inverse_map(ws: Workspace, name: str) -> InverseMap:
+    """The map between embedding ``name`` and latent space."""
+    return _inverse_map(_ws_id(), name, ws, embedding(ws, name))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _gene_overlay(ws_id: str, gene: str, _ws: Workspace) -> np.ndarray:
+    return genes.gene_overlay(_ws, gene)
+
+
+def gene_overlay(ws: Workspace, gene: str) -> np.ndarray:
+    """:func:`scvi_viz.analysis.genes.gene_overlay`, per session."""
+    return _gene_overlay(_ws_id(), gene, ws)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _variable_genes(ws_id: str, _ws: Workspace) -> list[str]:
+    return genes.variable_genes(_ws)
+
+
+def variable_genes(ws: Workspace) -> list[str]:
+    """:func:`scvi_viz.analysis.genes.variable_genes`: the genes charted before any are picked."""
+    return _variable_genes(_ws_id(), ws)
+
+
+def map_colour(ws: Workspace, color_by: str, gene: str | None) -> tuple[np.ndarray, str]:
+    """Per-cell colour values and what they are: an ``obs`` column, or a gene's decoded expression."""
+    if color_by == GENE_COLOUR:
+        return gene_overlay(ws, gene), f"{gene} ({genes.overlay_unit(ws)})"
+    return ws.obs[color_by].to_numpy(), color_by
+
+
+def map_hover(ws: Workspace) -> list[str] | None:
+    """Per-cell hover texts, or ``None`` for large datasets (the figure stays small)."""
+    return ws.cell_hover() if ws.n_cells <= MAP_HOVER_MAX_CELLS else None
+
+
+def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | None) -> dict[str, Any]:
+    """Keyword arguments of :func:`~scvi_viz.plots.cell_map.umap_figure` for this map: plain values,
+    so a download can draw the figure after the script run, without session state."""
+    color, color_name = map_colour(ws, color_by, gene)
+    return {"coords": embedding(ws, embedding_name), "color": color, "color_name": color_name,
+            "hover": map_hover(ws), "embedding_name": embedding_name.removeprefix("X_")}
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, _ws: Workspace) -> go.Figure:
+    return umap_figure(**map_inputs(_ws, embedding_name, color_by, gene))
+
+
+def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | None) -> go.Figure:
+    """The map as the page shows it: cached, and without the current point (drawn over it).
+
+    Its figure stays the same while the point moves, so Streamlit neither re-sends it nor
+    makes the browser build it again.
+    """
+    return _map_figure(_ws_id(), embedding_name, color_by, gene, ws)
+
+
+@st.cache_data(max_entries=16, show_spinner="Decoding the group under each value…")
+def _group_comparison(ws_id: str, cells_key: str, kind: CovariateKind, name: str | None, values: tuple,
+                      _ws: Workspace, _cells: np.ndarray) -> pd.DataFrame:
+    return compare.compare_cells(_ws.model, _ws.latent[_cells], _ws.library[_cells], _ws.covariates.rows(_cells),
+                                 kind, name, values)
+
+
+def group_comparison(ws: Workspace, cells: np.ndarray, kind: CovariateKind, name: str | None, values: tuple) -> pd.DataFrame:
+    """:func:`scvi_viz.analysis.compare.compare_cells` for a group of cells, per session."""
+    return _group_comparison(_ws_id(), content_key(cells), kind, name, values, ws, cells)

@@ -1,0 +1,68 @@
+"""The map of cells and the current point: clicks that set the point, the cross that shows it,
+and the map as a chart to download."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from scvi_viz.analysis.embedding import resolve_click
+from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.plots.cell_map import GRID_TRACE_INDEX, grid_step, umap_figure
+from scvi_viz.plots.export import Chart
+from scvi_viz.ui import cache, keys
+from scvi_viz.ui.components.map_point import map_point as draw_map_point
+from scvi_viz.ui.point import current_point, remember_clicked, set_point
+
+
+def map_point(ws: Workspace, embedding_name: str, *, map_key: str) -> tuple[float, float]:
+    """Draw the current point over the map with key ``map_key``, and make clicks on it set the point.
+
+    A cell click makes that cell the point (its z, library and covariates); a click on empty
+    space maps the position back into latent space. The map's figure itself does not change.
+    Returns where the point is drawn (see :func:`marker_position`).
+    """
+    key = f"{map_key}_point"
+    xy = marker_position(ws, embedding_name)
+    draw_map_point(key=key, map_key=map_key, xy=xy, on_click=lambda: _on_map_click(ws, embedding_name, key))
+    return xy
+
+
+def _on_map_click(ws: Workspace, embedding_name: str, key: str) -> None:
+    hit = (st.session_state.get(key) or {}).get("click")
+    if not hit:
+        return
+    inv = cache.inverse_map(ws, embedding_name)
+    cell, z, xy = resolve_click(hit, inv, GRID_TRACE_INDEX, grid_step(inv.coords))
+    if cell is None:
+        point = replace(current_point(), z=tuple(float(v) for v in z))
+        origin = f"empty-space click at ({xy[0]:.2f}, {xy[1]:.2f}), mapped by {inv.method}"
+    else:
+        point, origin = remember_clicked(ws, cell)
+    set_point(ws, point, origin=origin, xy=xy)
+
+
+def marker_position(ws: Workspace, embedding_name: str) -> tuple[float, float]:
+    """Where to draw the current point on the map.
+
+    Clicks put it where the user clicked; otherwise (sliders, a restored view) it goes to the
+    distance-weighted position of the point's nearest cells in latent space.
+    """
+    xy = st.session_state.get(keys.POINT_XY)
+    if xy is None:
+        xy = cache.inverse_map(ws, embedding_name).position_of(np.asarray(current_point().z))
+    return xy
+
+
+def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *,
+              marker: tuple[float, float]) -> Chart:
+    """The map for exports: the page's figure with the current point at ``marker``, built on first use."""
+    inputs = cache.map_inputs(ws, embedding_name, color_by, gene)
+    coords, color_name = inputs["coords"], inputs["color_name"]
+    table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: inputs["color"]}, index=ws.obs.index)
+    return Chart(f"map_{embedding_name}_{color_name}", lambda: umap_figure(**inputs, point_xy=marker), table,
+                 {"map": embedding_name, "colour": color_name,
+                  "current point (x, y)": f"{marker[0]:.4g}, {marker[1]:.4g}"})

@@ -1,0 +1,40 @@
+"""Names of the ``st.session_state`` entries that more than one module reads or writes.
+
+Widget keys used only where their widget is drawn stay next to it.
+"""
+
+WORKSPACE = "_workspace"
+"""The workspace the sidebar opened this run (``None`` when there is none)."""
+WORKSPACE_ID = "workspace_id"
+"""Identity of the open workspace (model hash + paths): keys per-session caches."""
+START_PAGE = "_start_page"
+"""A page asked for by URL before ``app.py`` ran; ``app.py`` switches to it."""
+UPLOADS = "_uploads"
+"""This session's :class:`scvi_viz.io.sources.SessionUploads`."""
+
+POINT = "point"
+"""The current :class:`scvi_viz.point.Point`."""
+POINT_ORIGIN = "point_origin"
+"""How the current point was set, in words."""
+POINT_XY = "point_xy"
+"""Where the point was clicked on the map, or ``None`` (then it is placed by its neighbours)."""
+CLICKED = "clicked"
+"""(point, origin) of the last clicked cell, for *Reset to clicked cell*."""
+LAST_DECODE_MS = "last_decode_ms"
+"""Duration of the last decode, shown in the model card."""
+
+GENES = "genes"
+"""The genes chosen for the per-gene panels (the gene picker's multiselect)."""
+N_TOP = "n_top"
+"""How many top genes the Explore page charts."""
+
+LIBRARY_WIDGET = "w_loglib"
+BATCH_WIDGET = "w_batch"
+LABEL_WIDGET = "w_label"
+CATEGORICAL_WIDGET = "w_cat::"
+"""Prefix: followed by the covariate's name."""
+CONTINUOUS_WIDGET = "w_cont::"
+"""Prefix: followed by the covariate's name."""
+LATENT_WIDGET = "latent"
+LATENT_MOVE = "latent_move"
+"""Number of the last latent-slider move applied (see ``components/latent_sliders.js``)."""

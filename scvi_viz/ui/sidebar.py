@@ -1,0 +1,164 @@
+"""The sidebar every page shares: where model and data come from, the model card, saved views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.errors import ScviVizError
+from scvi_viz.io import sources
+from scvi_viz.io.view_state import ViewState, read_state_upload
+from scvi_viz.ui import cache, keys
+from scvi_viz.ui.point import remember_clicked, set_point
+
+_RESTORE_MESSAGE = "restore_message"
+
+
+def _choose_source() -> tuple[str, str, str] | None:
+    """Sidebar controls for the model and data; returns (model path, data path, label)."""
+    choice = st.sidebar.radio(
+        "Model and data", ["Built-in demo", "Files on this server", "Upload"], key="source",
+        help="The demo is a real scVI model of 700 PBMCs (scanpy's pbmc68k_reduced).",
+    )
+    if choice == "Built-in demo":
+        return str(sources.DEMO_MODEL), str(sources.DEMO_DATA), "demo: PBMC 68k (reduced), scVI"
+    if choice == "Files on this server":
+        return _server_files()
+    return _uploads()
+
+
+def _server_files() -> tuple[str, str, str] | None:
+    root = sources.data_root()
+    st.sidebar.caption(f"Data root: `{root}` (set SCVI_VIZ_DATA_DIR to change it)")
+    models, datasets = sources.list_model_dirs(root), sources.list_h5ad_files(root)
+    model_rel = st.sidebar.selectbox("Model folder", models, index=None, key="root_model",
+                                     placeholder="folders with a model.pt" if models else "no model.pt under the data root")
+    typed = st.sidebar.text_input("…or type a model folder (relative to the data root)", key="root_model_typed")
+    data_default = None
+    if model_rel and f"{model_rel}/adata.h5ad" in datasets:
+        data_default = datasets.index(f"{model_rel}/adata.h5ad")
+    data_rel = st.sidebar.selectbox("AnnData (.h5ad)", datasets, index=data_default, key="root_data",
+                                    placeholder=".h5ad files under the data root")
+    model_rel = typed.strip() or model_rel
+    if not model_rel or not data_rel:
+        st.sidebar.info("Pick a model folder and an .h5ad file.")
+        return None
+    model_path = sources.resolve_in_root(model_rel, root)
+    data_path = sources.resolve_in_root(data_rel, root)
+    return str(model_path), str(data_path), f"{model_rel} + {data_rel}"
+
+
+def _uploads() -> tuple[str, str, str] | None:
+    model_file = st.sidebar.file_uploader("Model: zipped model.save() folder, or model.pt", type=["zip", "pt"], key="up_model")
+    data_file = st.sidebar.file_uploader("Data: .h5ad", type=["h5ad"], key="up_data")
+    if model_file is None or data_file is None:
+        st.sidebar.info("Upload a model and an .h5ad file.")
+        return None
+    if keys.UPLOADS not in st.session_state:
+        st.session_state[keys.UPLOADS] = sources.SessionUploads()
+    model_dir, data_path = st.session_state[keys.UPLOADS].unpacked(model_file, data_file)
+    return model_dir, data_path, f"upload: {model_file.name} + {data_file.name}"
+
+
+def _model_card(ws: Workspace, label: str) -> None:
+    m = ws.model
+    with st.sidebar.expander("Model card", expanded=True):
+        st.markdown(
+            f"**{m.model_name}** (scvi-tools {m.scvi_version}) · {label}  \n"
+            f"{m.n_genes:,} genes · {m.n_latent} latent dimensions · {ws.n_cells:,} cells  \n"
+            f"dispersion `{m.dispersion}` · likelihood `{m.gene_likelihood}` · latent `{m.latent_distribution}`"
+        )
+        if m.batch_key is not None:
+            st.markdown(f"Batch key **{m.batch_key}**: {', '.join(m.batches)}")
+        else:
+            st.markdown("No batch key.")
+        for name, cats in m.categorical_covariates.items():
+            st.markdown(f"Categorical covariate **{name}**: {', '.join(cats)}")
+        if m.continuous_covariates:
+            st.markdown(f"Continuous covariates: {', '.join(f'**{c}**' for c in m.continuous_covariates)}")
+        if m.labels_key is not None:
+            st.markdown(f"Labels **{m.labels_key}** ({len(m.labels)} categories)")
+        device = f"CUDA ({torch.cuda.get_device_name(m.device)})" if m.device.type == "cuda" else "CPU"
+        last = st.session_state.get(keys.LAST_DECODE_MS)
+        st.markdown(f"Decoding on **{device}**" + (f" · last decode {last:.1f} ms" if last is not None else ""))
+    if ws.gene_match.model_only or ws.gene_match.data_only:
+        (st.sidebar.warning if ws.gene_match.model_only else st.sidebar.info)(ws.gene_match.summary()
+            + (" Missing model genes are encoded as zero counts." if ws.gene_match.model_only else ""))
+
+
+def _restore_controls(ws: Workspace) -> None:
+    def apply() -> None:
+        upload = st.session_state.get("restore_file")
+        if upload is None:
+            return
+        try:
+            text = read_state_upload(upload.getvalue())
+            state, warnings = ViewState.from_json(text, ws.model.spec)
+        except ScviVizError as exc:
+            st.session_state[_RESTORE_MESSAGE] = ("error", str(exc))
+            return
+        set_point(ws, state.point, origin=f"restored view ({state.cell_id or 'saved point'})", xy=None)
+        st.session_state[keys.GENES] = list(state.genes)
+        st.session_state[_RESTORE_MESSAGE] = ("warning", " ".join(warnings)) if warnings else ("success", "View restored.")
+
+    with st.sidebar.expander("Restore a saved view"):
+        st.file_uploader("state.json or report ZIP", type=["json", "zip"], key="restore_file")
+        st.button("Restore", on_click=apply, key="restore_apply")
+        message = st.session_state.pop(_RESTORE_MESSAGE, None)
+        if message:
+            getattr(st, message[0])(message[1])
+
+
+def sidebar() -> Workspace | None:
+    """Draw the shared sidebar and return the workspace to show (``None`` if there is none).
+
+    Errors in the chosen files are shown as ``st.error`` with what to do; the app stays usable.
+    """
+    st.sidebar.title("scvi-viz")
+    try:
+        chosen = _choose_source()
+        if chosen is None:
+            st.session_state[keys.WORKSPACE] = None
+            return None
+        model_path, data_path, label = chosen
+        ws = cache.open_workspace(model_path, data_path)
+    except (ScviVizError, FileNotFoundError) as exc:
+        st.session_state[keys.WORKSPACE] = None
+        st.sidebar.error(str(exc))
+        st.error(f"Could not open this model and data: {exc}")
+        return None
+    ws_id = f"{ws.model.file_sha256}:{model_path}:{data_path}"
+    if st.session_state.get(keys.WORKSPACE_ID) != ws_id:
+        st.session_state[keys.WORKSPACE_ID] = ws_id
+        point, origin = remember_clicked(ws, 0)
+        set_point(ws, point, origin=origin, xy=None)
+        st.session_state[keys.GENES] = cache.variable_genes(ws)
+    _model_card(ws, label)
+    _restore_controls(ws)
+    st.session_state[keys.WORKSPACE] = ws
+    return ws
+
+
+def start_page() -> str | None:
+    """The page a visitor asked for by URL before the app's navigation existed (see :func:`workspace`)."""
+    return st.session_state.pop(keys.START_PAGE, None)
+
+
+def workspace(page_file: str) -> Workspace | None:
+    """The workspace the sidebar opened, or ``None`` (after showing a hint) when there is none.
+
+    ``page_file`` is the calling page's ``__file__``. A page opened by its URL before any
+    session on this server has run ``app.py`` is run by Streamlit on its own, without the
+    sidebar (a ``pages/`` folder is served that way until ``st.navigation`` is first called):
+    then this goes through ``app.py`` and back to the page.
+    """
+    if keys.WORKSPACE not in st.session_state:
+        st.session_state[keys.START_PAGE] = f"pages/{Path(page_file).name}"
+        st.switch_page("app.py")
+    ws = st.session_state.get(keys.WORKSPACE)
+    if ws is None:
+        st.info("Choose a model and its data in the sidebar. The built-in demo opens with no action.")
+    return ws
