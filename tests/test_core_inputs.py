@@ -308,3 +308,14 @@ def test_encode_does_not_modify_adata(adata):
     model().encode(adata)
     assert (adata.X != before_x).nnz == 0
     assert adata.obs.equals(before_obs)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, z: m.decode(z, 1e4),
+    lambda m, z: m.decode_mean(z, 1e4),
+    lambda m, z: m.decode_genes(z, m.genes[:2], 1e4),
+])
+def test_everything_after_z_and_genes_is_keyword_only(call):
+    m = model()
+    with pytest.raises(TypeError, match="positional"):
+        call(m, z(2))

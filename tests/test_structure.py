@@ -1,0 +1,108 @@
+"""The package's layers: no import circles, Streamlit only in ``scvi_viz.ui``, each layer
+importing only the layers below it (see the README's *Code map*)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "scvi_viz"
+
+# Lowest first. A module may import its own layer and those before it.
+LAYERS = [
+    ("core", ["scvi_viz.errors", "scvi_viz.spec", "scvi_viz.covariates", "scvi_viz.point", "scvi_viz.nn"]),
+    ("io", ["scvi_viz.io"]),
+    ("engine", ["scvi_viz.model", "scvi_viz"]),  # the package itself exports the engine's API
+    ("analysis", ["scvi_viz.analysis"]),
+    ("plots", ["scvi_viz.plots"]),
+    ("ui", ["scvi_viz.ui"]),
+]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(name: str) -> set[str]:
+    """Every scvi_viz module ``name`` imports, anywhere in the file (TYPE_CHECKING and functions too)."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in MODULES and t != name}
+    return found
+
+
+GRAPH = {name: imports_of(name) for name in MODULES}
+
+
+def layer_of(name: str) -> int:
+    best = None
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if name == prefix or name.startswith(prefix + "."):
+                if best is None or len(prefix) > best[1]:
+                    best = (rank, len(prefix))
+    assert best is not None, f"{name} belongs to no layer: add it to LAYERS and the README's code map"
+    return best[0]
+
+
+def test_every_module_is_read():
+    assert {"scvi_viz.model", "scvi_viz.io.model_file", "scvi_viz.analysis.workspace", "scvi_viz.plots.export",
+            "scvi_viz.ui.sidebar", "scvi_viz.ui.components.live_chart"} <= set(MODULES)
+    assert GRAPH["scvi_viz.model"] >= {"scvi_viz.nn", "scvi_viz.io.model_file"}
+
+
+def test_no_import_circles():
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for dep in sorted(GRAPH[name]):
+            if state.get(dep) == 1:
+                cycle = path[path.index(dep):] + [dep]
+                pytest.fail("import circle: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep, [*path, dep])
+        state[name] = 2
+
+    for name in sorted(GRAPH):
+        if name not in state:
+            visit(name, [name])
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_modules_import_only_layers_below(name):
+    upward = [dep for dep in sorted(GRAPH[name]) if layer_of(dep) > layer_of(name)]
+    assert not upward, f"{name} ({LAYERS[layer_of(name)][0]}) imports higher layers: {upward}"
+
+
+def test_streamlit_only_in_ui():
+    outside = sorted(n for n in MODULES if not (n == "scvi_viz.ui" or n.startswith("scvi_viz.ui.")))
+    code = (
+        "import importlib, sys\n"
+        f"for name in {outside!r}:\n"
+        "    importlib.import_module(name)\n"
+        "    assert 'streamlit' not in sys.modules, name + ' imports streamlit'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
