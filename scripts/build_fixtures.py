@@ -175,14 +175,17 @@ def reference_outputs(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndar
     return out
 
 
-def build_model(name: str, cls_name: str, setup: dict, kwargs: dict, adata: anndata.AnnData, rng) -> None:
+def build_model(
+    name: str, cls_name: str, setup: dict, kwargs: dict, adata: anndata.AnnData, rng, target: Path | None = None
+) -> None:
+    """Train, save and write the reference of one model to ``target`` (default ``models/<name>``)."""
     cls = getattr(scvi.model, cls_name)
     ad = adata.copy()
     cls.setup_anndata(ad, **setup)
     model = cls(ad, **SMALL, **kwargs)
     model.train(**TRAIN)
     model.module.eval()
-    target = ROOT / "models" / name
+    target = ROOT / "models" / name if target is None else target
     model.save(str(target), save_anndata=False, overwrite=True)
 
     inputs = reference_inputs(model, setup, rng)

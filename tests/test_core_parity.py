@@ -3,7 +3,9 @@
 The fixtures are built by ``scripts/build_fixtures.py``: each model directory holds the
 model, ``config.json`` (how it was set up) and ``reference.npz`` (random decoder inputs and
 the outputs of scvi-tools' ``module.generative`` for them, plus the latent representation of
-``tests/fixtures/adata.h5ad``).
+``tests/fixtures/adata.h5ad``). ``scripts/build_release_fixtures.py`` writes the same files
+under ``tests/fixtures/releases/<major.minor>/`` for models saved by each release line, whose
+tests have ids such as ``1.2/scvi_default``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ import scvi_viz
 FIXTURES = Path(__file__).parent / "fixtures"
 MODEL_DIRS = sorted(p for p in (FIXTURES / "models").iterdir() if (p / "model.pt").is_file())
 NAMES = [p.name for p in MODEL_DIRS]
+RELEASE_DIRS = sorted(p for p in (FIXTURES / "releases").glob("*/*") if (p / "model.pt").is_file())
+RELEASE_NAMES = [f"{p.parent.name}/{p.name}" for p in RELEASE_DIRS]
+RELEASE_LINES = ("1.2", "1.3", "1.4", "1.5")
+RELEASE_MODELS = {"scvi_default", "scvi_covariates_gene_batch_ln", "scanvi"}
+ALL_NAMES = NAMES + RELEASE_NAMES
 
 OUTPUTS = {"scale": "px_scale", "rate": "px_mu", "theta": "px_theta", "dropout_logits": "px_zi_logits"}
 
@@ -37,7 +44,8 @@ def assert_close(actual, expected, rtol=1e-5):
 
 @cache
 def fixture(name: str):
-    path = FIXTURES / "models" / name
+    """A model of ``models/`` by its name, or of ``releases/`` as ``<major.minor>/<name>``."""
+    path = FIXTURES / ("releases" if "/" in name else "models") / name
     config = json.loads((path / "config.json").read_text())
     with np.load(path / "reference.npz") as ref:
         reference = {k: ref[k] for k in ref.files}
@@ -86,7 +94,21 @@ def test_fixtures_cover_every_decoding_option():
     assert {c["model_class"] for c in configs} == {"SCVI", "SCANVI"}
 
 
-@pytest.mark.parametrize("name", NAMES)
+def test_release_fixtures_cover_each_release_line():
+    """Models saved by every supported scvi-tools release line are checked, not only one."""
+    lines = {name.split("/")[0] for name in RELEASE_NAMES}
+    assert lines >= set(RELEASE_LINES)
+    for line in RELEASE_LINES:
+        assert {n.split("/")[1] for n in RELEASE_NAMES if n.startswith(f"{line}/")} >= RELEASE_MODELS
+    for name in RELEASE_NAMES:
+        line = name.split("/")[0]
+        assert fixture(name)[1]["scvi_version"].startswith(f"{line}."), name
+    kwargs = {n: fixture(n)[1]["model_kwargs"] for n in RELEASE_NAMES}
+    assert any(k.get("use_layer_norm") == "both" and k.get("dispersion") == "gene-batch" for k in kwargs.values())
+    assert {fixture(n)[1]["model_class"] for n in RELEASE_NAMES} == {"SCVI", "SCANVI"}
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_attributes_match_setup(name):
     model, config, _ = fixture(name)
     setup, kwargs = config["setup_anndata"], config["model_kwargs"]
@@ -131,7 +153,7 @@ def test_attributes_match_setup(name):
     assert len(model.file_sha256) == 64
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_decode_matches_scvi_tools(name):
     model, config, ref = fixture(name)
     out = model.decode(ref["z"], **decode_args(config, ref))
@@ -148,7 +170,7 @@ def test_decode_matches_scvi_tools(name):
         assert_close(out.scale.sum(1), np.ones(ref["z"].shape[0]))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_decode_with_category_names(name):
     """Names and indices of batches, labels and categories decode identically."""
     model, config, ref = fixture(name)
@@ -224,7 +246,7 @@ def test_gene_names_select_columns():
     assert_close(out.scale[:, 0], full.scale[:, 5])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_encode_matches_scvi_tools(name):
     model, _, ref = fixture(name)
     latent = model.encode(adata())
