@@ -58,11 +58,14 @@ def marker_position(ws: Workspace, embedding_name: str) -> tuple[float, float]:
 
 
 def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *,
-              marker: tuple[float, float]) -> Chart:
-    """The map for exports: the page's figure with the current point at ``marker``, built on first use."""
+              marker: tuple[float, float], point: str) -> Chart:
+    """The map for exports: the page's figure with the current point (described by ``point``) at
+    ``marker``, built on first use."""
     inputs = cache.map_inputs(ws, embedding_name, color_by, gene)
     coords, color_name = inputs["coords"], inputs["color_name"]
-    table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: inputs["color"]}, index=ws.obs.index)
+    inputs["subtitle"] = f"× current point: {point} · {inputs['subtitle']}"
+    table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: inputs["color"]},
+                         index=ws.obs.index.rename("cell"))
     return Chart(f"map_{embedding_name}_{color_name}", lambda: umap_figure(**inputs, point_xy=marker), table,
                  {"map": embedding_name, "colour": color_name,
                   "current point (x, y)": f"{marker[0]:.4g}, {marker[1]:.4g}"})
