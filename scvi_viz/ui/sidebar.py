@@ -90,7 +90,9 @@ def _model_card(ws: Workspace, label: str) -> None:
         if m.continuous_covariates:
             st.markdown(f"Continuous covariates: {', '.join(f'**{c}**' for c in m.continuous_covariates)}")
         if m.labels_key is not None:
-            st.markdown(f"Labels **{m.labels_key}** ({len(m.labels)} categories)")
+            unlabeled = m.spec.unlabeled_category
+            st.markdown(f"Labels **{m.labels_key}** ({len(m.labels)} categories"
+                        + (f", plus unlabeled cells as '{unlabeled}'" if unlabeled is not None else "") + ")")
         device = f"CUDA ({torch.cuda.get_device_name(m.device)})" if m.device.type == "cuda" else "CPU"
         last = st.session_state.get(keys.LAST_DECODE_MS)
         st.markdown(f"Decoding on **{device}**" + (f" · last decode {last:.1f} ms" if last is not None else ""))
