@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from scvi_viz.plots.export import Chart
 from scvi_viz.plots.style import PALETTE, TICK_SIZE, build_figure, title_block, wrap
 
 CELLS_TRACE = "cells"
@@ -125,3 +126,20 @@ def grid_step(coords: np.ndarray, grid_size: int = 60) -> tuple[float, float]:
     """Spacing in x and y of the invisible click grid that :func:`umap_figure` lays over ``coords``."""
     gx, gy = _grid_axes(np.asarray(coords, dtype=np.float32), grid_size)
     return float(gx[1] - gx[0]), float(gy[1] - gy[0])
+
+
+def map_chart(*, coords: np.ndarray, color: np.ndarray, color_name: str, hover: Sequence[str] | None,
+              embedding_name: str, subtitle: str, marker: tuple[float, float], point: str,
+              cells: pd.Index) -> Chart:
+    """The map as a chart to download: the cells, the current point (described by ``point``) as
+    an × at ``marker``, and a CSV of every cell's coordinates and colour value.
+
+    Takes :func:`umap_figure`'s arguments; the figure is built on first use.
+    """
+    subtitle = f"× current point: {point} · {subtitle}"
+    table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: color}, index=cells.rename("cell"))
+    return Chart(f"map_{embedding_name}_{color_name}",
+                 lambda: umap_figure(coords, color, color_name=color_name, hover=hover, point_xy=marker,
+                                     embedding_name=embedding_name, subtitle=subtitle),
+                 table, {"map": embedding_name, "colour": color_name, "current point": point,
+                         "current point (x, y)": f"{marker[0]:.4g}, {marker[1]:.4g}"})
