@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from scvi_viz.ui import sidebar
+from scvi_viz.ui import sidebar, views
 
 # A shipped icon: a Material icon as page icon makes the browser fetch a font from the internet.
 st.set_page_config(page_title="scvi-viz", page_icon=str(Path(__file__).parent / "scvi_viz" / "ui" / "assets" / "icon.png"),
@@ -15,6 +15,7 @@ page = st.navigation(
         st.Page("pages/compare.py", title="Compare covariates", icon=":material/compare_arrows:"),
     ]
 )
+views.read_link()  # a view shared by its address
 sidebar.sidebar()
 if (start := sidebar.start_page()) is not None:
     st.switch_page(start)

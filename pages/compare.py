@@ -5,6 +5,7 @@ import streamlit as st
 from scvi_viz.analysis.compare import compare_point, covariate_options
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.ui import cache, point, sidebar
+from scvi_viz.ui.views import write_link
 from scvi_viz.ui.compare import CovariateOption, comparison_view, covariate_picker, group_picker
 
 
@@ -54,3 +55,4 @@ if ws is not None:
         at_current_point(ws, options)
         st.divider()
         for_a_group(ws, options)
+    write_link(ws, page="compare")

@@ -13,6 +13,7 @@ from scvi_viz.ui.cell_map import map_chart, map_point
 from scvi_viz.ui.components.live_chart import live_chart
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.genes import chosen_genes, gene_picker
+from scvi_viz.ui.views import write_link
 
 
 def map_view(ws: Workspace) -> tuple[str, str, str | None]:
@@ -106,9 +107,9 @@ def explore(ws: Workspace, emb_name: str, color_by: str, gene: str | None) -> No
     all_genes.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
                               file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
     with report:
-        report_button(ws, [the_map, charts.whole, *charts.panels.values()], page="explore", tables={"all_genes": profile},
-                      extras={k: st.session_state.get(k) for k in keys.EXPLORE_VIEW})
+        report_button(ws, [the_map, charts.whole, *charts.panels.values()], page="explore", tables={"all_genes": profile})
     gene_table(profile, point.current_point().library_size)
+    write_link(ws, page="explore")
 
 
 ws = sidebar.workspace(__file__)

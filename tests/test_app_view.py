@@ -65,19 +65,19 @@ def test_report_bundle_records_the_explore_choices(app):
     app.selectbox(key="color_by").set_value("phase")
     run(app)
     captured = {}
-    original = downloads.view_state
+    original = downloads.current_view
 
-    def spy(ws, extras=None):
-        state = original(ws, extras)
-        captured["state"] = state
+    def spy(ws, **kwargs):
+        captured["state"] = state = original(ws, **kwargs)
         return state
 
-    downloads.view_state = spy
+    downloads.current_view = spy
     try:
         run(app)
     finally:
-        downloads.view_state = original
+        downloads.current_view = original
     state: ViewState = captured["state"]
+    assert state.page == "explore" and state.source == {"kind": "demo"} and len(state.data_key) == 64
     assert state.extras["color_by"] == "phase" and state.extras["n_top"] == 20
     assert set(state.extras) >= {"embedding", "color_by", "overlay_gene", "n_top", "show_table"}
     assert json.loads(state.to_json())["extras"]["color_by"] == "phase"

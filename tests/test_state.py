@@ -183,7 +183,7 @@ def test_from_json_not_json(text, model):
         ViewState.from_json(text, model)
 
 
-@pytest.mark.parametrize("fmt", [None, "scvi-viz-state/2", "something-else"])
+@pytest.mark.parametrize("fmt", [None, "scvi-viz-state/3", "something-else"])
 def test_from_json_wrong_format(state, model, fmt):
     data = state_dict(state)
     if fmt is None:
@@ -325,3 +325,17 @@ def test_from_json_restored_point_decodes(state, model):
     a = model.decode(**restored.point.decode_kwargs()).rate.numpy()
     b = model.decode(**state.point.decode_kwargs()).rate.numpy()
     np.testing.assert_array_equal(a, b)
+
+
+def test_version_1_files_still_read_and_version_2_round_trips(state, model):
+    data = state_dict(state)
+    data["format"] = "scvi-viz-state/1"
+    for key in ("page", "data_key", "source"):
+        data.pop(key, None)
+    old, _ = load(data, model)
+    assert old.point == state.point and old.page == "explore" and old.source == {}
+    new = ViewState(model_sha256=model.file_sha256, point=state.point, page="compare", data_key="ab12",
+                    source={"kind": "server", "model": "m", "data": "d.h5ad"}, extras={"n_top": 12})
+    back, warnings = ViewState.from_json(new.to_json(), model)
+    assert back == new and not warnings
+    assert json.loads(new.to_json())["format"] == "scvi-viz-state/2"

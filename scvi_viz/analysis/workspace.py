@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,15 @@ from scvi_viz.model import ScviModel, load_model
 from scvi_viz.point import Point
 
 LATENT_UMAP = "UMAP of the scVI latent space"
+
+
+def data_key(cell_ids: Sequence[str], genes: Sequence[str]) -> str:
+    """SHA-256 of cell ids and gene names, in order (see :attr:`Workspace.data_key`)."""
+    digest = hashlib.sha256()
+    for names in (cell_ids, genes):
+        digest.update("\n".join(map(str, names)).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -58,6 +69,9 @@ class Workspace:
     library: np.ndarray
     covariates: Covariates
     precomputed_umap: np.ndarray | None = None
+    data_key: str = ""
+    """SHA-256 of the data's cell ids and gene names: which cells and genes, not their counts
+    (links and saved views name their data by it)."""
 
     @classmethod
     def open(cls, model_path: str | Path, data_path: str | Path, *, device: str | None = None) -> Workspace:
@@ -85,7 +99,8 @@ class Workspace:
             precomputed = _read_only(np.asarray(adata.obsm[UMAP_OBSM_KEY], dtype=np.float32))
         obs = adata.obs.copy()
         obs.index = obs.index.astype(str)
-        return cls(model, obs, obsm, cells.gene_match, _read_only(latent), _read_only(library), cells.covariates, precomputed)
+        return cls(model, obs, obsm, cells.gene_match, _read_only(latent), _read_only(library), cells.covariates, precomputed,
+                   data_key(obs.index, adata.var_names))
 
     @property
     def n_cells(self) -> int:

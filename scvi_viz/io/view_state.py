@@ -13,7 +13,10 @@ from scvi_viz.errors import ScviVizError
 from scvi_viz.point import Point
 from scvi_viz.spec import ModelSpec
 
-STATE_FORMAT = "scvi-viz-state/1"
+STATE_FORMAT = "scvi-viz-state/2"
+"""The schema of a saved view, written by ``state.json`` files and shared with links."""
+READABLE_FORMATS = ("scvi-viz-state/1", STATE_FORMAT)
+"""Versions that can be read: /2 added ``page``, ``data_key`` and ``source``."""
 
 
 class StateFileError(ScviVizError):
@@ -22,7 +25,30 @@ class StateFileError(ScviVizError):
 
 @dataclass(frozen=True)
 class ViewState:
-    """Everything needed to restore a view: model identity, point, genes, page extras."""
+    """Everything needed to restore a view: model and data identity, point, genes, page choices.
+
+    Attributes
+    ----------
+    model_sha256
+        SHA-256 of the model file (a link may carry only a prefix of it).
+    point
+        The current point.
+    genes
+        The chosen genes.
+    device, app_version
+        Where and with which scvi-viz the view was made (information only).
+    cell_id
+        How the point was set ("cell AAAC… (CD14+ Monocyte)").
+    extras
+        The page's choices: widget key -> JSON value (colour-by, top-N, compare values, ...).
+    page
+        The page: ``"explore"``, ``"compare"``, ...
+    data_key
+        :attr:`scvi_viz.analysis.workspace.Workspace.data_key` of the data (a prefix in links).
+    source
+        Where model and data came from: ``{"kind": "demo"}``, ``{"kind": "server", "model": ...,
+        "data": ...}`` (paths relative to the data root) or ``{"kind": "upload"}``.
+    """
 
     model_sha256: str
     point: Point
@@ -31,6 +57,9 @@ class ViewState:
     app_version: str = ""
     cell_id: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    page: str = "explore"
+    data_key: str = ""
+    source: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """Serialise as ``state.json`` text."""
@@ -57,8 +86,19 @@ class ViewState:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise StateFileError(f"This is not a scvi-viz state.json (not JSON: {exc}).") from exc
-        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
-            raise StateFileError("This JSON file is not a scvi-viz state.json (no 'format': 'scvi-viz-state/1').")
+        return cls.from_dict(data, model)
+
+    @classmethod
+    def from_dict(cls, data: Any, model: ModelSpec) -> tuple[ViewState, list[str]]:
+        """:meth:`from_json` for the parsed JSON object (links decode into the same form).
+
+        Raises
+        ------
+        StateFileError
+            If ``data`` is not a scvi-viz view of a readable version or does not fit the model.
+        """
+        if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
+            raise StateFileError(f"This is not a scvi-viz view (no 'format': '{STATE_FORMAT}').")
         try:
             p = data["point"]
             point = Point(
@@ -89,7 +129,8 @@ class ViewState:
         if not all(math.isfinite(v) for v in point.continuous.values()):
             raise StateFileError("state.json has a continuous covariate that is not a finite number.")
         warnings = []
-        if data.get("model_sha256") != model.file_sha256:
+        saved_sha = str(data.get("model_sha256", ""))
+        if not (saved_sha and model.file_sha256.startswith(saved_sha)):
             warnings.append("This view was saved with a different model file; the point is applied to the current model.")
         known = set(model.genes)
         genes = tuple(str(g) for g in data.get("genes", []))
@@ -104,8 +145,15 @@ class ViewState:
             app_version=str(data.get("app_version", "")),
             cell_id=data.get("cell_id"),
             extras=dict(data.get("extras") or {}),
+            page=str(data.get("page") or "explore"),
+            data_key=str(data.get("data_key") or ""),
+            source={str(k): str(v) for k, v in (data.get("source") or {}).items()},
         )
         return state, warnings
+
+    def same_model(self, model: ModelSpec) -> bool:
+        """Whether the view was made with this very model file."""
+        return bool(self.model_sha256) and model.file_sha256.startswith(self.model_sha256)
 
 
 def read_state_upload(data: bytes) -> str:

@@ -7,12 +7,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-import scvi_viz
 from scvi_viz.analysis.workspace import Workspace
-from scvi_viz.io.view_state import ViewState
 from scvi_viz.plots import export
-from scvi_viz.ui.genes import chosen_genes
-from scvi_viz.ui.point import current_point, point_origin
+from scvi_viz.ui.views import current_view
 
 
 def export_picker(charts: dict[str, export.Chart], *, key: str) -> None:
@@ -35,32 +32,25 @@ def export_picker(charts: dict[str, export.Chart], *, key: str) -> None:
         st.caption(export.CHROME_HINT)
 
 
-def view_state(ws: Workspace, extras: dict[str, Any] | None = None) -> ViewState:
-    """The current view as a :class:`ViewState`."""
-    return ViewState(
-        model_sha256=ws.model.file_sha256,
-        point=current_point(),
-        genes=tuple(chosen_genes()),
-        device=str(ws.model.device),
-        app_version=scvi_viz.__version__,
-        cell_id=point_origin(),
-        extras=extras or {},
-    )
-
-
 def report_button(
     ws: Workspace,
     charts: list[export.Chart],
     *,
     page: str,
+    name: str | None = None,
     tables: dict[str, pd.DataFrame] | None = None,
     extras: dict[str, Any] | None = None,
 ) -> None:
-    """Download one ZIP with the page's figures (SVG + PNG), CSVs and ``state.json``."""
-    state_json = view_state(ws, extras).to_json()
+    """Download one ZIP with the charts (SVG, PNG, PDF), CSVs and ``state.json`` of the view of ``page``.
+
+    ``name`` (default ``page``) names the file and the button; ``extras`` are recorded in the
+    view besides the page's own choices.
+    """
+    state_json = current_view(ws, page=page, extras=extras).to_json()
+    name = name or page
     st.download_button(
         "Download report bundle (ZIP: figures, CSVs, state.json)",
         data=lambda: export.report_bundle(charts, state_json, tables),
-        file_name=f"scvi-viz-{page}-report.zip", mime=export.MIME["zip"], key=f"report_{page}",
+        file_name=f"scvi-viz-{name}-report.zip", mime=export.MIME["zip"], key=f"report_{name}",
         on_click="ignore", icon=":material/folder_zip:",
     )

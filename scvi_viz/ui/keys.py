@@ -9,6 +9,8 @@ WORKSPACE_ID = "workspace_id"
 """Identity of the open workspace (model hash + paths): keys per-session caches."""
 START_PAGE = "_start_page"
 """A page asked for by URL before ``app.py`` ran; ``app.py`` switches to it."""
+SOURCE = "_source"
+"""Where the open model and data came from, as a view records it (``{"kind": "demo"}``, ...)."""
 UPLOADS = "_uploads"
 """This session's :class:`scvi_viz.io.sources.SessionUploads`."""
 

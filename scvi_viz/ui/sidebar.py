@@ -11,7 +11,7 @@ from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.errors import ScviVizError
 from scvi_viz.io import sources
 from scvi_viz.io.view_state import ViewState, read_state_upload
-from scvi_viz.ui import cache, keys
+from scvi_viz.ui import cache, keys, views
 from scvi_viz.ui.point import remember_clicked, set_point
 
 _RESTORE_MESSAGE = "restore_message"
@@ -24,6 +24,7 @@ def _choose_source() -> tuple[str, str, str] | None:
         help="The demo is a real scVI model of 700 PBMCs (scanpy's pbmc68k_reduced).",
     )
     if choice == "Built-in demo":
+        st.session_state[keys.SOURCE] = {"kind": "demo"}
         return str(sources.DEMO_MODEL), str(sources.DEMO_DATA), "demo: PBMC 68k (reduced), scVI"
     if choice == "Files on this server":
         return _server_files()
@@ -47,6 +48,8 @@ def _server_files() -> tuple[str, str, str] | None:
                                      placeholder="folders with a model.pt" if models else "no model.pt under the data root")
     typed = st.sidebar.text_input("…or type a model folder (relative to the data root)", key="root_model_typed",
                                   on_change=follow_model, args=("root_model_typed",))
+    if st.session_state.get("root_data") not in datasets:
+        st.session_state["root_data"] = None  # e.g. a link naming a file that is not there
     data_rel = st.sidebar.selectbox("AnnData (.h5ad)", datasets, index=None, key="root_data",
                                     placeholder=".h5ad files under the data root")
     model_rel = typed.strip() or model_rel
@@ -58,6 +61,7 @@ def _server_files() -> tuple[str, str, str] | None:
                         "check that this data is the one the model was trained on, or a query of its genes.")
     model_path = sources.resolve_in_root(model_rel, root)
     data_path = sources.resolve_in_root(data_rel, root)
+    st.session_state[keys.SOURCE] = {"kind": "server", "model": model_rel, "data": data_rel}
     return str(model_path), str(data_path), f"{model_rel} + {data_rel}"
 
 
@@ -70,6 +74,7 @@ def _uploads() -> tuple[str, str, str] | None:
     if keys.UPLOADS not in st.session_state:
         st.session_state[keys.UPLOADS] = sources.SessionUploads()
     model_dir, data_path = st.session_state[keys.UPLOADS].unpacked(model_file, data_file)
+    st.session_state[keys.SOURCE] = {"kind": "upload"}
     return model_dir, data_path, f"upload: {model_file.name} + {data_file.name}"
 
 
@@ -107,14 +112,11 @@ def _restore_controls(ws: Workspace) -> None:
         if upload is None:
             return
         try:
-            text = read_state_upload(upload.getvalue())
-            state, warnings = ViewState.from_json(text, ws.model.spec)
+            state, warnings = ViewState.from_json(read_state_upload(upload.getvalue()), ws.model.spec)
+            warnings += views.apply_view(ws, state, origin=f"restored view ({state.cell_id or 'saved point'})")
         except ScviVizError as exc:
             st.session_state[_RESTORE_MESSAGE] = ("error", str(exc))
             return
-        set_point(ws, state.point, origin=f"restored view ({state.cell_id or 'saved point'})", xy=None)
-        st.session_state[keys.GENES] = list(state.genes)
-        warnings += _restore_choices(ws, state.extras)
         st.session_state[_RESTORE_MESSAGE] = ("warning", " ".join(warnings)) if warnings else ("success", "View restored.")
 
     with st.sidebar.expander("Restore a saved view"):
@@ -123,27 +125,6 @@ def _restore_controls(ws: Workspace) -> None:
         message = st.session_state.pop(_RESTORE_MESSAGE, None)
         if message:
             getattr(st, message[0])(message[1])
-
-
-def _restore_choices(ws: Workspace, extras: dict) -> list[str]:
-    """Put a saved view's page choices (map, colour, top-N, table) back; returns what was skipped."""
-    allowed = {
-        keys.EMBEDDING: lambda v: v in ws.embedding_names(),
-        keys.COLOR_BY: lambda v: v == cache.GENE_COLOUR or v in ws.color_columns(),
-        keys.OVERLAY_GENE: lambda v: v is None or v in ws.model.spec.genes,
-        keys.N_TOP: lambda v: isinstance(v, int) and not isinstance(v, bool) and 5 <= v <= 50,
-        keys.SHOW_TABLE: lambda v: isinstance(v, bool),
-    }
-    skipped = []
-    for key, ok in allowed.items():
-        if key not in extras:
-            continue
-        if ok(extras[key]):
-            if extras[key] is not None:
-                st.session_state[key] = extras[key]
-        else:
-            skipped.append(key)
-    return [f"Saved choices that do not fit this model and data were left as they are: {', '.join(skipped)}."] if skipped else []
 
 
 def sidebar() -> Workspace | None:
@@ -170,6 +151,7 @@ def sidebar() -> Workspace | None:
         point, origin = remember_clicked(ws, 0)
         set_point(ws, point, origin=origin, xy=None)
         st.session_state[keys.GENES] = cache.variable_genes(ws)
+    views.apply_link(ws)
     _model_card(ws, label)
     _restore_controls(ws)
     st.session_state[keys.WORKSPACE] = ws

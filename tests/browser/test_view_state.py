@@ -7,7 +7,17 @@ import shutil
 
 import pytest
 from streamlit_server import StreamlitServer
-from test_browser import ROOT, assert_no_exception, body_text, chart, choose, open_app, wait_explore_ready, wait_idle
+from test_browser import (
+    ROOT,
+    assert_no_exception,
+    body_text,
+    chart,
+    choose,
+    open_app,
+    top_gene_values,
+    wait_explore_ready,
+    wait_idle,
+)
 
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
@@ -69,3 +79,31 @@ def test_the_data_box_follows_the_model_folder(new_page, tmp_path):
         assert_no_exception(page)
     finally:
         server.stop()
+
+
+def test_a_copied_address_opens_the_same_view_in_a_fresh_browser(new_page, app_url):
+    page = new_page()
+    open_app(page, app_url)
+    choose(page, "Colour cells by", "phase")
+    wait_explore_ready(page)
+    slider = page.locator('input[type="range"][aria-label="latent dimension 1"]')
+    z_before = page.evaluate("() => new URLSearchParams(window.location.search).get('z')")
+    assert z_before, "the address holds the view from the start"
+    before = top_gene_values(page)
+    slider.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("(z) => new URLSearchParams(window.location.search).get('z') !== z", arg=z_before)
+    wait_idle(page)
+    assert top_gene_values(page) != before
+    address = page.url
+    values = top_gene_values(page)
+
+    fresh = new_page()  # another browser context: another session, nothing shared but the address
+    fresh.goto(address)
+    wait_explore_ready(fresh)
+    assert_no_exception(fresh)
+    assert "coloured by phase" in chart(fresh, "Cells in")["title"]
+    assert "shared link" in body_text(fresh)
+    again = top_gene_values(fresh)
+    assert len(again) == len(values) and all(abs(a - b) <= 2e-3 * max(abs(b), 1e-9) for a, b in zip(again, values))

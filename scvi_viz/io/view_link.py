@@ -1,0 +1,103 @@
+"""A saved view as a short URL query string, and back: the same schema as ``state.json``.
+
+:func:`to_query` writes a :class:`~scvi_viz.io.view_state.ViewState` as flat query parameters;
+:func:`from_query` turns parameters into the ``state.json`` object that
+:meth:`ViewState.from_dict` validates, so a link and a saved file are checked alike. Numbers are
+rounded to what the controls resolve (latent coordinates to 3 decimals, as the sliders show
+them); the model's SHA-256 and the data key are shortened to :data:`HASH_CHARS` characters.
+
+Parameters: ``v`` (version), ``m`` (model hash), ``d`` (data key), ``src`` with ``sm``/``sd``
+(demo, or model and data paths under the data root), ``page``, ``z``, ``n`` (library size),
+``b`` (batch), ``l`` (label), ``c.<name>`` / ``k.<name>`` (categorical / continuous covariates),
+``g`` (genes), ``cell`` (how the point was set), ``x.<key>`` (a text choice) and ``xj.<key>``
+(a choice as JSON: numbers, booleans, lists).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from scvi_viz.io.view_state import STATE_FORMAT, StateFileError, ViewState
+
+HASH_CHARS = 16
+VERSION = "2"
+MAX_QUERY_CHARS = 4000
+"""Longer query strings are refused (a link is for a view, not for a dataset)."""
+_Z_DECIMALS = 3
+
+
+def _number(value: float, digits: int = 4) -> str:
+    return f"{value:.{digits}g}"
+
+
+def to_query(state: ViewState) -> dict[str, str]:
+    """The view as query parameters (see the module docstring); values are plain strings."""
+    p = state.point
+    query = {"v": VERSION, "m": state.model_sha256[:HASH_CHARS], "page": state.page,
+             "z": ",".join(f"{v:.{_Z_DECIMALS}f}" for v in p.z), "n": _number(p.library_size)}
+    if state.data_key:
+        query["d"] = state.data_key[:HASH_CHARS]
+    kind = state.source.get("kind")
+    if kind:
+        query["src"] = kind
+    if kind == "server":
+        query["sm"], query["sd"] = state.source.get("model", ""), state.source.get("data", "")
+    if p.batch is not None:
+        query["b"] = p.batch
+    if p.label is not None:
+        query["l"] = p.label
+    query |= {f"c.{k}": v for k, v in p.categorical.items()}
+    query |= {f"k.{k}": _number(v) for k, v in p.continuous.items()}
+    if state.genes:
+        query["g"] = ",".join(state.genes)
+    if state.cell_id:
+        query["cell"] = state.cell_id
+    for key, value in state.extras.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            query[f"x.{key}"] = value
+        else:
+            query[f"xj.{key}"] = json.dumps(value, separators=(",", ":"))
+    return query
+
+
+def from_query(params: Mapping[str, str]) -> dict[str, Any]:
+    """The ``state.json`` object of a link's query parameters, for :meth:`ViewState.from_dict`.
+
+    Raises
+    ------
+    StateFileError
+        If the parameters are not a scvi-viz link (no version, no point) or too long.
+    """
+    params = {str(k): str(v) for k, v in params.items()}
+    if sum(len(k) + len(v) + 2 for k, v in params.items()) > MAX_QUERY_CHARS:
+        raise StateFileError(f"This link is longer than {MAX_QUERY_CHARS:,} characters; it is not a scvi-viz view.")
+    if params.get("v") != VERSION or "z" not in params or "n" not in params:
+        raise StateFileError("This address holds no scvi-viz view (it needs v=2, z= and n=).")
+    try:
+        z = [float(v) for v in params["z"].split(",")]
+        library = float(params["n"])
+        continuous = {k[2:]: float(v) for k, v in params.items() if k.startswith("k.")}
+        extras: dict[str, Any] = {k[2:]: v for k, v in params.items() if k.startswith("x.")}
+        extras |= {k[3:]: json.loads(v) for k, v in params.items() if k.startswith("xj.")}
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise StateFileError(f"This link's numbers cannot be read ({exc}).") from exc
+    source = {"kind": params["src"]} if "src" in params else {}
+    if source.get("kind") == "server":
+        source |= {"model": params.get("sm", ""), "data": params.get("sd", "")}
+    return {
+        "format": STATE_FORMAT,
+        "model_sha256": params.get("m", ""),
+        "data_key": params.get("d", ""),
+        "page": params.get("page", "explore"),
+        "source": source,
+        "point": {"z": z, "library_size": library, "batch": params.get("b"), "label": params.get("l"),
+                  "categorical": {k[2:]: v for k, v in params.items() if k.startswith("c.")},
+                  "continuous": continuous},
+        "genes": [g for g in params.get("g", "").split(",") if g],
+        "cell_id": params.get("cell"),
+        "extras": extras,
+    }

@@ -1,0 +1,148 @@
+"""The whole view of a session: saved in report bundles, restored from them, and kept in the
+page's address so that copying the address shares it.
+
+A link and a ``state.json`` share one schema (:mod:`scvi_viz.io.view_state`, encoded for the
+address by :mod:`scvi_viz.io.view_link`). A view is only applied to the model it was made with:
+another model's latent point would show other numbers, so then the page says so instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+import scvi_viz
+from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.io import view_link
+from scvi_viz.io.view_state import StateFileError, ViewState
+from scvi_viz.ui import cache, keys
+from scvi_viz.ui.genes import chosen_genes
+from scvi_viz.ui.point import current_point, point_origin, set_point
+
+_LINK_READ = "_link_read"
+_LINK_PENDING = "_link_pending"
+_LINK_MESSAGE = "_link_message"
+
+PAGE_CHOICES: dict[str, tuple[str, ...]] = {"explore": keys.EXPLORE_VIEW, "compare": ()}
+"""Per page, the widget keys whose values a view keeps (besides point and genes)."""
+
+
+def _choice_checks(ws: Workspace) -> dict[str, Any]:
+    return {
+        keys.EMBEDDING: lambda v: v in ws.embedding_names(),
+        keys.COLOR_BY: lambda v: v == cache.GENE_COLOUR or v in ws.color_columns(),
+        keys.OVERLAY_GENE: lambda v: v in ws.model.spec.genes,
+        keys.N_TOP: lambda v: isinstance(v, int) and not isinstance(v, bool) and 5 <= v <= 50,
+        keys.SHOW_TABLE: lambda v: isinstance(v, bool),
+    }
+
+
+def page_choices(page: str) -> dict[str, Any]:
+    """The current values of ``page``'s choices (see :data:`PAGE_CHOICES`)."""
+    return {k: st.session_state.get(k) for k in PAGE_CHOICES.get(page, ())}
+
+
+def current_view(ws: Workspace, *, page: str, extras: dict[str, Any] | None = None) -> ViewState:
+    """This session's view of ``page``: point, genes, the page's choices (and ``extras``)."""
+    return ViewState(
+        model_sha256=ws.model.file_sha256,
+        point=current_point(),
+        genes=tuple(chosen_genes()),
+        device=str(ws.model.device),
+        app_version=scvi_viz.__version__,
+        cell_id=point_origin(),
+        extras={**page_choices(page), **(extras or {})},
+        page=page,
+        data_key=ws.data_key,
+        source=dict(st.session_state.get(keys.SOURCE) or {}),
+    )
+
+
+def apply_view(ws: Workspace, state: ViewState, *, origin: str) -> list[str]:
+    """Make ``state`` this session's view; returns what could not be applied, in words.
+
+    Raises
+    ------
+    StateFileError
+        If the view was made with another model file (nothing is applied then).
+    """
+    if not state.same_model(ws.model.spec):
+        raise StateFileError(
+            f"This view was made with another model (file hash {state.model_sha256[:12]}…; the open model's is "
+            f"{ws.model.file_sha256[:12]}…): its point would show other numbers here. Open that model to see it."
+        )
+    notes = []
+    if state.data_key and not ws.data_key.startswith(state.data_key):
+        notes.append("This view was made with other data (other cells or genes): the point and genes are shown, "
+                     "but cells it names may differ.")
+    set_point(ws, state.point, origin=origin, xy=None)
+    st.session_state[keys.GENES] = list(state.genes)
+    checks, skipped = _choice_checks(ws), []
+    for key, value in state.extras.items():
+        check = checks.get(key)
+        if check is None:
+            continue
+        if check(value):
+            st.session_state[key] = value
+        else:
+            skipped.append(key)
+    if skipped:
+        notes.append(f"Saved choices that do not fit this model and data were left as they are: {', '.join(skipped)}.")
+    return notes
+
+
+# ----------------------------------------------------------------------------- links
+def read_link() -> None:
+    """On a session's first run, take the view from the address (before the sidebar runs).
+
+    The view waits until its model is open (:func:`apply_link`); its source (the demo, or files
+    under the data root) is chosen in the sidebar.
+    """
+    if st.session_state.get(_LINK_READ):
+        return
+    st.session_state[_LINK_READ] = True
+    params = st.query_params.to_dict()
+    if not params:
+        return
+    try:
+        data = view_link.from_query(params)
+    except StateFileError as exc:
+        st.session_state[_LINK_MESSAGE] = ("error", f"The address holds no view this app can open: {exc}")
+        return
+    st.session_state[_LINK_PENDING] = data
+    source = data["source"]
+    if source.get("kind") == "server":
+        st.session_state["source"] = "Files on this server"
+        st.session_state["root_model_typed"] = source.get("model", "")
+        st.session_state["root_data"] = source.get("data") or None
+    elif source.get("kind") == "upload":
+        st.session_state["source"] = "Upload"
+        st.session_state[_LINK_MESSAGE] = ("info", "This link was made with uploaded files: upload the same model and "
+                                                   "data to see its view.")
+
+
+def apply_link(ws: Workspace) -> None:
+    """Apply the view from the address once its model is open; say why when it cannot be."""
+    data = st.session_state.get(_LINK_PENDING)
+    if data is not None:
+        try:
+            state, warnings = ViewState.from_dict(data, ws.model.spec)
+            notes = apply_view(ws, state, origin=f"shared link ({state.cell_id or 'a latent point'})")
+        except StateFileError as exc:
+            st.session_state[_LINK_MESSAGE] = ("warning", f"The view in this address was not applied. {exc}")
+        else:
+            st.session_state[_LINK_MESSAGE] = ("warning", " ".join(notes)) if notes else None
+        st.session_state.pop(_LINK_PENDING, None)
+    message = st.session_state.pop(_LINK_MESSAGE, None)
+    if message:
+        getattr(st, message[0])(message[1])
+
+
+def write_link(ws: Workspace, *, page: str) -> None:
+    """Keep the address up to date with this session's view of ``page`` (copy it to share the view)."""
+    if st.session_state.get(_LINK_PENDING) is not None:
+        return  # a view from the address is still waiting for its model
+    query = view_link.to_query(current_view(ws, page=page))
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)

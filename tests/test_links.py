@@ -1,0 +1,108 @@
+"""Shareable views: the address holds the view (same schema as ``state.json``) and reopens it."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_app import APP, chart, latent, move_latent, run, top_gene_counts
+
+from scvi_viz.io import view_link
+from scvi_viz.io.view_state import StateFileError, ViewState
+from scvi_viz.point import Point
+
+
+@pytest.fixture(scope="module")
+def demo_spec():
+    from scvi_viz.io.model_file import read_model_spec
+    from scvi_viz.io.sources import DEMO_MODEL
+
+    return read_model_spec(DEMO_MODEL)
+
+
+def make_state(spec) -> ViewState:
+    point = Point(z=tuple(0.1234567 * (i + 1) for i in range(spec.n_latent)), library_size=1234.5678, batch="S",
+                  label=spec.labels[1],
+                  continuous={"percent_mito": 0.0312345})
+    return ViewState(model_sha256=spec.file_sha256, point=point, genes=("CD74", "LYZ"), cell_id="cell X (B)",
+                     extras={"color_by": "phase", "n_top": 12, "show_table": True, "overlay_gene": None},
+                     page="compare", data_key="f" * 64, source={"kind": "server", "model": "m/x", "data": "m/x/adata.h5ad"})
+
+
+def test_a_view_survives_the_address_rounded_to_what_the_controls_show(demo_spec):
+    state = make_state(demo_spec)
+    query = view_link.to_query(state)
+    assert len("&".join(f"{k}={v}" for k, v in query.items())) < 400
+    assert query["m"] == demo_spec.file_sha256[:16] and query["d"] == "f" * 16
+    back, warnings = ViewState.from_dict(view_link.from_query(query), demo_spec)
+    assert not warnings
+    assert back.point.z == tuple(round(v, 3) for v in state.point.z)
+    assert back.point.library_size == pytest.approx(1235.0) and back.point.continuous == {"percent_mito": 0.03123}
+    assert (back.genes, back.page, back.source, back.cell_id) == (state.genes, "compare", state.source, "cell X (B)")
+    assert back.extras == {"color_by": "phase", "n_top": 12, "show_table": True}
+    assert back.same_model(demo_spec)
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"v": "1", "z": "0", "n": "1"}, {"v": "2", "n": "10"}, {"v": "2", "z": "a,b", "n": "10"},
+    {"v": "2", "z": "0", "n": "10", "xj.n_top": "{not json"}, {"v": "2", "z": "0", "n": "1", "g": "A," * 3000},
+])
+def test_addresses_that_hold_no_view_are_refused_with_a_message(params):
+    with pytest.raises(StateFileError):
+        view_link.from_query(params)
+
+
+def test_a_link_that_does_not_fit_the_model_is_refused_like_a_state_file(demo_spec):
+    query = view_link.to_query(make_state(demo_spec))
+    query["z"] = "0,0"
+    with pytest.raises(StateFileError, match="latent dimensions"):
+        ViewState.from_dict(view_link.from_query(query), demo_spec)
+    query = view_link.to_query(make_state(demo_spec))
+    query["b"] = "no such phase"
+    with pytest.raises(StateFileError, match="batch"):
+        ViewState.from_dict(view_link.from_query(query), demo_spec)
+
+
+def open_with(query: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(query)
+    return run(at)
+
+
+def test_the_address_follows_the_view_and_reopens_it():
+    at = run(AppTest.from_file(APP, default_timeout=120))
+    at.multiselect(key="genes").set_value(["CD74", "GNLY"])
+    run(at)
+    at.selectbox(key="color_by").set_value("phase")
+    run(at)
+    move_latent(at, 2)
+    address = dict(at.query_params)
+    assert address["g"] == "CD74,GNLY" and address["x.color_by"] == "phase" and address["src"] == "demo"
+    assert address["z"] == ",".join(f"{v:.3f}" for v in latent(at))
+    counts = top_gene_counts(at)
+
+    other = open_with(address)
+    assert other.multiselect(key="genes").value == ["CD74", "GNLY"]
+    assert other.selectbox(key="color_by").value == "phase"
+    assert latent(other) == pytest.approx([float(v) for v in address["z"].split(",")])
+    assert "coloured by phase" in chart(other, "Cells in UMAP")["layout"]["title"]["text"]
+    reopened = top_gene_counts(other)
+    assert reopened.keys() == counts.keys()
+    assert all(reopened[g] == pytest.approx(counts[g], rel=2e-3) for g in counts)  # z rounded to 3 decimals
+    assert any("shared link" in m.value for m in other.markdown)
+
+
+def test_a_link_made_with_another_model_says_so_and_shows_the_default_point():
+    at = run(AppTest.from_file(APP, default_timeout=120))
+    default = top_gene_counts(at)
+    address = dict(at.query_params)
+    address["m"] = "0123456789abcdef"
+    address["z"] = ",".join("1.5" for _ in address["z"].split(","))
+    other = open_with(address)
+    assert any("another model" in w.value and "not applied" in w.value for w in other.warning)
+    assert top_gene_counts(other) == pytest.approx(default)
+
+
+def test_a_broken_address_says_so_and_the_app_opens():
+    at = open_with({"v": "2", "z": "x", "n": "y"})
+    assert any("holds no view" in e.value for e in at.error)
+    assert any("Current point:** cell" in m.value for m in at.markdown)
