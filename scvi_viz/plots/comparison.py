@@ -45,7 +45,9 @@ def label_margin(labels: list[str], *, font_px: float = TICK_FONT_PX, pad: int =
 
 
 def wrap(text: str, width: int) -> list[str]:
-    """``text`` broken into lines of at most ``width`` characters (at spaces, where possible)."""
+    """``text`` broken into lines of at most ``width`` characters at spaces, where possible,
+    never inside ``name = value``; ``<br>`` starts a new line."""
+    text = text.replace(" = ", "\u00a0=\u00a0")
     return [line for part in text.split("<br>") for line in (textwrap.wrap(part, width) or [""])]
 
 
@@ -79,14 +81,11 @@ def log_axis(title: str, lo: float, hi: float) -> dict:
     decades), with unlabelled minor ticks in between."""
     decades = math.log10(hi) - math.log10(lo)
     return {"type": "log", "title": {"text": title}, "exponentformat": "power", "dtick": 1 if decades <= 8 else 2,
-            "minor": {"ticks": "outside", "ticklen": 3, "dtick": "D1", "showgrid": False}}
+            "ticks": "outside", "ticklen": 6, "minor": {"ticks": "outside", "ticklen": 3, "dtick": "D1", "showgrid": False}}
 
 
 def _vs(table: pd.DataFrame) -> str:
-    """``phase = S, phase = G2M vs phase = G1``, with no line break inside a value."""
-    def keep(label: str) -> str:
-        return label.replace(" ", "\u00a0")
-    return f"{', '.join(map(keep, table.attrs['others']))} vs {keep(table.attrs['reference'])}"
+    return f"{', '.join(table.attrs['others'])} vs {table.attrs['reference']}"
 
 
 def compare_scatter(table: pd.DataFrame, *, unit: str, subtitle: str = "") -> go.Figure:

@@ -109,9 +109,9 @@ def comparison_view(ws: Workspace, table: pd.DataFrame, *, key: str, where: str,
     filtered = on_col.toggle("Rank only genes expressed enough", value=True, key=f"{key}_min_on",
                              help="Genes expected at very few counts under every value have large but meaningless "
                                   "fold changes. They stay in the table, after the ranked ones.")
-    min_counts = min_col.number_input("Minimum expected counts, under at least one value", min_value=0.0,
-                                      value=MIN_EXPECTED_COUNTS, step=0.05, format="%.3g", key=f"{key}_min_counts",
-                                      disabled=not filtered, help=f"In {expression_unit(library_size)}.")
+    min_counts = min_col.number_input("Minimum expected counts", min_value=0.0, value=MIN_EXPECTED_COUNTS, step=0.05,
+                                      format="%.3g", key=f"{key}_min_counts", disabled=not filtered,
+                                      help=f"Under at least one of the values, in {expression_unit(library_size)}.")
     table = rank_genes(table, min_counts=min_counts if filtered else None)
     subtitle = f"{where}<br>{model_text(ws)}"
     formula = f"log2((scale_B + {LFC_PSEUDO_FRACTION:g}) / (scale_A + {LFC_PSEUDO_FRACTION:g}))"
