@@ -90,6 +90,10 @@ def test_minimum_expression_for_the_ranking(compare_page):
     assert (rates.loc[list(lfc["data"][0]["y"])] >= 1.0).all()
     assert "≥ 1 expected counts" in lfc["layout"]["title"]["subtitle"]["text"]
 
+    at = run(at.number_input(key="cmp_point_min_counts").set_value(1e6))
+    assert any("No gene is expected at 1e+06 counts or more" in w.value for w in at.warning)
+    at = run(at.number_input(key="cmp_point_min_counts").set_value(1.0))
+
     at = run(at.toggle(key="cmp_point_min_on").set_value(False))
     _, lfc = point_charts(at)
     assert (rates.loc[list(lfc["data"][0]["y"])] < 0.1).any()  # lowly expressed genes come back

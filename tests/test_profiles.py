@@ -254,3 +254,11 @@ def test_gene_profile_poisson_model():
     np.testing.assert_allclose(prof["p_zero"], np.exp(-prof["rate"]), rtol=1e-10)
     sub = profiles.gene_profile(model, point, list(model.genes[:3]))
     pd.testing.assert_frame_equal(sub, prof.iloc[:3], rtol=1e-5, check_exact=False)
+
+
+def test_covariate_options_by_name(ws):
+    options = compare.covariate_options(ws.model)
+    assert list(options) == ["phase", "percent_mito"]
+    assert options["phase"] == compare.CovariateChoice("batch", None, ["G1", "G2M", "S"], "phase (batch covariate)")
+    assert options["percent_mito"] == compare.CovariateChoice("continuous", "percent_mito", None,
+                                                              "percent_mito (continuous covariate)")

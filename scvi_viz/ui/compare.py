@@ -113,6 +113,10 @@ def comparison_view(ws: Workspace, table: pd.DataFrame, *, key: str, where: str,
                                       format="%.3g", key=f"{key}_min_counts", disabled=not filtered,
                                       help=f"Under at least one of the values, in {expression_unit(library_size)}.")
     table = rank_genes(table, min_counts=min_counts if filtered else None)
+    if not table["ranked"].any():
+        st.warning(f"No gene is expected at {min_counts:g} counts or more under any of the values: "
+                   "lower the minimum, or turn it off, to rank genes.")
+        return
     subtitle = f"{where}<br>{model_text(ws)}"
     formula = f"log2((scale_B + {LFC_PSEUDO_FRACTION:g}) / (scale_A + {LFC_PSEUDO_FRACTION:g}))"
     caption = {"comparison": where, "values": f"{', '.join(table.attrs['others'])} vs {table.attrs['reference']}",
