@@ -1,10 +1,14 @@
 """scvi-viz: walk through the latent space of a trained scVI model. Run: streamlit run app.py"""
 
+from pathlib import Path
+
 import streamlit as st
 
 from scvi_viz.ui import sidebar
 
-st.set_page_config(page_title="scvi-viz", page_icon=":material/scatter_plot:", layout="wide")
+# A shipped icon: a Material icon as page icon makes the browser fetch a font from the internet.
+st.set_page_config(page_title="scvi-viz", page_icon=str(Path(__file__).parent / "scvi_viz" / "ui" / "assets" / "icon.png"),
+                   layout="wide")
 page = st.navigation(
     [
         st.Page("pages/explore.py", title="Explore", icon=":material/explore:", default=True),

@@ -5,6 +5,7 @@ import streamlit as st
 
 from scvi_viz.analysis import profiles
 from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES
 from scvi_viz.plots.decoded import DecodedCharts, decoded_charts
 from scvi_viz.plots.export import table_csv, toolbar_config
 from scvi_viz.ui import cache, keys, point, sidebar
@@ -17,11 +18,23 @@ from scvi_viz.ui.genes import chosen_genes, gene_picker
 def map_view(ws: Workspace) -> tuple[str, str, str | None]:
     """The map and its choices of embedding and colours; returns (embedding, colour by, gene)."""
     c1, c2, c3 = st.columns(3)
-    emb_name = c1.selectbox("Map", ws.embedding_names(), key="embedding")
+    emb_name = c1.selectbox("Map", ws.embedding_names(), key=keys.EMBEDDING, persist_state="session")
     columns = ws.color_columns()
     default = columns.index(ws.model.labels_key) + 1 if ws.model.labels_key in columns else 0
-    color_by = c2.selectbox("Colour cells by", [cache.GENE_COLOUR, *columns], index=default, key="color_by")
-    gene = c3.selectbox("Gene", ws.model.genes, key="overlay_gene") if color_by == cache.GENE_COLOUR else None
+    color_by = c2.selectbox("Colour cells by", [cache.GENE_COLOUR, *columns], index=default, key=keys.COLOR_BY,
+                            persist_state="session",
+                            help=f"An obs column (at most {MAX_COLOUR_CATEGORIES} categories) or a gene's decoded expression.")
+    gene = None
+    if color_by == cache.GENE_COLOUR:
+        gene = c3.selectbox("Gene", ws.model.genes, key=keys.OVERLAY_GENE, persist_state="session", filter_mode="contains")
+    elif (n := ws.category_count(color_by)) > MAX_COLOUR_CATEGORIES:
+        fallback = next((c for c in columns if ws.category_count(c) <= MAX_COLOUR_CATEGORIES), None)
+        st.warning(f"obs column {color_by!r} has {n:,} categories; the map colours by columns of at most "
+                   f"{MAX_COLOUR_CATEGORIES}. " + (f"Cells are coloured by {fallback!r} instead: " if fallback else "")
+                   + "choose another column, or a gene.")
+        color_by, gene = (fallback, None) if fallback else (cache.GENE_COLOUR, ws.model.genes[0])
+    st.caption("Click a cell, or empty space between cells, to decode there; the black × marks the current point. "
+               "Drag to pan, scroll to zoom, double-click to reset the zoom.")
     st.plotly_chart(cache.map_figure(ws, emb_name, color_by, gene), key="umap", config=toolbar_config(f"map_{emb_name}"))
     return emb_name, color_by, gene
 
@@ -39,16 +52,20 @@ def point_view(ws: Workspace) -> tuple[DecodedCharts, pd.DataFrame, dict[str, st
     profile = point.timed_decode(lambda: profiles.gene_profile(ws.model, here))
     where = here.describe(ws.model.spec)
     caption = profiles.provenance(here, origin=origin, model=ws.model)
-    charts = decoded_charts(profile, genes=chosen_genes(), n_top=st.session_state.get(keys.N_TOP, 20),
-                            library_size=here.library_size, subtitle=origin + (f" · {where}" if where else ""),
+    genes = chosen_genes()
+    charts = decoded_charts(profile, genes=genes, n_top=st.session_state.get(keys.N_TOP, 20),
+                            library_size=here.library_size, likelihood=ws.model.gene_likelihood,
+                            size_factor=ws.model.uses_size_factor, subtitle=origin + (f" · {where}" if where else ""),
                             caption=caption)
     with chart_col:
         live_chart(charts.whole.figure, key="point_chart", config=toolbar_config("decoded_at_point"))
+        drawn = len(charts.drawn_genes)
+        more = f" The panels draw the first {drawn} of the {len(genes)} chosen genes; the table has all." if drawn < len(genes) else ""
         st.caption(f"Decoded {len(profile):,} genes in {st.session_state[keys.LAST_DECODE_MS]:.1f} ms on "
-                   f"{ws.model.device.type.upper()}. Pick genes above the map for the panels on the right.")
+                   f"{ws.model.device.type.upper()}. Pick genes above the map for the per-gene panels.{more}")
     # After the chart, though drawn left of it: the browser starts drawing the chart while
     # the controls are still being sent. (Their callbacks have already set the point.)
-    with control_col, st.container(height=700, border=False):
+    with control_col:
         point.reset_button(ws)
         point.point_controls(ws)
     return charts, profile, caption
@@ -57,13 +74,13 @@ def point_view(ws: Workspace) -> tuple[DecodedCharts, pd.DataFrame, dict[str, st
 def gene_table(profile: pd.DataFrame, library_size: float) -> None:
     """Every gene at the point, behind a toggle (for large models the biggest thing a rerun sends)."""
     st.subheader("All genes at this point")
-    if st.toggle("Show a table of every gene (sortable, searchable)", key="show_table",
+    if st.toggle("Show a table of every gene (sortable, searchable)", key=keys.SHOW_TABLE, persist_state="session",
                  help="Off by default: for models with many genes the table is the largest thing a slider move sends."):
         st.caption(
             f"Expected counts at library size {library_size:,.0f}; normalised expression is a fraction of the library; "
             "the 90% interval is of the count distribution (ZINB/NB/Poisson)."
         )
-        query = st.text_input("Search genes", key="table_search", placeholder="part of a gene name")
+        query = st.text_input("Search genes", key="table_search", placeholder="part of a gene name", persist_state="session")
         shown = profile[profile.index.str.contains(query, case=False, regex=False)] if query else profile
         st.dataframe(
             shown.sort_values("rate", ascending=False),
@@ -78,7 +95,9 @@ def explore(ws: Workspace, emb_name: str, color_by: str, gene: str | None) -> No
     the map and everything decoded there. The map itself (outside) is neither re-sent nor redrawn."""
     marker = map_point(ws, emb_name, map_key="umap")
     charts, profile, caption = point_view(ws)
-    the_map = map_chart(ws, emb_name, color_by, gene, marker=marker)
+    where = point.current_point().describe(ws.model.spec)
+    the_map = map_chart(ws, emb_name, color_by, gene, marker=marker,
+                        point=point.point_origin() + (f" · {where}" if where else ""))
     st.subheader("Download")
     export_picker({"Map, with the current point": the_map,
                    "Decoded at the current point (all panels, as shown)": charts.whole, **charts.panels},
@@ -87,8 +106,8 @@ def explore(ws: Workspace, emb_name: str, color_by: str, gene: str | None) -> No
     all_genes.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
                               file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
     with report:
-        report_button(ws, [the_map, *charts.panels.values()], page="explore", tables={"all_genes": profile},
-                      extras={"embedding": emb_name, "color_by": color_by})
+        report_button(ws, [the_map, charts.whole, *charts.panels.values()], page="explore", tables={"all_genes": profile},
+                      extras={k: st.session_state.get(k) for k in keys.EXPLORE_VIEW})
     gene_table(profile, point.current_point().library_size)
 
 
@@ -104,5 +123,5 @@ if ws is not None:
     picker, n_top = st.columns([4, 1], vertical_alignment="bottom")
     with picker:
         gene_picker(ws)
-    n_top.slider("Number of top genes", 5, 50, 20, key=keys.N_TOP)
+    n_top.slider("Number of top genes", 5, 50, 20, key=keys.N_TOP, persist_state="session")
     explore(ws, *map_view(ws))

@@ -63,6 +63,8 @@ class ModelSpec:
     use_observed_lib_size: bool
     file_sha256: str
     state_dict: Mapping[str, torch.Tensor] = field(repr=False)
+    unlabeled_category: str | None = None
+    """scANVI's category for cells without a label (not in ``labels``)."""
 
     @property
     def n_batch(self) -> int:

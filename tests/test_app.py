@@ -116,11 +116,14 @@ def test_explore_page_draws_map_and_charts_on_demo(app):
     assert any("Current point:** cell" in m.value for m in app.markdown)
     titles = [json.loads(e.proto.spec)["layout"]["title"]["text"] for e in app.get("plotly_chart")]
     assert any(t.startswith("Cells in UMAP") for t in titles)
-    panels = [a["text"] for a in point_chart(app)["layout"]["annotations"]]
-    assert any(t.startswith("<b>Top 20 genes, expected counts at N=") for t in panels)
+    layout = point_chart(app)["layout"]
+    panels = [a["text"] for a in layout["annotations"]]
+    units = [v["title"]["text"] for k, v in layout.items() if k.startswith("xaxis")]
+    assert any(t.startswith("<b>Top 20 genes by expected counts") for t in panels)
+    assert any(u.startswith("expected counts at library size N =") for u in units)
     assert any("90% predictive interval" in t for t in panels)
     assert any("P(count = 0)" in t for t in panels)
-    assert any("NB theta" in t for t in panels) and any("fraction of library" in t for t in panels)
+    assert any("NB theta" in t for t in panels) and "fraction of library" in [u.replace("<br>", " ") for u in units]
     assert not app.error
 
 
@@ -215,7 +218,7 @@ def test_gene_picker_adds_pasted_genes(app):
     assert {"CD74", "LYZ"} <= set(app.multiselect(key="genes").value)
     assert any("NOT_A_GENE" in w.value for w in app.warning)
     counts = trace(point_chart(app), "scatter", "expected counts")
-    assert "CD74" in counts["x"] and "LYZ" in counts["x"]
+    assert "CD74" in counts["y"] and "LYZ" in counts["y"]
 
 
 def test_compare_page_shows_both_batches_and_differences(app):
@@ -330,7 +333,14 @@ def test_every_page_runs_on_each_kind_of_model(name, monkeypatch, tmp_path):
     monkeypatch.setenv("SCVI_VIZ_CACHE_DIR", str(tmp_path / "cache"))
     at = _open_from_root(f"models/{name}", "adata.h5ad")
     assert not at.error
-    assert len(point_chart(at)["data"]) >= 7  # top genes, expected counts, 2 x P(0), 3 parameters
+    likelihood = json.loads((Path(__file__).parent / "fixtures" / "models" / name / "config.json").read_text())[
+        "model_kwargs"].get("gene_likelihood", "zinb")
+    # Top genes, expected counts, P(0) (dropout and count parts), scale; theta unless Poisson;
+    # dropout (and P(0)'s dropout part) only with zero inflation.
+    names = [t["name"] for t in point_chart(at)["data"]]
+    expected = ["expected counts", "expected counts", "from the count distribution", "Scale"]
+    expected += {"zinb": ["from dropout", "NB theta", "Dropout"], "nb": ["NB theta"], "poisson": []}[likelihood]
+    assert sorted(names) == sorted(expected)
     run(at.switch_page("pages/compare.py"))
     assert not at.error
     if name == "scvi_no_batch":

@@ -137,9 +137,10 @@ def test_report_bundle_without_chromium(monkeypatch):
     extra = pd.DataFrame({"log2FC": [1.0, -2.0]}, index=pd.Index(["A", "B"], name="gene"))
     files = read_zip(export.report_bundle(charts(), STATE, {"comparison S vs G1": extra}))
     assert set(files) == {
-        "Top_genes_cell_7.html", "Top_genes_cell_7.csv", "parameters.html", "parameters.csv",
+        "Top_genes_cell_7.html", "Top_genes_cell_7.csv", "Top_genes_cell_7.about.txt", "parameters.html", "parameters.csv",
         "comparison_S_vs_G1.csv", "state.json", "README.txt",
     }
+    assert files["Top_genes_cell_7.about.txt"].decode().splitlines() == ["library size: 10,000", "point: cell 7"]
     assert files["state.json"].decode() == STATE
     assert b"apt-get install chromium" in files["README.txt"]
     assert b"<html" in files["parameters.html"][:500].lower()
@@ -159,27 +160,32 @@ def test_report_bundle_static_branch_with_fake_images(monkeypatch):
 
     def fake_image(fig, fmt, **kwargs):
         calls.append((fig.layout.title.text, fmt))
-        return {"svg": b"<svg>fake</svg>", "png": PNG_SIGNATURE + b"fake"}[fmt]
+        return {"svg": b"<svg>fake</svg>", "png": PNG_SIGNATURE + b"fake", "pdf": b"%PDF-fake"}[fmt]
 
     monkeypatch.setattr(export, "static_export_available", lambda: True)
     monkeypatch.setattr(export, "figure_image", fake_image)
     files = read_zip(export.report_bundle(charts(), STATE, {"extra": small_table()}))
     assert set(files) == {
-        "Top_genes_cell_7.svg", "Top_genes_cell_7.png", "Top_genes_cell_7.csv",
-        "parameters.svg", "parameters.png", "parameters.csv", "extra.csv", "state.json",
+        "Top_genes_cell_7.svg", "Top_genes_cell_7.png", "Top_genes_cell_7.pdf", "Top_genes_cell_7.csv",
+        "Top_genes_cell_7.about.txt", "parameters.svg", "parameters.png", "parameters.pdf", "parameters.csv",
+        "extra.csv", "state.json",
     }
-    assert sorted(calls) == sorted([("top", "svg"), ("top", "png"), ("params", "svg"), ("params", "png")])
+    assert sorted(calls) == sorted((title, fmt) for title in ("top", "params") for fmt in ("svg", "png", "pdf"))
     assert files["state.json"].decode() == STATE
     assert files["parameters.png"] == PNG_SIGNATURE + b"fake"
 
 
 @needs_chromium
 def test_report_bundle_with_chromium():
-    # Two kaleido calls (SVG + PNG) for one chart.
+    # Three kaleido calls (SVG, PNG, PDF) for one chart; files unpack readable by everyone.
     chart = charts()[0]
-    files = read_zip(export.report_bundle([chart], STATE))
-    assert set(files) == {"Top_genes_cell_7.svg", "Top_genes_cell_7.png", "Top_genes_cell_7.csv", "state.json"}
-    assert files["Top_genes_cell_7.png"].startswith(PNG_SIGNATURE)
+    data = export.report_bundle([chart], STATE)
+    files = read_zip(data)
+    assert set(files) == {"Top_genes_cell_7.svg", "Top_genes_cell_7.png", "Top_genes_cell_7.pdf", "Top_genes_cell_7.csv",
+                          "Top_genes_cell_7.about.txt", "state.json"}
+    assert files["Top_genes_cell_7.png"].startswith(PNG_SIGNATURE) and files["Top_genes_cell_7.pdf"].startswith(b"%PDF")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert {(info.external_attr >> 16) & 0o777 for info in archive.infolist()} == {0o644}
     assert is_svg(files["Top_genes_cell_7.svg"])
     assert files["state.json"].decode() == STATE
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -72,7 +74,7 @@ def test_umap_grid_trace_first(grid_size):
 def test_umap_categorical_colours_one_trace_per_category():
     labels = np.array(["T", "B", "NK", "B", "T"] * 10)
     fig = cell_map.umap_figure(COORDS, labels, color_name="cell type", hover=HOVER, point_xy=(1.5, -0.5))
-    cells = list(fig.data[1:])
+    cells = list(fig.data[1:-1])
     assert [t.name for t in cells] == ["T", "B", "NK"]  # order of first appearance
     assert len({t.marker.color for t in cells}) == 3
     all_idx = np.concatenate([arr(t.customdata) for t in cells])
@@ -83,32 +85,40 @@ def test_umap_categorical_colours_one_trace_per_category():
         np.testing.assert_allclose(arr(t.x), COORDS[idx, 0])
         np.testing.assert_allclose(arr(t.y), COORDS[idx, 1])
         assert list(arr(t.text)) == [HOVER[i] for i in idx]
-    (point,) = fig.layout.shapes
-    assert point.name == POINT_NAME and point.showlegend is True
-    assert (point.xanchor, point.yanchor) == (1.5, -0.5)
-    assert (point.xref, point.yref, point.xsizemode, point.ysizemode) == ("x", "y", "pixel", "pixel")
+    point = fig.data[-1]
+    assert point.name == POINT_NAME and point.showlegend is not False
+    assert point.marker.symbol == "x-thin" and (list(point.x), list(point.y)) == ([1.5], [-0.5])
     assert fig.layout.legend.title.text == "cell type"
 
 
 def test_umap_pandas_categorical_colours():
     labels = pd.Series(pd.Categorical(["x", "y"] * (N_CELLS // 2)))
     fig = cell_map.umap_figure(COORDS, labels, color_name="c", hover=HOVER)
-    assert [t.name for t in fig.data[1:]] == ["x", "y"]
-    assert fig.layout.shapes == ()
+    assert [t.name for t in fig.data[1:]] == ["x", "y"]  # no current point without point_xy
 
 
 def test_umap_numeric_colours_single_trace():
     values = np.linspace(0, 1, N_CELLS)
     fig = cell_map.umap_figure(COORDS, values, color_name="score", hover=HOVER, point_xy=(0.0, 0.0))
-    assert len(fig.data) == 2
+    assert [t.name for t in fig.data] == [GRID_TRACE, "score", POINT_NAME]
     cells = fig.data[1]
-    assert cells.name == "score"
     np.testing.assert_array_equal(arr(cells.customdata), np.arange(N_CELLS))
     np.testing.assert_allclose(arr(cells.marker.color), values)
-    assert cells.marker.showscale is True
-    assert cells.marker.colorbar.title.text == "score"
+    # One colour bar with the name once: no legend entry for the cells, no legend title.
+    assert cells.marker.showscale is True and cells.showlegend is False
+    assert cells.marker.colorbar.title.text == "score" and not fig.layout.legend.title.text
     np.testing.assert_allclose(arr(cells.x), COORDS[:, 0])
-    assert fig.layout.shapes[0].name == POINT_NAME
+
+
+def test_umap_titles_say_what_not_what_to_click():
+    fig = cell_map.umap_figure(COORDS, np.arange(N_CELLS) % 2, color_name="k", embedding_name="UMAP",
+                               subtitle="× current point: cell 3 · 50 cells")
+    assert fig.layout.title.text == "Cells in UMAP, coloured by k"
+    assert fig.layout.title.subtitle.text == "× current point: cell 3 · 50 cells"
+    texts = json.dumps([fig.layout.title.to_plotly_json(), [a.to_plotly_json() for a in fig.layout.annotations]])
+    assert "click" not in texts.lower()
+    long = cell_map.umap_figure(COORDS, HOVER, color_name="a very long column name " * 4, hover=HOVER)
+    assert "<br>" in long.layout.title.text and long.layout.margin.t > fig.layout.margin.t
 
 
 @pytest.mark.parametrize("numeric", [False, True])
@@ -162,24 +172,42 @@ def test_umap_degenerate_coordinates():
 # --------------------------------------------------------------- profiles
 
 
+def axis_titles(fig) -> list[str]:
+    """The x-axis titles, panel by panel, as read (line breaks as spaces)."""
+    names = sorted((k for k in fig.layout if k.startswith("xaxis")), key=lambda k: int(k[5:] or 1))
+    return [fig.layout[k].title.text.replace("<br>", " ") for k in names]
+
+
 def test_top_genes_figure():
     profile = make_profile().nlargest(8, "rate")
     fig = decoded.top_genes_figure(profile, library_size=10000.0)
     assert len(fig.data) == 1
     bar = fig.data[0]
     assert bar.type == "bar" and bar.orientation == "h"
-    x = arr(bar.x)
-    assert np.all(np.diff(x) >= 0)  # ascending: plotly draws the last bar on top
-    assert list(bar.y)[-1] == profile.index[0]
-    np.testing.assert_allclose(x, profile["rate"].to_numpy()[::-1])
-    np.testing.assert_allclose(arr(bar.customdata), profile["scale"].to_numpy()[::-1])
-    title = fig.layout.title.text
-    assert "10,000" in title and "Top 8" in title
+    assert list(bar.y) == list(profile.index)
+    assert fig.layout.yaxis.categoryarray[-1] == profile.index[0]  # largest on top
+    np.testing.assert_allclose(arr(bar.x), profile["rate"].to_numpy())
+    np.testing.assert_allclose(arr(bar.customdata), profile["scale"].to_numpy())
+    assert "Top 8" in fig.layout.title.text
+    assert axis_titles(fig) == ["expected counts at library size N = 10,000"]
 
 
-def test_top_genes_figure_small_library_in_title():
-    fig = decoded.top_genes_figure(make_profile(3), library_size=1.2345)
-    assert "1.23" in fig.layout.title.text
+def test_top_genes_figure_small_library_and_size_factor_units():
+    assert axis_titles(decoded.top_genes_figure(make_profile(3), library_size=1.2345)) == [
+        "expected counts at library size N = 1.23"]
+    assert axis_titles(decoded.top_genes_figure(make_profile(3), library_size=4.93, size_factor=True)) == [
+        "expected counts at size factor = 4.93"]
+
+
+def test_gene_names_get_the_room_they_need():
+    short = make_profile(4)
+    long = short.rename(index={short.index[0]: "RP11-291B21.2-AS1-LONGNAME"})
+    a = decoded.expected_counts_figure(short, library_size=1e3)
+    b = decoded.expected_counts_figure(long, library_size=1e3)
+    assert b.layout.margin.l > a.layout.margin.l >= style.label_margin(list(short.index))
+    assert b.layout.margin.l >= style.text_width("RP11-291B21.2-AS1-LONGNAME", style.TICK_SIZE)
+    # More genes, more height; each gene keeps its row.
+    assert decoded.expected_counts_figure(make_profile(12), library_size=1e3).layout.height > a.layout.height
 
 
 def test_expected_counts_figure_error_bars():
@@ -187,13 +215,13 @@ def test_expected_counts_figure_error_bars():
     fig = decoded.expected_counts_figure(profile, library_size=5000.0)
     tr = fig.data[0]
     rate = profile["rate"].to_numpy()
-    np.testing.assert_allclose(arr(tr.y), rate)
-    assert list(tr.x) == GENES
-    np.testing.assert_allclose(arr(tr.error_y.array), profile["interval_high"].to_numpy() - rate)
-    np.testing.assert_allclose(arr(tr.error_y.arrayminus), rate - profile["interval_low"].to_numpy())
-    assert tr.error_y.symmetric is False
+    np.testing.assert_allclose(arr(tr.x), rate)
+    assert list(tr.y) == GENES
+    np.testing.assert_allclose(arr(tr.error_x.array), profile["interval_high"].to_numpy() - rate)
+    np.testing.assert_allclose(arr(tr.error_x.arrayminus), rate - profile["interval_low"].to_numpy())
+    assert tr.error_x.symmetric is False
     np.testing.assert_allclose(arr(tr.customdata), profile[["interval_low", "interval_high"]].to_numpy())
-    assert "5,000" in fig.layout.title.text
+    assert axis_titles(fig) == ["counts at library size N = 5,000"]
 
 
 def test_expected_counts_figure_error_bars_never_negative():
@@ -203,37 +231,67 @@ def test_expected_counts_figure_error_bars_never_negative():
     profile["interval_low"] = [0.0, 0.0]
     profile["interval_high"] = [0.0, 40.0]
     tr = decoded.expected_counts_figure(profile, library_size=100.0).data[0]
-    np.testing.assert_allclose(arr(tr.error_y.array), [0.0, 0.0])
-    np.testing.assert_allclose(arr(tr.error_y.arrayminus), [0.3, 50.0])
+    np.testing.assert_allclose(arr(tr.error_x.array), [0.0, 0.0])
+    np.testing.assert_allclose(arr(tr.error_x.arrayminus), [0.3, 50.0])
 
 
-def test_parameters_figure_three_panels():
+@pytest.mark.parametrize(("likelihood", "names"), [
+    ("zinb", ["Scale", "NB theta", "Dropout"]), ("nb", ["Scale", "NB theta"]), ("poisson", ["Scale"])])
+def test_parameters_figure_shows_the_parameters_the_likelihood_has(likelihood, names):
     profile = make_profile()
-    fig = decoded.parameters_figure(profile)
-    assert len(fig.data) == 3
-    assert all(t.type == "bar" for t in fig.data)
-    assert [t.name for t in fig.data] == ["scale", "theta", "dropout"]
-    assert len({t.xaxis for t in fig.data}) == 3
-    assert len({t.yaxis for t in fig.data}) == 3
+    fig = decoded.parameters_figure(profile, likelihood=likelihood, subtitle="sub")
+    assert [t.name for t in fig.data] == names
+    assert all(t.type == "bar" and t.orientation == "h" for t in fig.data)
+    assert len({t.xaxis for t in fig.data}) == len(names)
+    column = {"Scale": "scale", "NB theta": "theta", "Dropout": "dropout"}
     for t in fig.data:
-        np.testing.assert_allclose(arr(t.y), profile[t.name].to_numpy())
-        assert list(t.x) == GENES
-    domains = [tuple(fig.layout["xaxis" + ("" if i == 0 else str(i + 1))].domain) for i in range(3)]
+        np.testing.assert_allclose(arr(t.x), profile[column[t.name]].to_numpy())
+        assert list(t.y) == GENES
+    domains = [tuple(fig.layout["xaxis" + ("" if i == 0 else str(i + 1))].domain) for i in range(len(names))]
     for (a0, a1), (b0, b1) in zip(domains, domains[1:]):
         assert a1 <= b0  # side by side, not overlapping
-    assert tuple(fig.layout.yaxis3.range) == (0, 1)
-    assert len(fig.layout.annotations) == 3
+    # Gene names once, on the first panel of the row.
+    assert [fig.layout["yaxis" + ("" if i == 0 else str(i + 1))].showticklabels for i in range(len(names))] == (
+        [True] + [False] * (len(names) - 1))
+    assert len(fig.layout.annotations) == len(names)
+    subtitle = fig.layout.title.subtitle.text
+    assert subtitle.startswith("sub")
+    assert ("no zero inflation" in subtitle) == (likelihood == "nb")
+    assert ("no dispersion" in subtitle) == (likelihood == "poisson")
+
+
+def test_parameters_figure_size_factor_scale_unit():
+    fig = decoded.parameters_figure(make_profile(), size_factor=True)
+    assert axis_titles(fig)[0] == "softplus scale (x size factor = counts)"
 
 
 def test_zero_probability_figure_stacked():
     profile = make_profile()
     fig = decoded.zero_probability_figure(profile)
     assert fig.layout.barmode == "stack"
-    assert len(fig.data) == 2
-    total = arr(fig.data[0].y) + arr(fig.data[1].y)
+    assert [t.name for t in fig.data] == ["from dropout", "from the count distribution"]
+    total = arr(fig.data[0].x) + arr(fig.data[1].x)
     np.testing.assert_allclose(total, profile["p_zero"].to_numpy())
-    np.testing.assert_allclose(arr(fig.data[0].y), profile["p_zero_dropout"].to_numpy())
-    assert list(fig.data[0].x) == list(fig.data[1].x) == GENES
+    np.testing.assert_allclose(arr(fig.data[0].x), profile["p_zero_dropout"].to_numpy())
+    assert list(fig.data[0].y) == list(fig.data[1].y) == GENES
+
+
+def test_zero_probability_figure_without_zero_inflation_has_no_dropout_part():
+    fig = decoded.zero_probability_figure(make_profile(), likelihood="nb")
+    assert [t.name for t in fig.data] == ["from the count distribution"]
+    assert "no zero inflation" in fig.layout.annotations[0].text
+
+
+def test_point_figure_rows_do_not_overlap():
+    profile = make_profile()
+    fig = decoded.point_figure(profile.nlargest(10, "rate"), profile.iloc[:5], library_size=1e3)
+    ys = sorted(tuple(fig.layout[k].domain) for k in fig.layout if k.startswith("yaxis"))
+    rows = sorted(set(ys))
+    assert len(rows) == 4  # top genes, expected counts, P(0), the parameters' row
+    for (a0, a1), (b0, b1) in zip(rows, rows[1:]):
+        assert a1 < b0
+    assert all(0 <= a < b <= 1 for a, b in rows)
+    assert fig.layout.margin.l >= style.label_margin(list(profile.index))
 
 
 # ------------------------------------------------------------ comparisons

@@ -130,6 +130,13 @@ class Workspace:
         """``obs`` columns that can colour the cells."""
         return [c for c in self.obs.columns if not str(c).startswith("_scvi")]
 
+    def category_count(self, column: str) -> int:
+        """Distinct values of a non-numeric ``obs`` column (0 for numeric columns, which colour by a scale)."""
+        values = self.obs[column]
+        if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
+            return 0
+        return int(values.nunique(dropna=False))
+
     def cell_hover(self) -> list[str]:
         """Hover text per cell: id plus the model's label column when there is one."""
         ids = self.obs.index.to_numpy(dtype=str)

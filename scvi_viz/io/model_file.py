@@ -220,6 +220,7 @@ def read_model_spec(path: str | Path) -> ModelSpec:
         use_observed_lib_size=bool(params.get("use_observed_lib_size", True)),
         file_sha256=_sha256(model_file),
         state_dict=state,
+        unlabeled_category=None if unlabeled is None else str(unlabeled),
     )
     if spec.gene_likelihood not in LIKELIHOODS:
         raise UnsupportedModelError(

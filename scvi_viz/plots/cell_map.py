@@ -8,14 +8,20 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from scvi_viz.plots.style import MARGIN, PALETTE, build_figure, titled
+from scvi_viz.plots.export import Chart
+from scvi_viz.plots.style import PALETTE, TICK_SIZE, build_figure, title_block, wrap
 
 CELLS_TRACE = "cells"
 GRID_TRACE = "empty space"
 GRID_TRACE_INDEX = 0
 """The invisible click grid is always the map's first trace."""
 POINT_NAME = "current point"
-"""Legend name of the map's current-point cross (a layout shape)."""
+"""Legend name of the map's current-point × (drawn in exported maps; on screen a component draws it)."""
+MIN_WIDTH = 600
+"""Narrowest width a map is laid out for (the Explore map in a 1,100 px browser window is 640 px)."""
+COLORBAR_TITLE_PX = 110
+MAX_COLOUR_CATEGORIES = 60
+"""A categorical colour with more categories than this is refused (its legend would be unreadable)."""
 MAP_HOVER_MAX_CELLS = 20_000
 """Above this many cells a map is drawn without per-cell hover texts, which keeps its figure small."""
 
@@ -28,6 +34,8 @@ def umap_figure(
     hover: Sequence[str] | None = None,
     point_xy: tuple[float, float] | None = None,
     embedding_name: str = "UMAP",
+    title: str | None = None,
+    subtitle: str = "",
     grid_size: int = 60,
     height: int = 520,
 ) -> go.Figure:
@@ -49,6 +57,9 @@ def umap_figure(
         Where to draw the current point, if any.
     embedding_name
         Axis label prefix.
+    title, subtitle
+        What the map shows; default title "Cells in <embedding>, coloured by <colour>". Both are
+        wrapped to fit :data:`MIN_WIDTH`.
     grid_size
         Points per side of the invisible grid that makes clicks on empty space register.
     height
@@ -57,8 +68,8 @@ def umap_figure(
     Returns
     -------
     plotly.graph_objects.Figure
-        Traces: the invisible grid first (so cells draw above it), then the cells. The current
-        point is a layout shape: a cross of fixed pixel size, with a legend entry.
+        Traces: the invisible grid first (so cells draw above it), then the cells, then (if
+        ``point_xy`` is given) the current point, a black × with a legend entry.
     """
     coords = np.asarray(coords, dtype=np.float32)
     x, y = coords[:, 0], coords[:, 1]
@@ -74,11 +85,13 @@ def umap_figure(
     template = "%{text}<extra></extra>" if texts is not None else "%{fullData.name}, cell #%{customdata}<extra></extra>"
     cell_trace = {"type": "scattergl", "mode": "markers", "hovertemplate": template}
     if values.dtype.kind in "fiub":
-        traces.append({**cell_trace, "x": x, "y": y, "name": color_name, "customdata": index,
+        bar_title = "<br>".join(wrap(color_name, COLORBAR_TITLE_PX, TICK_SIZE))
+        traces.append({**cell_trace, "x": x, "y": y, "name": color_name, "customdata": index, "showlegend": False,
                        **({"text": texts} if texts is not None else {}),
                        "marker": {"size": cell_size, "color": values.astype(np.float32),
                                   "colorscale": "Viridis", "showscale": True,
-                                  "colorbar": {"title": {"text": color_name}, "len": 0.8}}})
+                                  "colorbar": {"title": {"text": bar_title, "font": {"size": TICK_SIZE}}, "len": 0.8}}})
+        legend_title = ""
     else:
         labels = values.astype(str)
         for i, cat in enumerate(pd.unique(labels)):
@@ -86,24 +99,21 @@ def umap_figure(
             traces.append({**cell_trace, "x": x[sel], "y": y[sel], "name": str(cat), "legendgroup": CELLS_TRACE,
                            "customdata": sel, **({"text": texts[sel]} if texts is not None else {}),
                            "marker": {"size": cell_size, "color": PALETTE[i % len(PALETTE)]}})
+        legend_title = color_name
+    if point_xy is not None:
+        traces.append({"type": "scatter", "x": [float(point_xy[0])], "y": [float(point_xy[1])], "mode": "markers",
+                       "name": POINT_NAME, "hoverinfo": "skip", "cliponaxis": False,
+                       "marker": {"symbol": "x-thin", "size": 16, "color": "black", "line": {"width": 3, "color": "black"}}})
+    title_dict, top = title_block(title or f"Cells in {embedding_name}, coloured by {color_name}", subtitle,
+                                  width=MIN_WIDTH)
     layout = {
-        "title": titled(f"Cells in {embedding_name}, coloured by {color_name}",
-                        "Click a cell, or empty space, to decode there; × marks the current point"),
-        "height": height, "margin": MARGIN, "legend": {"itemsizing": "constant", "title": {"text": color_name}},
-        "xaxis": {"title": {"text": f"{embedding_name} 1"}, "showticklabels": False, "zeroline": False},
-        "yaxis": {"title": {"text": f"{embedding_name} 2"}, "showticklabels": False, "zeroline": False},
+        "title": title_dict, "height": height + top, "margin": {"l": 36, "r": 10, "t": top, "b": 36},
+        "legend": {"itemsizing": "constant", "title": {"text": legend_title}, "font": {"size": TICK_SIZE}},
+        "xaxis": {"title": {"text": f"{embedding_name} 1", "standoff": 8}, "showticklabels": False, "zeroline": False},
+        "yaxis": {"title": {"text": f"{embedding_name} 2", "standoff": 8}, "showticklabels": False, "zeroline": False},
         "dragmode": "pan", "clickmode": "event", "uirevision": "umap",
-        "shapes": [] if point_xy is None else [_point_shape(point_xy)],
     }
     return build_figure(traces, layout)
-
-
-def _point_shape(point_xy: tuple[float, float]) -> dict:
-    """The current point on a map: a black cross of fixed pixel size centred on ``point_xy``."""
-    return {"type": "path", "name": POINT_NAME, "showlegend": True, "layer": "above",
-            "xref": "x", "yref": "y", "xsizemode": "pixel", "ysizemode": "pixel",
-            "xanchor": float(point_xy[0]), "yanchor": float(point_xy[1]),
-            "path": "M-8,-8L8,8M-8,8L8,-8", "line": {"color": "black", "width": 3}}
 
 
 def _grid_axes(coords: np.ndarray, grid_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -116,3 +126,20 @@ def grid_step(coords: np.ndarray, grid_size: int = 60) -> tuple[float, float]:
     """Spacing in x and y of the invisible click grid that :func:`umap_figure` lays over ``coords``."""
     gx, gy = _grid_axes(np.asarray(coords, dtype=np.float32), grid_size)
     return float(gx[1] - gx[0]), float(gy[1] - gy[0])
+
+
+def map_chart(*, coords: np.ndarray, color: np.ndarray, color_name: str, hover: Sequence[str] | None,
+              embedding_name: str, subtitle: str, marker: tuple[float, float], point: str,
+              cells: pd.Index) -> Chart:
+    """The map as a chart to download: the cells, the current point (described by ``point``) as
+    an × at ``marker``, and a CSV of every cell's coordinates and colour value.
+
+    Takes :func:`umap_figure`'s arguments; the figure is built on first use.
+    """
+    subtitle = f"× current point: {point} · {subtitle}"
+    table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: color}, index=cells.rename("cell"))
+    return Chart(f"map_{embedding_name}_{color_name}",
+                 lambda: umap_figure(coords, color, color_name=color_name, hover=hover, point_xy=marker,
+                                     embedding_name=embedding_name, subtitle=subtitle),
+                 table, {"map": embedding_name, "colour": color_name, "current point": point,
+                         "current point (x, y)": f"{marker[0]:.4g}, {marker[1]:.4g}"})

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -145,10 +146,12 @@ def chart_file(chart: Chart, fmt: str) -> bytes:
 
 
 def report_bundle(charts: list[Chart], state_json: str, tables: Mapping[str, pd.DataFrame] | None = None) -> bytes:
-    """One ZIP with each chart's SVG and PNG, its CSV, extra ``tables`` as CSV, and ``state.json``.
+    """One ZIP with each chart's SVG, PNG and PDF, its CSV, extra ``tables`` as CSV, and ``state.json``.
 
-    Without Chromium the ZIP holds each chart's HTML instead of SVG/PNG and a ``README.txt``
-    that says why.
+    Each CSV starts with ``#`` lines saying what its numbers are; the same lines are also in a
+    ``<name>.about.txt`` beside it, for spreadsheet programs that read comment lines as rows.
+    Without Chromium the ZIP holds each chart's HTML instead of images and a ``README.txt``
+    that says why. Files unpack readable by everyone (mode 0644).
     """
     buffer = io.BytesIO()
     static = static_export_available()
@@ -162,17 +165,22 @@ def report_bundle(charts: list[Chart], state_json: str, tables: Mapping[str, pd.
         return stem
 
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        def write(name: str, data: bytes | str) -> None:
+            info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+
         for chart in charts:
             stem = unique(chart.name)
-            if static:
-                archive.writestr(f"{stem}.svg", figure_image(chart.figure, "svg"))
-                archive.writestr(f"{stem}.png", figure_image(chart.figure, "png"))
-            else:
-                archive.writestr(f"{stem}.html", figure_html(chart.figure))
-            archive.writestr(f"{stem}.csv", table_csv(chart.table, caption=chart.caption))
+            for fmt in STATIC_FORMATS if static else ("html",):
+                write(f"{stem}.{fmt}", chart_file(chart, fmt))
+            write(f"{stem}.csv", table_csv(chart.table, caption=chart.caption))
+            if chart.caption:
+                write(f"{stem}.about.txt", "".join(f"{k}: {v}\n" for k, v in chart.caption.items()))
         for name, table in (tables or {}).items():
-            archive.writestr(f"{unique(name)}.csv", table_csv(table))
-        archive.writestr("state.json", state_json)
+            write(f"{unique(name)}.csv", table_csv(table))
+        write("state.json", state_json)
         if not static:
-            archive.writestr("README.txt", CHROME_HINT + "\n")
+            write("README.txt", CHROME_HINT + "\n")
     return buffer.getvalue()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -21,8 +24,12 @@ TEMPLATE = {"layout": {
 exports whatever plotly's default template is (importing Streamlit makes that its own, whose
 colours are placeholders only Streamlit's frontend fills in)."""
 MARGIN = {"l": 10, "r": 10, "t": 60, "b": 10}
-GENE_MARGIN = {**MARGIN, "l": 110}
-"""Room for gene names left of horizontal bars (fixed: plotly's automargin re-lays out every redraw)."""
+TITLE_SIZE = 17
+SUBTITLE_SIZE = 12
+TICK_SIZE = 12
+PANEL_TITLE_SIZE = 12
+LINE_PX = 1.3
+"""Line height as a multiple of the font size, for the vertical room a text takes."""
 
 
 def build_figure(traces: list[dict], layout: dict) -> go.Figure:
@@ -40,6 +47,78 @@ def format_library_size(library_size: float) -> str:
     return f"{library_size:,.0f}" if library_size >= 10 else f"{library_size:.3g}"
 
 
+def library_label(library_size: float, *, size_factor: bool) -> str:
+    """``library size N = 628``, or ``size factor = 4.93`` for size-factor models."""
+    value = format_library_size(library_size)
+    return f"size factor = {value}" if size_factor else f"library size N = {value}"
+
+
 def bars_h(profile: pd.DataFrame, x: np.ndarray, **trace) -> dict:
     """A horizontal bar trace with one bar per row of ``profile`` (gene names on the y axis)."""
     return {"type": "bar", "orientation": "h", "x": x, "y": list(profile.index), **trace}
+
+
+# Margins are computed from the labels rather than left to plotly's ``automargin``, which
+# measures and re-lays out the figure on every redraw (the live charts redraw on every slider
+# move). The widths are estimates for a sans-serif font, on the wide side, so that a label
+# always fits: per character, in ems.
+_NARROW = set("iljtfrI.,:;'|!()[] ")
+_WIDE = set("MWmw@%#&")
+
+
+def visible(text: str) -> str:
+    """``text`` without its markup (``<b>``, ``<span ...>``): what is drawn."""
+    return re.sub(r"<[^>]*>", "", text)
+
+
+def text_width(text: str, size: float) -> float:
+    """Estimated width in pixels of ``text`` (one line; markup is not counted) at font size ``size``."""
+    em = 0.0
+    for ch in visible(text):
+        if ch in _NARROW:
+            em += 0.32
+        elif ch in _WIDE:
+            em += 0.9
+        elif ch.isupper() or ch.isdigit():
+            em += 0.64
+        else:
+            em += 0.54
+    return em * size * 1.05
+
+
+def wrap(text: str, max_px: float, size: float) -> list[str]:
+    """``text`` broken at spaces into lines of at most ``max_px`` (a longer word stays whole).
+
+    Spaces inside markup (``<span style='...'>``) are not break points.
+    """
+    lines: list[str] = []
+    for word in re.findall(r"(?:<[^>]*>|[^ <])+", text):
+        if lines and text_width(f"{lines[-1]} {word}", size) <= max_px:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def text_height(lines: int, size: float) -> float:
+    """Vertical room in pixels for ``lines`` lines at font size ``size``."""
+    return lines * size * LINE_PX
+
+
+def label_margin(labels: Sequence[str], *, size: float = TICK_SIZE, pad: float = 10) -> int:
+    """Pixels needed beside an axis for its tick ``labels`` (gene names, say)."""
+    return int(max((text_width(str(t), size) for t in labels), default=0) + pad)
+
+
+def title_block(text: str, subtitle: str, *, width: float) -> tuple[dict, int]:
+    """A layout ``title`` whose title and subtitle are wrapped to fit ``width`` pixels, and the
+    top margin in pixels they need."""
+    usable = width - 24
+    lines = wrap(text, usable, TITLE_SIZE)
+    sub = wrap(subtitle, usable, SUBTITLE_SIZE) if subtitle else []
+    title = {"text": "<br>".join(lines), "font": {"size": TITLE_SIZE}, "y": 1, "yref": "container",
+             "yanchor": "top", "pad": {"t": 10}}
+    if sub:
+        title["subtitle"] = {"text": "<br>".join(sub), "font": {"size": SUBTITLE_SIZE}}
+    top = 10 + text_height(len(lines), TITLE_SIZE) + text_height(len(sub), SUBTITLE_SIZE) + (6 if sub else 0) + 14
+    return title, int(top)

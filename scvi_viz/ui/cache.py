@@ -84,6 +84,16 @@ def variable_genes(ws: Workspace) -> list[str]:
     return _variable_genes(_ws_id(), ws)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _sorted_genes(ws_id: str, _ws: Workspace) -> list[str]:
+    return sorted(_ws.model.spec.genes, key=str.upper)
+
+
+def sorted_genes(ws: Workspace) -> list[str]:
+    """The model's genes in alphabetical order, for pickers."""
+    return _sorted_genes(_ws_id(), ws)
+
+
 def map_colour(ws: Workspace, color_by: str, gene: str | None) -> tuple[np.ndarray, str]:
     """Per-cell colour values and what they are: an ``obs`` column, or a gene's decoded expression."""
     if color_by == GENE_COLOUR:
@@ -100,8 +110,10 @@ def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | No
     """Keyword arguments of :func:`~scvi_viz.plots.cell_map.umap_figure` for this map: plain values,
     so a download can draw the figure after the script run, without session state."""
     color, color_name = map_colour(ws, color_by, gene)
+    m = ws.model
     return {"coords": embedding(ws, embedding_name), "color": color, "color_name": color_name,
-            "hover": map_hover(ws), "embedding_name": embedding_name.removeprefix("X_")}
+            "hover": map_hover(ws), "embedding_name": embedding_name.removeprefix("X_"),
+            "subtitle": f"{ws.n_cells:,} cells · {m.model_name} model (scvi-tools {m.scvi_version})"}
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from scvi_viz.analysis.embedding import resolve_click
 from scvi_viz.analysis.workspace import Workspace
-from scvi_viz.plots.cell_map import GRID_TRACE_INDEX, grid_step, umap_figure
+from scvi_viz.plots.cell_map import GRID_TRACE_INDEX, grid_step
+from scvi_viz.plots.cell_map import map_chart as plots_map_chart
 from scvi_viz.plots.export import Chart
 from scvi_viz.ui import cache, keys
 from scvi_viz.ui.components.map_point import map_point as draw_map_point
@@ -58,11 +58,7 @@ def marker_position(ws: Workspace, embedding_name: str) -> tuple[float, float]:
 
 
 def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *,
-              marker: tuple[float, float]) -> Chart:
-    """The map for exports: the page's figure with the current point at ``marker``, built on first use."""
-    inputs = cache.map_inputs(ws, embedding_name, color_by, gene)
-    coords, color_name = inputs["coords"], inputs["color_name"]
-    table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: inputs["color"]}, index=ws.obs.index)
-    return Chart(f"map_{embedding_name}_{color_name}", lambda: umap_figure(**inputs, point_xy=marker), table,
-                 {"map": embedding_name, "colour": color_name,
-                  "current point (x, y)": f"{marker[0]:.4g}, {marker[1]:.4g}"})
+              marker: tuple[float, float], point: str) -> Chart:
+    """The page's map for exports, with the current point (described by ``point``) at ``marker``."""
+    return plots_map_chart(**cache.map_inputs(ws, embedding_name, color_by, gene), marker=marker, point=point,
+                           cells=ws.obs.index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from scvi_viz.analysis.workspace import Workspace
-from scvi_viz.ui import keys
+from scvi_viz.ui import cache, keys
 
 _PASTED = "pasted_genes"
 _PASTED_MISSING = "pasted_missing"
@@ -17,21 +17,26 @@ def chosen_genes() -> list[str]:
 
 
 def gene_picker(ws: Workspace) -> list[str]:
-    """Searchable multiselect over all genes plus a box for pasted lists; returns the chosen genes."""
+    """Searchable multiselect over all genes plus a box for pasted lists; returns the chosen genes.
+
+    The search matches genes that contain what is typed (no fuzzy matches: "CD3" offers CD3D
+    and CD3E, not CD53); genes are listed alphabetically. The choice is kept across pages.
+    """
     def add_pasted() -> None:
         text = st.session_state.get(_PASTED, "")
         names = [g for g in text.replace(",", " ").replace(";", " ").split() if g]
-        known = set(ws.model.genes)
-        found = [g for g in names if g in known]
-        st.session_state[_PASTED_MISSING] = [g for g in names if g not in known]
-        st.session_state[keys.GENES] = list(dict.fromkeys([*chosen_genes(), *found]))
+        known = set(ws.model.spec.genes)
+        genes = list(dict.fromkeys([*chosen_genes(), *(g for g in names if g in known)]))
+        st.session_state[keys.GENES] = genes
+        # Shown until the genes change again.
+        st.session_state[_PASTED_MISSING] = (tuple(genes), [g for g in names if g not in known])
 
-    st.multiselect("Genes to chart", ws.model.genes, key=keys.GENES, placeholder="type to search all genes",
-                   help="Type part of a gene name to search.")
+    st.multiselect("Genes to chart", cache.sorted_genes(ws), key=keys.GENES, placeholder="type to search all genes",
+                   help="Type part of a gene name to search.", filter_mode="contains", persist_state="session")
     with st.popover("Paste a gene list"):
         st.text_area("Genes, separated by spaces, commas or new lines", key=_PASTED)
         st.button("Add these genes", on_click=add_pasted)
-    missing = st.session_state.get(_PASTED_MISSING)
-    if missing:
+    pasted_into, missing = st.session_state.get(_PASTED_MISSING) or ((), [])
+    if missing and pasted_into == tuple(chosen_genes()):
         st.warning(f"Not in the model: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}")
     return chosen_genes()

@@ -38,3 +38,10 @@ CONTINUOUS_WIDGET = "w_cont::"
 LATENT_WIDGET = "latent"
 LATENT_MOVE = "latent_move"
 """Number of the last latent-slider move applied (see ``components/latent_sliders.js``)."""
+
+EMBEDDING = "embedding"
+COLOR_BY = "color_by"
+OVERLAY_GENE = "overlay_gene"
+SHOW_TABLE = "show_table"
+EXPLORE_VIEW = (EMBEDDING, COLOR_BY, OVERLAY_GENE, N_TOP, SHOW_TABLE)
+"""The Explore page's choices besides the point and genes: saved in a view's ``extras`` and restored."""

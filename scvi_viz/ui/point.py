@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.plots.style import library_label
 from scvi_viz.point import Point
 from scvi_viz.ui import keys
 from scvi_viz.ui.components.latent_sliders import latent_sliders
@@ -99,11 +100,15 @@ def point_controls(ws: Workspace) -> None:
     for key, value in _widget_values(ws).items():
         st.session_state.setdefault(key, value)  # restore after a page switch dropped widget state
     m = ws.model
-    lib_label = "Size factor (log10)" if m.uses_size_factor else "Library size, log10 of total counts"
-    lo, hi = np.log10(np.percentile(ws.library, [0, 100])) + np.array([-1.0, 1.0])
-    st.slider(lib_label, float(min(lo, 2.0)), float(max(hi, 5.0)), step=0.01, key=keys.LIBRARY_WIDGET,
-              on_change=_point_from_widgets, help="Expected counts are scale x this library size.")
-    st.caption(f"library size N = {current_point().library_size:,.0f}")
+    lo, hi = np.log10(np.percentile(ws.library, [0, 100]))
+    if m.uses_size_factor:
+        label, lo, hi = "Size factor, log10", lo - 0.5, hi + 0.5
+        help_text = "Expected counts are the softplus scale x this size factor."
+    else:
+        label, lo, hi = "Library size, log10 of total counts", min(lo - 1.0, 2.0), max(hi + 1.0, 5.0)
+        help_text = "Expected counts are scale (a fraction of the library) x this library size."
+    st.slider(label, float(lo), float(hi), step=0.01, key=keys.LIBRARY_WIDGET, on_change=_point_from_widgets, help=help_text)
+    st.caption(library_label(current_point().library_size, size_factor=m.uses_size_factor))
     if m.batch_key is not None:
         st.selectbox(f"{m.batch_key} (batch covariate)", m.batches, key=keys.BATCH_WIDGET, on_change=_point_from_widgets)
     if m.labels_key is not None and m.dispersion == "gene-label":

@@ -34,18 +34,28 @@ def _server_files() -> tuple[str, str, str] | None:
     root = sources.data_root()
     st.sidebar.caption(f"Data root: `{root}` (set SCVI_VIZ_DATA_DIR to change it)")
     models, datasets = sources.list_model_dirs(root), sources.list_h5ad_files(root)
+
+    def follow_model(key: str) -> None:
+        # The data box follows the model folder: its own adata.h5ad (model.save(save_anndata=True)).
+        folder = (st.session_state.get(key) or "").strip()
+        own = str(Path(folder) / "adata.h5ad") if folder else None
+        if own in datasets:
+            st.session_state["root_data"] = own
+
     model_rel = st.sidebar.selectbox("Model folder", models, index=None, key="root_model",
+                                     on_change=follow_model, args=("root_model",),
                                      placeholder="folders with a model.pt" if models else "no model.pt under the data root")
-    typed = st.sidebar.text_input("…or type a model folder (relative to the data root)", key="root_model_typed")
-    data_default = None
-    if model_rel and f"{model_rel}/adata.h5ad" in datasets:
-        data_default = datasets.index(f"{model_rel}/adata.h5ad")
-    data_rel = st.sidebar.selectbox("AnnData (.h5ad)", datasets, index=data_default, key="root_data",
+    typed = st.sidebar.text_input("…or type a model folder (relative to the data root)", key="root_model_typed",
+                                  on_change=follow_model, args=("root_model_typed",))
+    data_rel = st.sidebar.selectbox("AnnData (.h5ad)", datasets, index=None, key="root_data",
                                     placeholder=".h5ad files under the data root")
     model_rel = typed.strip() or model_rel
     if not model_rel or not data_rel:
         st.sidebar.info("Pick a model folder and an .h5ad file.")
         return None
+    if Path(data_rel).parent != Path(model_rel):
+        st.sidebar.info(f"The model ({model_rel}) and the data ({data_rel}) come from different folders: "
+                        "check that this data is the one the model was trained on, or a query of its genes.")
     model_path = sources.resolve_in_root(model_rel, root)
     data_path = sources.resolve_in_root(data_rel, root)
     return str(model_path), str(data_path), f"{model_rel} + {data_rel}"
@@ -80,7 +90,9 @@ def _model_card(ws: Workspace, label: str) -> None:
         if m.continuous_covariates:
             st.markdown(f"Continuous covariates: {', '.join(f'**{c}**' for c in m.continuous_covariates)}")
         if m.labels_key is not None:
-            st.markdown(f"Labels **{m.labels_key}** ({len(m.labels)} categories)")
+            unlabeled = m.spec.unlabeled_category
+            st.markdown(f"Labels **{m.labels_key}** ({len(m.labels)} categories"
+                        + (f", plus unlabeled cells as '{unlabeled}'" if unlabeled is not None else "") + ")")
         device = f"CUDA ({torch.cuda.get_device_name(m.device)})" if m.device.type == "cuda" else "CPU"
         last = st.session_state.get(keys.LAST_DECODE_MS)
         st.markdown(f"Decoding on **{device}**" + (f" · last decode {last:.1f} ms" if last is not None else ""))
@@ -102,6 +114,7 @@ def _restore_controls(ws: Workspace) -> None:
             return
         set_point(ws, state.point, origin=f"restored view ({state.cell_id or 'saved point'})", xy=None)
         st.session_state[keys.GENES] = list(state.genes)
+        warnings += _restore_choices(ws, state.extras)
         st.session_state[_RESTORE_MESSAGE] = ("warning", " ".join(warnings)) if warnings else ("success", "View restored.")
 
     with st.sidebar.expander("Restore a saved view"):
@@ -110,6 +123,27 @@ def _restore_controls(ws: Workspace) -> None:
         message = st.session_state.pop(_RESTORE_MESSAGE, None)
         if message:
             getattr(st, message[0])(message[1])
+
+
+def _restore_choices(ws: Workspace, extras: dict) -> list[str]:
+    """Put a saved view's page choices (map, colour, top-N, table) back; returns what was skipped."""
+    allowed = {
+        keys.EMBEDDING: lambda v: v in ws.embedding_names(),
+        keys.COLOR_BY: lambda v: v == cache.GENE_COLOUR or v in ws.color_columns(),
+        keys.OVERLAY_GENE: lambda v: v is None or v in ws.model.spec.genes,
+        keys.N_TOP: lambda v: isinstance(v, int) and not isinstance(v, bool) and 5 <= v <= 50,
+        keys.SHOW_TABLE: lambda v: isinstance(v, bool),
+    }
+    skipped = []
+    for key, ok in allowed.items():
+        if key not in extras:
+            continue
+        if ok(extras[key]):
+            if extras[key] is not None:
+                st.session_state[key] = extras[key]
+        else:
+            skipped.append(key)
+    return [f"Saved choices that do not fit this model and data were left as they are: {', '.join(skipped)}."] if skipped else []
 
 
 def sidebar() -> Workspace | None:

@@ -1,0 +1,71 @@
+"""A view that holds, in the browser: a saved view restores every choice, and the server-file
+picker follows the chosen model folder."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from streamlit_server import StreamlitServer
+from test_browser import ROOT, assert_no_exception, body_text, chart, choose, open_app, wait_explore_ready, wait_idle
+
+from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
+from scvi_viz.io.view_state import ViewState
+
+
+@pytest.fixture(scope="module")
+def demo() -> Workspace:
+    return Workspace.open(DEMO_MODEL, DEMO_DATA, device="cpu")
+
+
+def test_a_saved_view_restores_point_genes_and_choices(page, app_url, demo, tmp_path):
+    cell = 321
+    state = ViewState(model_sha256=demo.model.file_sha256, point=demo.cell_point(cell), genes=("CD74", "LYZ", "GNLY"),
+                      cell_id=f"cell {demo.obs.index[cell]}",
+                      extras={"color_by": "phase", "n_top": 10, "embedding": demo.embedding_names()[0]})
+    path = tmp_path / "state.json"
+    path.write_text(state.to_json())
+    open_app(page, app_url)
+    page.get_by_text("Restore a saved view").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').last.set_input_files(str(path))
+    wait_idle(page)
+    page.get_by_role("button", name="Restore").click()
+    page.wait_for_function("() => document.body.innerText.includes('View restored.')")
+    wait_explore_ready(page)
+    assert_no_exception(page)
+    assert "coloured by phase" in chart(page, "Cells in")["title"]
+    text = body_text(page)
+    assert f"restored view (cell {demo.obs.index[cell]})" in text
+    assert "Top 10 genes by expected counts" in " ".join(page.evaluate(
+        "() => [...document.querySelectorAll('.js-plotly-plot .annotation-text')].map(t => t.textContent)"))
+    traces = chart(page, "Decoded at the current point")["traces"]
+    assert ["CD74", "LYZ", "GNLY"] in [t["y"] for t in traces if t["name"] == "expected counts"]
+
+
+def test_the_data_box_follows_the_model_folder(new_page, tmp_path):
+    root = tmp_path / "root"
+    (root / "atlas").mkdir(parents=True)
+    shutil.copy(DEMO_MODEL / "model.pt", root / "atlas" / "model.pt")
+    shutil.copy(DEMO_DATA, root / "atlas" / "adata.h5ad")
+    shutil.copy(DEMO_DATA, root / "elsewhere.h5ad")
+    server = StreamlitServer(tmp_path / "streamlit.log", cwd=ROOT,
+                             env={"SCVI_VIZ_DATA_DIR": str(root), "SCVI_VIZ_CACHE_DIR": str(tmp_path / "cache")})
+    try:
+        server.wait_healthy(60)
+        page = new_page()
+        page.goto(server.url)
+        wait_explore_ready(page)
+        page.get_by_text("Files on this server").click()
+        wait_idle(page)
+        choose(page, "Model folder", "atlas")
+        wait_explore_ready(page)
+        assert page.get_by_role("combobox", name="AnnData (.h5ad)").input_value() == "atlas/adata.h5ad"
+        assert "atlas + atlas/adata.h5ad" in body_text(page)
+        assert "different folders" not in body_text(page)
+        choose(page, "AnnData (.h5ad)", "elsewhere.h5ad")
+        wait_explore_ready(page)
+        assert "come from different folders" in body_text(page)
+        assert_no_exception(page)
+    finally:
+        server.stop()

@@ -1,0 +1,83 @@
+"""A view that holds: choices survive page switches, saved views bring back every choice,
+and refusals say why (AppTest on the demo)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_app import APP, chart, point_chart, run
+from streamlit.testing.v1 import AppTest
+
+
+
+@pytest.fixture
+def app() -> AppTest:
+    return run(AppTest.from_file(APP, default_timeout=120))
+
+
+def test_explore_choices_survive_a_visit_to_compare(app):
+    app.multiselect(key="genes").set_value(["CD74", "LYZ"])
+    run(app)
+    app.selectbox(key="color_by").set_value("phase")
+    run(app)
+    app.slider(key="n_top").set_value(12)
+    run(app)
+    app.toggle(key="show_table").set_value(True)
+    run(app)
+    run(app.switch_page("pages/compare.py"))
+    run(app.switch_page("pages/explore.py"))
+    assert app.multiselect(key="genes").value == ["CD74", "LYZ"]
+    assert app.selectbox(key="color_by").value == "phase"
+    assert app.slider(key="n_top").value == 12
+    assert app.toggle(key="show_table").value is True
+    assert chart(app, "Cells in UMAP")["layout"]["title"]["text"].endswith("coloured by phase")
+    panel_genes = {g for t in point_chart(app)["data"] if t["name"] == "expected counts" and t["type"] == "scatter"
+                   for g in t["y"]}
+    assert panel_genes == {"CD74", "LYZ"}
+
+
+def test_a_column_with_too_many_categories_is_refused_with_a_message(app):
+    app.selectbox(key="color_by").set_value("cell_id")
+    run(app)
+    assert any("700 categories" in w.value and "coloured by 'bulk_labels' instead" in w.value for w in app.warning)
+    assert chart(app, "Cells in UMAP")["layout"]["title"]["text"].endswith("coloured by bulk_labels")
+
+
+def test_gene_picker_lists_genes_alphabetically(app):
+    options = list(app.multiselect(key="genes").options)
+    assert options == sorted(options, key=str.upper) and len(options) == 765
+
+
+def test_pasted_genes_warning_goes_once_the_genes_change(app):
+    app.text_area(key="pasted_genes").set_value("CD74 NOT_A_GENE")
+    run(next(b for b in app.button if b.label == "Add these genes").click())
+    assert any("NOT_A_GENE" in w.value for w in app.warning)
+    app.multiselect(key="genes").set_value(["LYZ"])
+    run(app)
+    assert not any("NOT_A_GENE" in w.value for w in app.warning)
+
+
+def test_report_bundle_records_the_explore_choices(app):
+    from scvi_viz.io.view_state import ViewState
+    from scvi_viz.ui import downloads
+
+    app.selectbox(key="color_by").set_value("phase")
+    run(app)
+    captured = {}
+    original = downloads.view_state
+
+    def spy(ws, extras=None):
+        state = original(ws, extras)
+        captured["state"] = state
+        return state
+
+    downloads.view_state = spy
+    try:
+        run(app)
+    finally:
+        downloads.view_state = original
+    state: ViewState = captured["state"]
+    assert state.extras["color_by"] == "phase" and state.extras["n_top"] == 20
+    assert set(state.extras) >= {"embedding", "color_by", "overlay_gene", "n_top", "show_table"}
+    assert json.loads(state.to_json())["extras"]["color_by"] == "phase"
