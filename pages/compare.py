@@ -4,7 +4,7 @@ import streamlit as st
 
 from scvi_viz.analysis.compare import CovariateChoice, compare_point, covariate_options
 from scvi_viz.analysis.workspace import Workspace
-from scvi_viz.plots.style import format_library_size
+from scvi_viz.plots.style import library_label
 from scvi_viz.ui import cache, point, sidebar
 from scvi_viz.ui.compare import comparison_view, covariate_picker, group_picker
 
@@ -22,7 +22,8 @@ def at_current_point(ws: Workspace, options: dict[str, CovariateChoice]) -> None
     table = compare_point(ws.model, here, choice.kind, choice.name, values)
     others = ", ".join(p.replace("=", " = ") for p in here.describe(ws.model.spec).split(", ")
                        if p and not p.startswith(f"{covariate}="))
-    where = f"{origin} · library size {format_library_size(here.library_size)}" + (f" · {others}" if others else "")
+    where = f"{origin} · {library_label(here.library_size, size_factor=ws.model.uses_size_factor)}" + \
+        (f" · {others}" if others else "")
     comparison_view(ws, table, key="cmp_point", where=where, library_size=here.library_size,
                     covariate=covariate, values=values)
 

@@ -414,13 +414,11 @@ def test_lfc_left_margin_holds_the_longest_gene_name():
     long = make_lfc_table(["A1", "B2", "C3", long_name])
     m_short = comparison.lfc_figure(short).layout.margin.l
     m_long = comparison.lfc_figure(long).layout.margin.l
-    assert m_long == comparison.label_margin(["A1", "B2", "C3", long_name])
-    assert m_long >= comparison.text_width_px(long_name) > m_short
-    # Arial at 12 px: "RP11-291B21.2" is 78 px wide; the estimate may exceed, never fall short.
-    assert 78 <= comparison.text_width_px("RP11-291B21.2") <= 90
+    assert m_long == style.label_margin(["A1", "B2", "C3", long_name])
+    assert m_long >= style.text_width(long_name, style.TICK_SIZE) > m_short
     # Only the shown genes count.
     one = comparison.lfc_figure(long, n=1)
-    assert one.layout.margin.l == comparison.label_margin(list(one.data[0].y))
+    assert one.layout.margin.l == style.label_margin(list(one.data[0].y))
 
 
 def test_compare_titles_fit_and_name_continuous_values():
@@ -435,9 +433,9 @@ def test_compare_titles_fit_and_name_continuous_values():
         assert "percent_mito\\u00a0=\\u00a00.024" in text or "percent_mito = 0.024" in text
         assert "<br>" not in fig.layout.title.text and len(fig.layout.title.text) <= 40
         lines = fig.layout.title.subtitle.text.split("<br>")
-        assert all(len(line) <= comparison.SUBTITLE_CHARS for line in lines)
-        # The top margin holds the title, every subtitle line and the legend.
-        assert fig.layout.margin.t >= 44 + 17 * len(lines)
+        assert all(style.text_width(line, style.SUBTITLE_SIZE) <= comparison.SUBTITLE_PX for line in lines)
+        # The top margin holds the title and every subtitle line.
+        assert fig.layout.margin.t >= style.text_height(1, style.TITLE_SIZE) + style.text_height(len(lines), style.SUBTITLE_SIZE)
     scatter = comparison.compare_scatter(table, unit="rate")
     assert scatter.layout.xaxis.title.text == "expected counts at percent_mito = 0.0118 (reference)"
     assert scatter.layout.yaxis.title.text == "expected counts at percent_mito = 0.024"

@@ -8,47 +8,31 @@ Margins are computed from the texts they hold, so that nothing is cut on screen 
 from __future__ import annotations
 
 import math
-import textwrap
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from scvi_viz.analysis.compare import lfc_column, top_ranked
-from scvi_viz.plots.style import PALETTE, bars_h, build_figure
+from scvi_viz.plots.style import (
+    PALETTE,
+    SUBTITLE_SIZE,
+    TICK_SIZE,
+    TITLE_SIZE,
+    bars_h,
+    build_figure,
+    label_margin,
+    text_height,
+    text_width,
+    wrap,
+)
 
-TICK_FONT_PX = 12
-"""Plotly's default tick label size."""
-TITLE_FONT_PX = 17
-SUBTITLE_FONT_PX = 13
-SUBTITLE_CHARS = 80
-"""Line length of subtitles: they fit a chart about 600 px wide."""
-
-# Advance widths of Helvetica/Arial (and their metric twin Liberation Sans, which exports use
-# where Source Sans is missing), in 1/1000 em; other characters count as wide as "M".
-_WIDTHS = {
-    **dict.fromkeys("ijl'", 222), **dict.fromkeys(" .,:;!/\\ftI[]", 278), **dict.fromkeys("-()r`", 333),
-    **dict.fromkeys("ckszvxyJ", 500), **dict.fromkeys("0123456789abdeghnopqu_#$?", 556),
-    **dict.fromkeys("+=<>~", 584), **dict.fromkeys("FTZ", 611),
-    **dict.fromkeys("ABEKPSVXY&", 667), **dict.fromkeys("CDHNRUw", 722), **dict.fromkeys("GOQ", 778),
-    **dict.fromkeys("mM", 833), "W": 944, "%": 889, "@": 1015, "|": 260,
-}
+SUBTITLE_PX = 560
+"""Width subtitles are wrapped to: they fit a chart about 600 px wide (a 1100 px window's is 640)."""
 
 
-def text_width_px(text: str, *, font_px: float = TICK_FONT_PX) -> float:
-    """Width of ``text`` drawn in Arial/Helvetica at ``font_px``, with 5% to spare."""
-    return 1.05 * font_px * sum(_WIDTHS.get(c, 833) for c in text) / 1000
-
-
-def label_margin(labels: list[str], *, font_px: float = TICK_FONT_PX, pad: int = 14) -> int:
-    """Pixels left of a plot that hold the longest of ``labels`` (tick labels) and a gap."""
-    return math.ceil(max((text_width_px(t, font_px=font_px) for t in labels), default=0)) + pad
-
-
-def wrap(text: str, width: int) -> list[str]:
-    """``text`` broken into lines of at most ``width`` characters at spaces, where possible,
-    never inside ``name = value``; ``<br>`` starts a new line."""
-    text = text.replace(" = ", "\u00a0=\u00a0")
-    return [line for part in text.split("<br>") for line in (textwrap.wrap(part, width) or [""])]
+def _keep(text: str) -> str:
+    """``text`` with no line break inside ``name = value``."""
+    return text.replace(" = ", "\u00a0=\u00a0")
 
 
 def _title(title: str, subtitle_lines: list[str], *, legend_rows: int = 0) -> tuple[dict, int]:
@@ -56,20 +40,23 @@ def _title(title: str, subtitle_lines: list[str], *, legend_rows: int = 0) -> tu
     (and a legend of ``legend_rows`` above the plot) need.
 
     Plotly places a multi-line *title* partly outside the figure, a multi-line subtitle
-    correctly: so the title is kept to one short line.
+    correctly: so the title is kept to one short line. Each of ``subtitle_lines`` (which may
+    hold ``<br>``) starts a new line.
     """
-    sub = [line for text in subtitle_lines if text for line in wrap(text, SUBTITLE_CHARS)]
-    layout = {"text": title, "yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 10}, "font": {"size": TITLE_FONT_PX}}
+    sub = [line for text in subtitle_lines if text for part in _keep(text).split("<br>")
+           for line in wrap(part, SUBTITLE_PX, SUBTITLE_SIZE)]
+    layout = {"text": title, "yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 10}, "font": {"size": TITLE_SIZE}}
     if sub:
-        layout["subtitle"] = {"text": "<br>".join(sub), "font": {"size": SUBTITLE_FONT_PX}}
-    return layout, 44 + 17 * len(sub) + 26 * legend_rows + 8
+        layout["subtitle"] = {"text": "<br>".join(sub), "font": {"size": SUBTITLE_SIZE}}
+    top = 10 + text_height(1, TITLE_SIZE) + text_height(len(sub), SUBTITLE_SIZE) + 14 + 26 * legend_rows + 8
+    return layout, int(top)
 
 
 def _legend(names: list[str]) -> tuple[dict, int]:
     """A horizontal legend just above the plot, and how many rows it takes in a 600 px chart."""
     rows, used = 1, 0.0
     for name in names:
-        item = text_width_px(name) + 50
+        item = text_width(name, TICK_SIZE) + 50
         if used and used + item > 560:
             rows, used = rows + 1, 0.0
         used += item
@@ -141,7 +128,7 @@ def lfc_figure(table: pd.DataFrame, *, n: int = 20, subtitle: str = "") -> go.Fi
         "title": title, "legend": {**legend, "traceorder": "reversed"}, "showlegend": len(others) > 1,
         "barmode": "group", "bargap": 0.25,
         "xaxis": {"title": {"text": f"log2 fold change vs {ref}"}, "zeroline": True},
-        "yaxis": {"tickfont": {"size": TICK_FONT_PX}, "dtick": 1},
+        "yaxis": {"tickfont": {"size": TICK_SIZE}, "dtick": 1},
         "height": top_margin + 60 + max(3, len(top)) * row_px,
         "margin": {"l": label_margin(list(top.index)), "r": 20, "t": top_margin, "b": 60},
     }
