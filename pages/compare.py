@@ -2,43 +2,49 @@
 
 import streamlit as st
 
-from scvi_viz.analysis.compare import compare_point, covariate_options
+from scvi_viz.analysis.compare import CovariateChoice, compare_point, covariate_options
 from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.plots.style import library_label
 from scvi_viz.ui import cache, point, sidebar
+from scvi_viz.ui.compare import comparison_view, covariate_picker, group_picker
 from scvi_viz.ui.views import write_link
-from scvi_viz.ui.compare import CovariateOption, comparison_view, covariate_picker, group_picker
 
 
 @st.fragment
-def at_current_point(ws: Workspace, options: dict[str, CovariateOption]) -> None:
+def at_current_point(ws: Workspace, options: dict[str, CovariateChoice]) -> None:
     st.subheader("At the current point")
     here = point.current_point()
-    st.markdown(f"**Current point:** {point.point_origin()} (change it on the Explore page)")
-    option = covariate_picker(ws, options, key="cmp_point")
-    if option is None:
+    origin = point.point_origin()
+    st.markdown(f"**Current point:** {origin} (change it on the Explore page)")
+    picked = covariate_picker(ws, options, key="cmp_point")
+    if picked is None:
         return
-    kind, name, values = option
-    table = compare_point(ws.model, here, kind, name, values)
-    comparison_view(ws, table, key="cmp_point", subtitle=f"{point.point_origin()} · library size {here.library_size:,.0f}",
-                    library_size=here.library_size)
+    covariate, choice, values = picked
+    table = compare_point(ws.model, here, choice.kind, choice.name, values)
+    others = ", ".join(p.replace("=", " = ") for p in here.describe(ws.model.spec).split(", ")
+                       if p and not p.startswith(f"{covariate}="))
+    where = f"{origin} · {library_label(here.library_size, size_factor=ws.model.uses_size_factor)}" + \
+        (f" · {others}" if others else "")
+    comparison_view(ws, table, key="cmp_point", where=where, library_size=here.library_size,
+                    covariate=covariate, values=values)
 
 
 @st.fragment
-def for_a_group(ws: Workspace, options: dict[str, CovariateOption]) -> None:
+def for_a_group(ws: Workspace, options: dict[str, CovariateChoice]) -> None:
     st.subheader("For a group of cells")
     st.caption("Every cell of the group keeps its own latent point and library size; only the chosen covariate changes "
                "(scvi-tools' transform_batch). Means over the group's cells are compared.")
-    cells, group_name = group_picker(ws, key="cmp_group")
+    cells, group_name, group = group_picker(ws, key="cmp_group")
     if cells is None or len(cells) == 0:
         st.info("Choose a group: a category of an obs column, or draw a box or lasso on the map.")
         return
-    option = covariate_picker(ws, options, key="cmp_group_cov")
-    if option is None:
+    picked = covariate_picker(ws, options, key="cmp_group")
+    if picked is None:
         return
-    kind, name, values = option
-    table = cache.group_comparison(ws, cells, kind, name, tuple(values))
-    comparison_view(ws, table, key="cmp_group_view",
-                    subtitle=f"{group_name}: {len(cells):,} cells, each at its own library size", library_size=None)
+    covariate, choice, values = picked
+    table = cache.group_comparison(ws, cells, choice.kind, choice.name, tuple(values))
+    comparison_view(ws, table, key="cmp_group", library_size=None, covariate=covariate, values=values, group=group,
+                    where=f"{group_name}: {len(cells):,} cells, each at its own latent point and library size")
 
 
 ws = sidebar.workspace(__file__)

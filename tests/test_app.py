@@ -223,14 +223,15 @@ def test_gene_picker_adds_pasted_genes(app):
 
 def test_compare_page_shows_both_batches_and_differences(app):
     app = run(app.switch_page("pages/compare.py"))
-    scatter = chart(app, "vs G1")
+    scatter = chart(app, "Normalised expression under each value")
     names = [t["name"] for t in scatter["data"]]
-    assert any(n.endswith("vs G1") for n in names)
+    assert "phase = G2M" in names and "phase = S" in names
     lfc = chart(app, "log2 fold change")
     assert len(_values(lfc["data"][0]["x"])) == 20
     table = app.dataframe[0].value
-    assert {"scale [G1]", "scale [G2M]", "log2FC"} <= set(table.columns)
-    assert (table["abs_log2FC"].diff().dropna() <= 1e-12).all()
+    assert {"scale [phase = G1]", "scale [phase = G2M]", "log2FC [phase = G2M vs phase = G1]"} <= set(table.columns)
+    ranked = table[table["ranked"]]
+    assert (ranked["max_abs_log2FC"].diff().dropna() <= 1e-12).all()
 
 
 def test_compare_group_of_cells(app):
@@ -238,7 +239,7 @@ def test_compare_group_of_cells(app):
     category = app.selectbox(key="cmp_group_category")
     run(category.set_value(category.options[1]))
     tables = [d.value for d in app.dataframe]
-    assert len(tables) == 2 and "log2FC" in tables[1].columns
+    assert len(tables) == 2 and "log2FC [phase = G2M vs phase = G1]" in tables[1].columns
 
 
 # ------------------------------------------------------------------------ bad input

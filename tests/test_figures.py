@@ -11,7 +11,7 @@ import pytest
 
 from scvi_viz.plots import cell_map, comparison, decoded, style
 from scvi_viz.plots.cell_map import GRID_TRACE, GRID_TRACE_INDEX, POINT_NAME
-from scvi_viz.analysis.compare import comparison_table
+from scvi_viz.analysis.compare import comparison_table, rank_genes, value_labels
 
 RNG = np.random.default_rng(1)
 N_CELLS = 50
@@ -297,6 +297,17 @@ def test_point_figure_rows_do_not_overlap():
 # ------------------------------------------------------------ comparisons
 
 
+def make_lfc_table(genes, values=("A", "B", "C"), *, low=()) -> pd.DataFrame:
+    """A comparison with made-up fold changes; genes in ``low`` are expected at 0.01 counts."""
+    rng = np.random.default_rng(5)
+    data = {}
+    for v in values:
+        rate = rng.gamma(2.0, 5.0, size=len(genes))
+        rate[[genes.index(g) for g in low]] = 0.01 * rng.uniform(1, 8, size=len(low))
+        data[v] = {"scale": rate / 1000, "rate": rate}
+    return comparison_table(genes, data, 1000.0)
+
+
 @pytest.mark.parametrize("unit", ["scale", "rate"])
 def test_compare_scatter_two_values(unit):
     table = make_table()
@@ -313,17 +324,22 @@ def test_compare_scatter_two_values(unit):
     np.testing.assert_allclose(arr(pts.x), x)
     np.testing.assert_allclose(arr(pts.y), y)
     assert list(pts.text) == list(table.index)
-    assert pts.name == "B vs A"
+    assert pts.name == "B" and "B vs A" in pts.hovertemplate
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    what = "normalised expression" if unit == "scale" else "expected counts"
+    assert fig.layout.xaxis.title.text == f"{what} at A (reference)"
+    assert fig.layout.yaxis.title.text == f"{what} at B"
 
 
 def test_compare_scatter_one_trace_per_other_value():
     table = make_table(("G1", "S", "G2M"))
     fig = comparison.compare_scatter(table, unit="scale")
-    assert [t.name for t in fig.data[1:]] == ["S vs G1", "G2M vs G1"]
+    assert [t.name for t in fig.data[1:]] == ["S", "G2M"]
     for t, v in zip(fig.data[1:], ("S", "G2M")):
         np.testing.assert_allclose(arr(t.x), table["scale [G1]"].to_numpy())
         np.testing.assert_allclose(arr(t.y), table[f"scale [{v}]"].to_numpy())
+    assert "S, G2M vs G1" in fig.layout.title.subtitle.text.replace("\u00a0", " ")
+    assert fig.layout.yaxis.title.text == "normalised expression at each other value"
 
 
 def test_compare_scatter_bracketed_value_names():
@@ -331,7 +347,16 @@ def test_compare_scatter_bracketed_value_names():
               "B": {"scale": np.array([0.1, 0.2, 0.4]), "rate": np.array([1.0, 2.0, 4.0])}}
     table = comparison_table(GENES[:3], values, 10.0)
     fig = comparison.compare_scatter(table, unit="rate")
-    assert [t.name for t in fig.data[1:]] == ["B vs A [x]"]
+    assert [t.name for t in fig.data[1:]] == ["B"]
+    assert fig.layout.xaxis.title.text == "expected counts at A [x] (reference)"
+
+
+def test_compare_log_axes_print_powers_of_ten():
+    fig = comparison.compare_scatter(make_table(), unit="scale")
+    for axis in (fig.layout.xaxis, fig.layout.yaxis):
+        assert axis.exponentformat == "power" and axis.dtick == 1  # one labelled tick per decade
+        assert axis.minor.ticks == "outside" and axis.minor.dtick == "D1"  # unlabelled minor ticks
+    assert comparison.log_axis("x", 1e-12, 1.0)["dtick"] == 2  # past eight decades, every second one
 
 
 @pytest.mark.parametrize("n", [3, 5, 50])
@@ -342,17 +367,78 @@ def test_lfc_figure_top_abs(n):
     k = min(n, len(table))
     lfc = arr(bar.x)
     assert len(lfc) == k
-    expected = table["log2FC"].to_numpy()[np.argsort(-table["abs_log2FC"].to_numpy(), kind="stable")[:k]]
+    expected = table["log2FC [B vs A]"].to_numpy()[np.argsort(-table["max_abs_log2FC"].to_numpy(), kind="stable")[:k]]
     # Largest |log2FC| last (drawn on top).
     np.testing.assert_allclose(np.sort(np.abs(lfc)), np.sort(np.abs(expected)))
     assert np.all(np.diff(np.abs(lfc)) >= 0)
-    assert list(bar.y)[-1] == table["abs_log2FC"].idxmax()
+    assert list(bar.y)[-1] == table["max_abs_log2FC"].idxmax()
     genes = list(bar.y)
-    np.testing.assert_allclose(lfc, table.loc[genes, "log2FC"].to_numpy())
-    colors = list(bar.marker.color)
-    assert all((c == "#d62728") == (v > 0) for c, v in zip(colors, lfc))
-    assert "B vs A" in fig.layout.title.text
-    assert f"Top {k}" in fig.layout.title.text
+    np.testing.assert_allclose(lfc, table.loc[genes, "log2FC [B vs A]"].to_numpy())
+    assert bar.name == "B"
+    assert fig.layout.title.text == f"Top {k} genes by |log2 fold change|"
+    assert "B vs A" in fig.layout.title.subtitle.text
+    assert fig.layout.xaxis.title.text == "log2 fold change vs A"
+
+
+def test_lfc_figure_one_bar_per_other_value():
+    genes = [f"G{i}" for i in range(30)]
+    table = make_lfc_table(genes)
+    fig = comparison.lfc_figure(table, n=10)
+    assert fig.layout.barmode == "group" and fig.layout.showlegend
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"B", "C"}
+    top = list(table.head(10).index)[::-1]
+    for name, trace in by_name.items():
+        assert list(trace.y) == top
+        np.testing.assert_allclose(arr(trace.x), table.loc[top, f"log2FC [{name} vs A]"].to_numpy())
+    assert "B, C vs A" in fig.layout.title.subtitle.text
+    assert "Ranked: 30 of 30 genes" in fig.layout.title.subtitle.text
+
+
+def test_lfc_figure_leaves_out_genes_below_the_minimum_expression():
+    genes = [f"G{i}" for i in range(30)]
+    low = genes[:8]
+    table = make_lfc_table(genes, low=low)
+    fig = comparison.lfc_figure(table, n=25)
+    shown = set(fig.data[0].y)
+    assert len(shown) == 22 and not shown & set(low)
+    assert "Ranked: 22 of 30 genes, at ≥ 0.1 expected counts at library size 1,000" in fig.layout.title.subtitle.text
+    # Without a minimum they are ranked, and the low ones (fold changes of noise) are among them.
+    every = comparison.lfc_figure(rank_genes(table, min_counts=None), n=25)
+    assert set(every.data[0].y) & set(low)
+
+
+def test_lfc_left_margin_holds_the_longest_gene_name():
+    short = make_lfc_table(["A1", "B2", "C3", "D4"])
+    long_name = "RP11-291B21.2-WWWWWW"
+    long = make_lfc_table(["A1", "B2", "C3", long_name])
+    m_short = comparison.lfc_figure(short).layout.margin.l
+    m_long = comparison.lfc_figure(long).layout.margin.l
+    assert m_long == style.label_margin(["A1", "B2", "C3", long_name])
+    assert m_long >= style.text_width(long_name, style.TICK_SIZE) > m_short
+    # Only the shown genes count.
+    one = comparison.lfc_figure(long, n=1)
+    assert one.layout.margin.l == style.label_margin(list(one.data[0].y))
+
+
+def test_compare_titles_fit_and_name_continuous_values():
+    labels = value_labels("percent_mito", [0.011790941189974547, 0.023972257412970068], continuous=True)
+    data = {lab: {"scale": np.linspace(0.01, 0.2, 12) * (1 + i), "rate": np.linspace(1, 20, 12) * (1 + i)}
+            for i, lab in enumerate(labels)}
+    table = comparison_table(GENES, data, 1000.0)
+    subtitle = "cell AAACCCAAGGCTAGCA-1 (CD4 T cells, a rather long label) · library size 1,000<br>SCVI model in model/"
+    for fig in (comparison.compare_scatter(table, unit="rate", subtitle=subtitle), comparison.lfc_figure(table, subtitle=subtitle)):
+        text = fig.to_json()
+        assert "0.0239722" not in text and "0.0117909" not in text
+        assert "percent_mito\\u00a0=\\u00a00.024" in text or "percent_mito = 0.024" in text
+        assert "<br>" not in fig.layout.title.text and len(fig.layout.title.text) <= 40
+        lines = fig.layout.title.subtitle.text.split("<br>")
+        assert all(style.text_width(line, style.SUBTITLE_SIZE) <= comparison.SUBTITLE_PX for line in lines)
+        # The top margin holds the title and every subtitle line.
+        assert fig.layout.margin.t >= style.text_height(1, style.TITLE_SIZE) + style.text_height(len(lines), style.SUBTITLE_SIZE)
+    scatter = comparison.compare_scatter(table, unit="rate")
+    assert scatter.layout.xaxis.title.text == "expected counts at percent_mito = 0.0118 (reference)"
+    assert scatter.layout.yaxis.title.text == "expected counts at percent_mito = 0.024"
 
 
 def test_figures_are_figures_and_serialise():

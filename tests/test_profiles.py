@@ -114,32 +114,83 @@ def test_changing_batch_changes_decode(ws, point):
 
 def test_compare_point_batch(ws, point):
     model = ws.model
-    table = compare.compare_point(model, point, "batch", None, ["G1", "S"])
-    for col in ("scale [G1]", "rate [G1]", "scale [S]", "rate [S]", "log2FC", "abs_log2FC"):
+    table = compare.compare_point(model, point, "batch", None, ["G1", "S"], min_counts=None)
+    lfc = "log2FC [phase = S vs phase = G1]"
+    for col in ("scale [phase = G1]", "rate [phase = G1]", "scale [phase = S]", "rate [phase = S]", lfc, "max_abs_log2FC"):
         assert col in table.columns
-    assert table.attrs["reference"] == "G1" and table.attrs["other"] == "S"
+    assert table.attrs["reference"] == "phase = G1" and table.attrs["others"] == ["phase = S"]
     assert table.attrs["library_size"] == point.library_size
     assert sorted(table.index) == sorted(model.genes)
-    assert table["abs_log2FC"].is_monotonic_decreasing
+    assert table["ranked"].all() and table["max_abs_log2FC"].is_monotonic_decreasing
 
     kw = point.decode_kwargs()
     s_a = np64(model.decode(**{**kw, "batch": "G1"}).scale)[0]
     s_b = np64(model.decode(**{**kw, "batch": "S"}).scale)[0]
     r_b = np64(model.decode(**{**kw, "batch": "S"}).rate)[0]
     t = table.loc[model.genes]
-    np.testing.assert_allclose(t["scale [G1]"], s_a, rtol=1e-6)
-    np.testing.assert_allclose(t["scale [S]"], s_b, rtol=1e-6)
-    np.testing.assert_allclose(t["rate [S]"], r_b, rtol=1e-6)
-    np.testing.assert_allclose(t["log2FC"], np.log2((s_b + 1e-6) / (s_a + 1e-6)), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(t["abs_log2FC"], np.abs(t["log2FC"]))
+    np.testing.assert_allclose(t["scale [phase = G1]"], s_a, rtol=1e-6)
+    np.testing.assert_allclose(t["scale [phase = S]"], s_b, rtol=1e-6)
+    np.testing.assert_allclose(t["rate [phase = S]"], r_b, rtol=1e-6)
+    np.testing.assert_allclose(t[lfc], np.log2((s_b + 1e-6) / (s_a + 1e-6)), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(t["max_abs_log2FC"], np.abs(t[lfc]))
+
+
+def test_compare_point_three_values_one_column_per_other_value(ws, point):
+    table = compare.compare_point(ws.model, point, "batch", None, ["G2M", "G1", "S"], min_counts=None)
+    assert table.attrs["reference"] == "phase = G2M" and table.attrs["others"] == ["phase = G1", "phase = S"]
+    columns = ["log2FC [phase = G1 vs phase = G2M]", "log2FC [phase = S vs phase = G2M]"]
+    assert [c for c in table.columns if c.startswith("log2FC")] == columns
+    for column, value in zip(columns, ("G1", "S")):
+        expected = compare.log2_fold_change(table["scale [phase = G2M]"], table[f"scale [phase = {value}]"])
+        np.testing.assert_allclose(table[column], expected)
+    # Sorted by the largest |log2FC| over the two other values, and the page says so.
+    np.testing.assert_allclose(table["max_abs_log2FC"], table[columns].abs().max(axis=1))
+    assert table["max_abs_log2FC"].is_monotonic_decreasing
+    assert table.attrs["ranking"].startswith("sorted by largest |log2FC| over the values")
+    # Either value can give a gene its rank.
+    top = table.head(40)
+    assert (top[columns[0]].abs() > top[columns[1]].abs()).any() and (top[columns[1]].abs() > top[columns[0]].abs()).any()
+
+
+def test_min_expression_filter_ranks_only_expressed_genes(ws, point):
+    every = compare.compare_point(ws.model, point, "batch", None, ["G1", "S", "G2M"], min_counts=None)
+    table = compare.compare_point(ws.model, point, "batch", None, ["G1", "S", "G2M"])  # the default minimum
+    assert table.attrs["min_counts"] == compare.MIN_EXPECTED_COUNTS == 0.1
+    rates = table[["rate [phase = G1]", "rate [phase = S]", "rate [phase = G2M]"]].max(axis=1)
+    np.testing.assert_array_equal(table["ranked"], rates >= 0.1)
+    assert 0 < (~table["ranked"]).sum() < len(table)
+    # Every gene is kept: ranked ones first by |log2FC|, then the others in the same order.
+    assert sorted(table.index) == sorted(every.index)
+    n = int(table["ranked"].sum())
+    assert table["ranked"].iloc[:n].all() and not table["ranked"].iloc[n:].any()
+    assert table["max_abs_log2FC"].iloc[:n].is_monotonic_decreasing
+    assert table["max_abs_log2FC"].iloc[n:].is_monotonic_decreasing
+    # Without the minimum, lowly expressed genes lead the ranking (the demo's point at 628 counts).
+    assert (rates.loc[every.index[:20]] < 0.1).sum() >= 3
+    assert (rates.loc[compare.top_ranked(table, 20).index] >= 0.1).all()
+    assert f"{n} of 765 genes" in table.attrs["ranked_genes"]
+    assert "≥ 0.1 expected counts at library size" in table.attrs["ranked_genes"]
+    # Re-ranking with another minimum gives the table that minimum would have given.
+    pd.testing.assert_frame_equal(compare.rank_genes(every, min_counts=0.5),
+                                  compare.compare_point(ws.model, point, "batch", None, ["G1", "S", "G2M"], min_counts=0.5))
+
+
+def test_value_labels_name_the_covariate_with_three_significant_digits():
+    assert compare.value_labels("phase", ["G1", "S"], continuous=False) == ["phase = G1", "phase = S"]
+    labels = compare.value_labels("percent_mito", [0.023972257412970068, 0.011790941189974547], continuous=True)
+    assert labels == ["percent_mito = 0.024", "percent_mito = 0.0118"]
+    # More digits only where three would make two values read the same.
+    assert compare.value_labels("x", [0.10001, 0.10002], continuous=True) == ["x = 0.10001", "x = 0.10002"]
+    assert compare.value_labels("x", [1234567.0, 2.0], continuous=True) == ["x = 1.23e+06", "x = 2"]
 
 
 def test_compare_point_continuous(ws, point):
     table = compare.compare_point(ws.model, point, "continuous", "percent_mito", [0.0, 0.2])
-    assert {"scale [0.0]", "scale [0.2]"} <= set(table.columns)
+    assert {"scale [percent_mito = 0]", "scale [percent_mito = 0.2]",
+            "log2FC [percent_mito = 0.2 vs percent_mito = 0]"} <= set(table.columns)
     kw = point.decode_kwargs()
     s_hi = np64(ws.model.decode(**{**kw, "continuous": {"percent_mito": 0.2}}).scale)[0]
-    np.testing.assert_allclose(table.loc[ws.model.genes, "scale [0.2]"], s_hi, rtol=1e-6)
+    np.testing.assert_allclose(table.loc[ws.model.genes, "scale [percent_mito = 0.2]"], s_hi, rtol=1e-6)
 
 
 def test_compare_cells_equals_mean_of_per_cell_decodes(ws):
@@ -162,15 +213,16 @@ def test_compare_cells_equals_mean_of_per_cell_decodes(ws):
             )
             scales.append(np64(out.scale)[0])
             rates.append(np64(out.rate)[0])
-        np.testing.assert_allclose(t[f"scale [{value}]"], np.mean(scales, axis=0), rtol=1e-5, atol=1e-12)
-        np.testing.assert_allclose(t[f"rate [{value}]"], np.mean(rates, axis=0), rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(t[f"scale [phase = {value}]"], np.mean(scales, axis=0), rtol=1e-5, atol=1e-12)
+        np.testing.assert_allclose(t[f"rate [phase = {value}]"], np.mean(rates, axis=0), rtol=1e-5, atol=1e-9)
     # Same with one batched decode using per-row library and covariates.
     out = model.decode(latent, library_size=library, batch="S", label=cov.label, continuous=cov.continuous)
-    np.testing.assert_allclose(t["rate [S]"], np64(out.rate).mean(0), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(t["rate [phase = S]"], np64(out.rate).mean(0), rtol=1e-5, atol=1e-9)
     # The cells' own batches are not what was compared: the result differs from decoding with them.
     own = model.decode(latent, library_size=library, batch=cov.batch, label=cov.label, continuous=cov.continuous)
     assert set(cov.batch) != {"S"}
-    assert not np.allclose(t["rate [S]"], np64(own.rate).mean(0), rtol=1e-3)
+    assert not np.allclose(t["rate [phase = S]"], np64(own.rate).mean(0), rtol=1e-3)
+    assert "mean expected counts per cell" in table.attrs["ranked_genes"]
 
 
 def test_compare_cells_continuous_overrides_every_cell(ws):
@@ -180,7 +232,8 @@ def test_compare_cells_continuous_overrides_every_cell(ws):
     table = compare.compare_cells(model, ws.latent[cells], ws.library[cells], cov, "continuous", "percent_mito", [0.0, 0.1])
     out = model.decode(ws.latent[cells], library_size=ws.library[cells], batch=cov.batch, label=cov.label,
                        continuous={"percent_mito": 0.1})
-    np.testing.assert_allclose(table.loc[model.genes, "scale [0.1]"], np64(out.scale).mean(0), rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(table.loc[model.genes, "scale [percent_mito = 0.1]"], np64(out.scale).mean(0),
+                               rtol=1e-5, atol=1e-12)
     # The caller's covariates are not modified.
     np.testing.assert_array_equal(cov.continuous["percent_mito"], ws.covariates.continuous["percent_mito"][cells])
 
@@ -201,3 +254,11 @@ def test_gene_profile_poisson_model():
     np.testing.assert_allclose(prof["p_zero"], np.exp(-prof["rate"]), rtol=1e-10)
     sub = profiles.gene_profile(model, point, list(model.genes[:3]))
     pd.testing.assert_frame_equal(sub, prof.iloc[:3], rtol=1e-5, check_exact=False)
+
+
+def test_covariate_options_by_name(ws):
+    options = compare.covariate_options(ws.model)
+    assert list(options) == ["phase", "percent_mito"]
+    assert options["phase"] == compare.CovariateChoice("batch", None, ["G1", "G2M", "S"], "phase (batch covariate)")
+    assert options["percent_mito"] == compare.CovariateChoice("continuous", "percent_mito", None,
+                                                              "percent_mito (continuous covariate)")

@@ -1,4 +1,13 @@
-"""The Compare page's controls and views: which covariate and values, which cells, the results."""
+"""The Compare page's controls and views: which covariate and values, which cells, the results.
+
+Widget keys are stable, so that a saved view can set them before the page runs. Per section
+(``cmp_point``, ``cmp_group``): ``{section}_covariate`` (the covariate's name, a key of
+:func:`scvi_viz.analysis.compare.covariate_options`), ``{section}_values::{name}`` (a categorical
+covariate's values, the reference first), ``{section}_a::{name}`` and ``{section}_b::{name}``
+(a continuous one's two values), ``{section}_unit``, ``{section}_min_on`` and
+``{section}_min_counts`` (the ranking's minimum expression); for the group also
+``cmp_group_how``, ``cmp_group_column``, ``cmp_group_category`` and ``cmp_group_map``.
+"""
 
 from __future__ import annotations
 
@@ -8,94 +17,164 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from scvi_viz.analysis.compare import LFC_PSEUDO_FRACTION
+from scvi_viz.analysis.compare import (
+    LFC_PSEUDO_FRACTION,
+    MIN_EXPECTED_COUNTS,
+    CovariateChoice,
+    expression_unit,
+    rank_genes,
+    top_ranked,
+)
 from scvi_viz.analysis.workspace import Workspace
-from scvi_viz.covariates import CovariateKind
 from scvi_viz.plots import comparison, export
 from scvi_viz.plots.cell_map import GRID_TRACE_INDEX, umap_figure
+from scvi_viz.plots.style import titled
 from scvi_viz.ui import cache
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.point import current_point
 
-CovariateOption = tuple[CovariateKind, str | None, list[str] | None]
+N_TOP = 20
+"""Genes in the fold-change chart."""
+DEFAULT_VALUES = 3
+"""How many of a categorical covariate's values are compared at first (the point's own first)."""
 
 
-def covariate_picker(ws: Workspace, options: dict[str, CovariateOption], *,
-                     key: str) -> tuple[CovariateKind, str | None, list] | None:
-    """Choose a covariate and two or more of its values; returns (kind, name, values)."""
-    label = st.selectbox("Covariate", list(options), key=f"{key}_cov")
-    kind, name, cats = options[label]
-    if cats is None:
-        values = ws.covariates.continuous[name]
-        lo, hi = np.percentile(values, [10, 90])
+def model_text(ws: Workspace) -> str:
+    """Which model, for figure subtitles: ``SCVI model in my_model/``."""
+    m = ws.model
+    return f"{m.model_name} model" + (f" in {m.path.parent.name}/" if m.path is not None else "")
+
+
+def covariate_picker(ws: Workspace, options: dict[str, CovariateChoice], *,
+                     key: str) -> tuple[str, CovariateChoice, list] | None:
+    """Choose a covariate and two or more of its values; returns (its name, the choice, the values)."""
+    name = st.selectbox("Covariate", list(options), format_func=lambda n: options[n].label, key=f"{key}_covariate")
+    choice = options[name]
+    if choice.categories is None:
+        # Three significant digits: the values decoded are the ones the titles show.
+        lo, hi = (float(f"{v:.3g}") for v in np.percentile(ws.covariates.continuous[choice.name], [10, 90]))
         a, b = st.columns(2)
-        va = a.number_input(f"{name}: value A (reference)", value=float(lo), key=f"{key}_{name}_a", format="%.4g")
-        vb = b.number_input(f"{name}: value B", value=float(hi), key=f"{key}_{name}_b", format="%.4g")
+        va = a.number_input(f"{name}: value A (reference)", value=lo, key=f"{key}_a::{name}", format="%.4g")
+        vb = b.number_input(f"{name}: value B", value=hi, key=f"{key}_b::{name}", format="%.4g")
         if va == vb:
             st.warning("Choose two different values.")
             return None
-        return kind, name, [va, vb]
-    current = _current_value(kind, name)
-    default = [current, *[c for c in cats if c != current]][:2] if current in cats else cats[:2]
-    chosen = st.multiselect(f"Values of {label.split(' (')[0]} (the first is the reference A)", cats,
-                            default=default, key=f"{key}_{label}_values",
+        return name, choice, [va, vb]
+    cats = choice.categories
+    current = _current_value(choice)
+    default = ([current, *[c for c in cats if c != current]] if current in cats else cats)[:DEFAULT_VALUES]
+    chosen = st.multiselect(f"Values of {name} (the first is the reference A; every other one is compared with it)",
+                            cats, default=default, key=f"{key}_values::{name}",
                             help="The reference A starts as the current point's own value.")
     if len(chosen) < 2:
         st.warning("Choose at least two values to compare.")
         return None
-    return kind, name, chosen
+    return name, choice, chosen
 
 
-def _current_value(kind: CovariateKind, name: str | None) -> Any:
+def _current_value(choice: CovariateChoice) -> Any:
     point = current_point()
-    if kind in ("batch", "label"):
-        return point.batch if kind == "batch" else point.label
-    return point.categorical.get(name)
+    if choice.kind in ("batch", "label"):
+        return point.batch if choice.kind == "batch" else point.label
+    return point.categorical.get(choice.name)
 
 
-def comparison_view(ws: Workspace, table: pd.DataFrame, *, key: str, subtitle: str, library_size: float | None) -> None:
-    """Scatter of A vs the other values, top |log2FC| bars and the table, each with downloads."""
+def comparison_view(ws: Workspace, table: pd.DataFrame, *, key: str, where: str, library_size: float | None,
+                    covariate: str, values: list, group: dict[str, Any] | None = None) -> None:
+    """Scatter of the reference against the other values, top |log2FC| bars and the table, with downloads.
+
+    Parameters
+    ----------
+    ws
+        The workspace.
+    table
+        A :func:`scvi_viz.analysis.compare.comparison_table`; it is re-ranked with the minimum
+        expression chosen here.
+    key
+        The section (``cmp_point`` or ``cmp_group``): prefix of the widget keys.
+    where
+        The point or group, in words (figure subtitles, CSV captions).
+    library_size
+        The point's library size, ``None`` for a group.
+    covariate, values
+        What was compared (written into the report bundle's ``state.json``).
+    group
+        The group's entries for ``state.json`` (see :func:`group_picker`).
+    """
     unit = st.radio("Axis", ["normalised expression (fraction of library)", "expected counts"], horizontal=True,
                     key=f"{key}_unit", disabled=library_size is None,
                     help="Expected counts are at the current library size; for groups each cell keeps its own library.")
     unit_key = "scale" if unit.startswith("normalised") or library_size is None else "rate"
-    caption = {"comparison": subtitle,
-               "log2FC": f"log2((scale_B + {LFC_PSEUDO_FRACTION:g}) / (scale_A + {LFC_PSEUDO_FRACTION:g}))"}
+    on_col, min_col = st.columns(2, vertical_alignment="bottom")
+    filtered = on_col.toggle("Rank only genes expressed enough", value=True, key=f"{key}_min_on",
+                             help="Genes expected at very few counts under every value have large but meaningless "
+                                  "fold changes. They stay in the table, after the ranked ones.")
+    min_counts = min_col.number_input("Minimum expected counts", min_value=0.0, value=MIN_EXPECTED_COUNTS, step=0.05,
+                                      format="%.3g", key=f"{key}_min_counts", disabled=not filtered,
+                                      help=f"Under at least one of the values, in {expression_unit(library_size)}.")
+    table = rank_genes(table, min_counts=min_counts if filtered else None)
+    if not table["ranked"].any():
+        st.warning(f"No gene is expected at {min_counts:g} counts or more under any of the values: "
+                   "lower the minimum, or turn it off, to rank genes.")
+        return
+    subtitle = f"{where}<br>{model_text(ws)}"
+    formula = f"log2((scale_B + {LFC_PSEUDO_FRACTION:g}) / (scale_A + {LFC_PSEUDO_FRACTION:g}))"
+    caption = {"comparison": where, "values": f"{', '.join(table.attrs['others'])} vs {table.attrs['reference']}",
+               "model": model_text(ws), "ranking": table.attrs["ranking"], "log2FC": formula}
     charts = {
         "Scatter of the values against the reference (CSV: every gene)": export.Chart(
             f"{key}_scatter", lambda: comparison.compare_scatter(table, unit=unit_key, subtitle=subtitle), table, caption),
-        "Top genes by |log2 fold change|": export.Chart(
-            f"{key}_log2fc", lambda: comparison.lfc_figure(table, subtitle=subtitle), table.head(20), caption),
+        f"Top {N_TOP} genes by |log2 fold change|": export.Chart(
+            f"{key}_log2fc", lambda: comparison.lfc_figure(table, n=N_TOP, subtitle=subtitle),
+            top_ranked(table, N_TOP), caption),
     }
-    for column, chart in zip(st.columns(2), charts.values()):
-        column.plotly_chart(chart.figure, key=f"{chart.name}_chart", config=export.toolbar_config(chart.name))
-    st.caption(f"{len(table):,} genes, sorted by |log2 fold change| of {table.attrs['other']} vs "
-               f"{table.attrs['reference']}. {caption['log2FC']}.")
-    st.dataframe(table, height=320, column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table.columns})
+    # One under the other: side by side, each chart would be ~320 px wide at a 1100 px window,
+    # too narrow for gene names, grouped bars and eight decades of a log axis.
+    for chart in charts.values():
+        st.plotly_chart(chart.figure, key=f"{chart.name}_chart", config=export.toolbar_config(chart.name))
+    st.caption(f"{len(table):,} genes, {table.attrs['ranking']}. log2FC = {formula}.")
+    floats = [c for c in table.columns if table[c].dtype.kind == "f"]
+    st.dataframe(table, height=320, column_config={c: st.column_config.NumberColumn(format="%.4g") for c in floats})
     export_picker(charts, key=f"{key}_export")
-    report_button(ws, list(charts.values()), page=key, tables={f"{key}_table": table})
+    extras = {"compare_covariate": covariate, "compare_values": list(values),
+              "compare_min_expression": min_counts if filtered else None, **(group or {})}
+    report_button(ws, list(charts.values()), page="compare", name=key, tables={f"{key}_table": table}, extras=extras)
 
 
-def group_picker(ws: Workspace, *, key: str) -> tuple[np.ndarray | None, str]:
-    """Pick cells by an obs category or by a box/lasso on the map; returns (indices, description)."""
+def group_picker(ws: Workspace, *, key: str) -> tuple[np.ndarray | None, str, dict[str, Any]]:
+    """Pick cells by an obs category or by a box/lasso on the map.
+
+    Returns
+    -------
+    tuple
+        The cells' indices (``None`` when none are chosen), the group in words, and what
+        ``state.json`` records of it: ``compare_group_column`` and ``compare_group_category``,
+        or ``compare_group_cells`` (the selected cells' ids).
+    """
     how = st.radio("Group", ["cells of an obs category", "cells selected on the map"], horizontal=True, key=f"{key}_how")
     if how == "cells of an obs category":
         columns = [c for c in ws.color_columns() if ws.obs[c].nunique() <= 200]
         if not columns:
-            return None, ""
+            return None, "", {}
         default = columns.index(ws.model.labels_key) if ws.model.labels_key in columns else 0
         column = st.selectbox("obs column", columns, index=default, key=f"{key}_column")
         values = ws.obs[column].astype(str)
         category = st.selectbox("Category", sorted(values.unique()), key=f"{key}_category")
-        return np.flatnonzero(values.to_numpy() == category), f"{column} = {category}"
+        return (np.flatnonzero(values.to_numpy() == category), f"{column} = {category}",
+                {"compare_group_column": column, "compare_group_category": category})
     name = ws.embedding_names()[0]
+    embedding = name.removeprefix("X_")
     coords = cache.embedding(ws, name)
     color_col = ws.model.labels_key if ws.model.labels_key in ws.obs else ws.color_columns()[0]
     fig = umap_figure(coords, ws.obs[color_col].to_numpy(), color_name=color_col, hover=ws.cell_hover(),
-                      embedding_name=name.removeprefix("X_"), height=420)
-    fig.update_layout(dragmode="lasso", title={"text": "Draw a box or lasso around the cells to compare"})
+                      embedding_name=embedding, height=420)
+    # umap_figure's subtitle is Explore's (clicks, the current point): neither applies here.
+    fig.update_layout(dragmode="lasso", title=titled(f"Cells in {embedding}, coloured by {color_col}",
+                                                     f"{ws.n_cells:,} cells · {model_text(ws)}"))
+    st.caption("Draw a box or lasso around the cells to compare (the map's toolbar has both tools).")
     event = st.plotly_chart(fig, key=f"{key}_map", on_select="rerun", selection_mode=("box", "lasso"))
     points = (event.get("selection") or {}).get("points") or [] if event else []
     cells = sorted({int(p["customdata"] if not isinstance(p["customdata"], list) else p["customdata"][0])
                     for p in points if p.get("curve_number") != GRID_TRACE_INDEX and p.get("customdata") is not None})
-    return (np.asarray(cells, dtype=int) if cells else None), f"{len(cells)} selected cells"
+    ids = [str(i) for i in ws.obs.index[cells]]
+    return (np.asarray(cells, dtype=int) if cells else None), f"{len(cells)} selected cells", {"compare_group_cells": ids}

@@ -376,27 +376,30 @@ def test_slider_keys_and_batch_then_compare(page, app_url):
     scale_here = dict(zip(top["y"], top["customdata"]))  # normalised expression of the top genes
     assert_no_exception(page)
 
-    # Compare: the current point under its own batch (G2M, the reference) and G1.
+    # Compare: the current point under its own batch (G2M, the reference), G1 and S.
     switch_to_compare(page)
-    scatter = chart(page, "G1 vs G2M")
+    scatter = chart(page, "Normalised expression under each value")
     names = [t["name"] for t in scatter["traces"]]
-    assert "G1 vs G2M" in names, names
-    lfc = chart(page, "log2 fold change|, G1 vs G2M")
+    assert names == ["identity (no change)", "phase = G1", "phase = S"], names
+    lfc = chart(page, "log2 fold change|")
+    assert sorted(t["name"] for t in lfc["traces"]) == ["phase = G1", "phase = S"]
     values = lfc["traces"][0]["x"]
     assert len(values) == 20 and all(math.isfinite(v) for v in values) and any(v != 0 for v in values)
-    assert "sorted by |log2 fold change| of G1 vs G2M" in body_text(page)
+    assert "sorted by largest |log2FC| over the values" in body_text(page)
     # The comparison decodes the point set on Explore: its G2M values are the ones shown there.
-    points = next(t for t in scatter["traces"] if t["name"] == "G1 vs G2M")
+    points = next(t for t in scatter["traces"] if t["name"] == "phase = G1")
     genes = page.evaluate(
-        f"() => Array.from({_FRESH}[0]._fullData.find(t => t.name === 'G1 vs G2M').text)")
+        f"() => Array.from({_FRESH}[0]._fullData.find(t => t.name === 'phase = G1').text)")
     g2m = dict(zip(genes, points["x"]))
     for gene, value in scale_here.items():
         assert math.isclose(g2m[gene], value, rel_tol=1e-4), (gene, g2m[gene], value)
     # The table (drawn on a canvas) has one scale and one rate column per batch: read its CSV.
     _, data = download_chart(page, "Scatter of the values against the reference (CSV: every gene)", "CSV")
-    _, header, rows = read_csv(data)
-    for column in ("scale [G1]", "rate [G1]", "scale [G2M]", "rate [G2M]", "log2FC"):
+    captions, header, rows = read_csv(data)
+    for column in ("scale [phase = G1]", "rate [phase = G1]", "scale [phase = G2M]", "rate [phase = G2M]",
+                   "log2FC [phase = G1 vs phase = G2M]", "log2FC [phase = S vs phase = G2M]", "ranked"):
         assert column in header, header
+    assert any(c.startswith("# ranking: sorted by largest |log2FC| over the values among the") for c in captions), captions
     assert len(rows) == N_GENES
     assert_no_exception(page)
 
