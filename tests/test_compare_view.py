@@ -103,15 +103,15 @@ def test_minimum_expression_for_the_ranking(compare_page):
 
 def test_report_bundle_records_covariate_values_and_group(monkeypatch):
     states: dict[str, dict] = {}
-    real = downloads.view_state
+    real = downloads.current_view
 
-    def recording(ws, extras=None):
-        state = real(ws, extras)
+    def recording(ws, *, page, extras=None):
+        state = real(ws, page=page, extras=extras)
         states["group" if "compare_group_column" in (extras or {}) or "compare_group_cells" in (extras or {})
                else "point"] = json.loads(state.to_json())
         return state
 
-    monkeypatch.setattr(downloads, "view_state", recording)
+    monkeypatch.setattr(downloads, "current_view", recording)
     at = run(run(AppTest.from_file(APP, default_timeout=120)).switch_page("pages/compare.py"))
     assert states["point"]["extras"] == {"compare_covariate": "phase", "compare_values": ["G1", "G2M", "S"],
                                          "compare_min_expression": 0.1}

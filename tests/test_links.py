@@ -106,3 +106,33 @@ def test_a_broken_address_says_so_and_the_app_opens():
     at = open_with({"v": "2", "z": "x", "n": "y"})
     assert any("holds no view" in e.value for e in at.error)
     assert any("Current point:** cell" in m.value for m in at.markdown)
+
+
+def test_a_link_to_the_compare_page_brings_back_both_comparisons():
+    at = run(run(AppTest.from_file(APP, default_timeout=120)).switch_page("pages/compare.py"))
+    at.multiselect(key="cmp_point_values::phase").set_value(["S", "G1"])
+    run(at)
+    at.selectbox(key="cmp_group_category").set_value("CD19+ B")
+    run(at)
+    address = dict(at.query_params)
+    assert address["page"] == "compare" and "xj.cmp_point" in address and "xj.cmp_group" in address
+
+    other = run(open_with(address).switch_page("pages/compare.py"))
+    assert other.multiselect(key="cmp_point_values::phase").value == ["S", "G1"]
+    assert other.selectbox(key="cmp_group_column").value == "bulk_labels"
+    assert other.selectbox(key="cmp_group_category").value == "CD19+ B"
+    assert not other.warning or not any("do not fit" in w.value for w in other.warning)
+
+
+def test_a_saved_map_selection_comes_back_as_those_cells():
+    from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
+    from scvi_viz.analysis.workspace import Workspace
+
+    ws = Workspace.open(DEMO_MODEL, DEMO_DATA, device="cpu")
+    state = ViewState(model_sha256=ws.model.file_sha256, point=ws.cell_point(0), page="compare",
+                      extras={"compare_covariate": "phase", "compare_values": ["G1", "S"], "compare_min_expression": 0.1,
+                              "compare_group_cells": [str(c) for c in ws.obs.index[[3, 5, 8]]]})
+    other = run(open_with(view_link.to_query(state)).switch_page("pages/compare.py"))
+    assert other.radio(key="cmp_group_how").value == "cells selected on the map"
+    assert any("3 cells of a saved selection" in c.value for c in other.caption)
+    assert other.multiselect(key="cmp_group_values::phase").value == ["G1", "S"]

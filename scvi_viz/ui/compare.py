@@ -29,12 +29,13 @@ from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots import comparison, export
 from scvi_viz.plots.cell_map import GRID_TRACE_INDEX, umap_figure
 from scvi_viz.plots.style import titled
-from scvi_viz.ui import cache
+from scvi_viz.ui import cache, keys
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.point import current_point
 
 N_TOP = 20
 """Genes in the fold-change chart."""
+
 DEFAULT_VALUES = 3
 """How many of a categorical covariate's values are compared at first (the point's own first)."""
 
@@ -138,6 +139,7 @@ def comparison_view(ws: Workspace, table: pd.DataFrame, *, key: str, where: str,
     export_picker(charts, key=f"{key}_export")
     extras = {"compare_covariate": covariate, "compare_values": list(values),
               "compare_min_expression": min_counts if filtered else None, **(group or {})}
+    st.session_state[keys.compare_view(key)] = extras  # for the page's address (scvi_viz.ui.views)
     report_button(ws, list(charts.values()), page="compare", name=key, tables={f"{key}_table": table}, extras=extras)
 
 
@@ -176,5 +178,12 @@ def group_picker(ws: Workspace, *, key: str) -> tuple[np.ndarray | None, str, di
     points = (event.get("selection") or {}).get("points") or [] if event else []
     cells = sorted({int(p["customdata"] if not isinstance(p["customdata"], list) else p["customdata"][0])
                     for p in points if p.get("curve_number") != GRID_TRACE_INDEX and p.get("customdata") is not None})
+    described = f"{len(cells)} selected cells"
+    if cells:
+        st.session_state.pop(keys.RESTORED_CELLS, None)  # a new selection replaces a restored one
+    elif saved := st.session_state.get(keys.RESTORED_CELLS):
+        cells = sorted(int(i) for i in np.flatnonzero(ws.obs.index.isin(saved)))
+        described = f"{len(cells)} cells of a saved selection"
+        st.caption(f"{described} (draw a new box or lasso to replace it).")
     ids = [str(i) for i in ws.obs.index[cells]]
-    return (np.asarray(cells, dtype=int) if cells else None), f"{len(cells)} selected cells", {"compare_group_cells": ids}
+    return (np.asarray(cells, dtype=int) if cells else None), described, {"compare_group_cells": ids}

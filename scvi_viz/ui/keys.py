@@ -47,3 +47,13 @@ OVERLAY_GENE = "overlay_gene"
 SHOW_TABLE = "show_table"
 EXPLORE_VIEW = (EMBEDDING, COLOR_BY, OVERLAY_GENE, N_TOP, SHOW_TABLE)
 """The Explore page's choices besides the point and genes: saved in a view's ``extras`` and restored."""
+
+COMPARE_SECTIONS = ("cmp_point", "cmp_group")
+"""The Compare page's two sections (their widget-key prefixes): at the current point, for a group."""
+RESTORED_CELLS = "cmp_group_restored_cells"
+"""Cell ids of a map selection brought back by a saved view (until a new one is drawn)."""
+
+
+def compare_view(section: str) -> str:
+    """Where a Compare section keeps what it last showed (covariate, values, minimum, group), for views."""
+    return f"_view_{section}"

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 import scvi_viz
+from scvi_viz.analysis.compare import covariate_options
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.io import view_link
 from scvi_viz.io.view_state import StateFileError, ViewState
@@ -24,8 +25,9 @@ _LINK_READ = "_link_read"
 _LINK_PENDING = "_link_pending"
 _LINK_MESSAGE = "_link_message"
 
-PAGE_CHOICES: dict[str, tuple[str, ...]] = {"explore": keys.EXPLORE_VIEW, "compare": ()}
-"""Per page, the widget keys whose values a view keeps (besides point and genes)."""
+PAGE_CHOICES: dict[str, tuple[str, ...]] = {"explore": keys.EXPLORE_VIEW}
+"""Per page, the widget keys whose values a view keeps (besides point and genes). The Compare
+page keeps what each of its sections shows instead (:func:`_compare_choices`)."""
 
 
 def _choice_checks(ws: Workspace) -> dict[str, Any]:
@@ -40,7 +42,53 @@ def _choice_checks(ws: Workspace) -> dict[str, Any]:
 
 def page_choices(page: str) -> dict[str, Any]:
     """The current values of ``page``'s choices (see :data:`PAGE_CHOICES`)."""
+    if page == "compare":
+        return {section: extras for section in keys.COMPARE_SECTIONS
+                if (extras := st.session_state.get(keys.compare_view(section)))}
     return {k: st.session_state.get(k) for k in PAGE_CHOICES.get(page, ())}
+
+
+def _compare_widgets(ws: Workspace, section: str, extras: dict[str, Any]) -> dict[str, Any] | None:
+    """The Compare widget values that show what ``extras`` records for ``section`` (None: they do not fit)."""
+    options = covariate_options(ws.model)
+    name, values = extras.get("compare_covariate"), extras.get("compare_values")
+    if name not in options or not isinstance(values, list) or len(values) < 2:
+        return None
+    choice = options[name]
+    widgets: dict[str, Any] = {f"{section}_covariate": name}
+    if choice.categories is None:
+        if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return None
+        widgets |= {f"{section}_a::{name}": float(values[0]), f"{section}_b::{name}": float(values[1])}
+    else:
+        if not set(values) <= set(choice.categories):
+            return None
+        widgets[f"{section}_values::{name}"] = list(values)
+    minimum = extras.get("compare_min_expression")
+    widgets[f"{section}_min_on"] = minimum is not None
+    if isinstance(minimum, (int, float)) and not isinstance(minimum, bool) and minimum >= 0:
+        widgets[f"{section}_min_counts"] = float(minimum)
+    if section == "cmp_group":
+        column, category = extras.get("compare_group_column"), extras.get("compare_group_category")
+        if column is not None:
+            if column not in ws.obs or category not in set(ws.obs[column].astype(str)):
+                return None
+            widgets |= {"cmp_group_how": "cells of an obs category", "cmp_group_column": column,
+                        "cmp_group_category": category}
+        elif isinstance(extras.get("compare_group_cells"), list):
+            widgets |= {"cmp_group_how": "cells selected on the map",
+                        keys.RESTORED_CELLS: [str(c) for c in extras["compare_group_cells"]]}
+    return widgets
+
+
+def _compare_sections(extras: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What a view records of the Compare page, per section: links keep both sections, a report
+    bundle the one it was downloaded from."""
+    sections = {s: extras[s] for s in keys.COMPARE_SECTIONS if isinstance(extras.get(s), dict)}
+    if "compare_covariate" in extras:
+        grouped = "compare_group_column" in extras or "compare_group_cells" in extras
+        sections["cmp_group" if grouped else "cmp_point"] = extras
+    return sections
 
 
 def current_view(ws: Workspace, *, page: str, extras: dict[str, Any] | None = None) -> ViewState:
@@ -87,6 +135,12 @@ def apply_view(ws: Workspace, state: ViewState, *, origin: str) -> list[str]:
             st.session_state[key] = value
         else:
             skipped.append(key)
+    for section, recorded in _compare_sections(state.extras).items():
+        widgets = _compare_widgets(ws, section, recorded)
+        if widgets is None:
+            skipped.append(f"the Compare page's {'group' if section == 'cmp_group' else 'point'} comparison")
+        else:
+            st.session_state.update(widgets)
     if skipped:
         notes.append(f"Saved choices that do not fit this model and data were left as they are: {', '.join(skipped)}.")
     return notes
