@@ -12,6 +12,7 @@ from scvi_viz.ui.cell_map import map_chart, map_point
 from scvi_viz.ui.components.live_chart import live_chart
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.genes import chosen_genes, gene_picker
+from scvi_viz.ui.posterior import cell_uncertainty_section
 
 
 def map_view(ws: Workspace) -> tuple[str, str, str | None]:
@@ -90,6 +91,7 @@ def explore(ws: Workspace, emb_name: str, color_by: str, gene: str | None) -> No
         report_button(ws, [the_map, *charts.panels.values()], page="explore", tables={"all_genes": profile},
                       extras={"embedding": emb_name, "color_by": color_by})
     gene_table(profile, point.current_point().library_size)
+    cell_uncertainty_section(ws)
 
 
 ws = sidebar.workspace(__file__)

@@ -48,6 +48,8 @@ class Workspace:
         Each cell's covariates.
     precomputed_umap
         A UMAP of ``latent`` stored in the file for this very model, if any.
+    data_path
+        The ``.h5ad`` the cells were read from (pages that need the counts read them again).
     """
 
     model: ScviModel
@@ -58,6 +60,7 @@ class Workspace:
     library: np.ndarray
     covariates: Covariates
     precomputed_umap: np.ndarray | None = None
+    data_path: Path | None = None
 
     @classmethod
     def open(cls, model_path: str | Path, data_path: str | Path, *, device: str | None = None) -> Workspace:
@@ -85,7 +88,8 @@ class Workspace:
             precomputed = _read_only(np.asarray(adata.obsm[UMAP_OBSM_KEY], dtype=np.float32))
         obs = adata.obs.copy()
         obs.index = obs.index.astype(str)
-        return cls(model, obs, obsm, cells.gene_match, _read_only(latent), _read_only(library), cells.covariates, precomputed)
+        return cls(model, obs, obsm, cells.gene_match, _read_only(latent), _read_only(library), cells.covariates, precomputed,
+                   Path(data_path))
 
     @property
     def n_cells(self) -> int:
