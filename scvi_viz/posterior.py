@@ -95,19 +95,20 @@ def change_statistics(scales1: np.ndarray, scales2: np.ndarray, *, delta: float 
     lfc_blocks = []
     for start in range(0, n_genes, _GENE_CHUNK):
         cols = slice(start, start + _GENE_CHUNK)
-        a = scales1[:, cols].astype(np.float64)
-        b = scales2[:, cols].astype(np.float64)
-        lfc = np.log2(a + pseudocounts) - np.log2(b + pseudocounts)
-        out["lfc_test_mean"][cols] = lfc.mean(0)
+        # float32, as scvi-tools' samples are: twice as fast as float64, and the sums below run in float64.
+        a = np.asarray(scales1[:, cols], dtype=np.float32)
+        b = np.asarray(scales2[:, cols], dtype=np.float32)
+        lfc = np.log2(a + np.float32(pseudocounts)) - np.log2(b + np.float32(pseudocounts))
+        out["lfc_test_mean"][cols] = lfc.mean(0, dtype=np.float64)
         if delta is not None:
             out["proba_up"][cols] = (lfc >= delta).mean(0)
             out["proba_down"][cols] = (lfc < -delta).mean(0)
         else:
             lfc_blocks.append((cols, lfc))
-        reported = np.log2(a + shrunk) - np.log2(b + shrunk)
-        out["lfc_mean"][cols] = reported.mean(0)
+        reported = np.log2(a + np.float32(shrunk)) - np.log2(b + np.float32(shrunk))
+        out["lfc_mean"][cols] = reported.mean(0, dtype=np.float64)
         out["lfc_median"][cols] = np.median(reported, 0)
-        out["lfc_std"][cols] = reported.std(0)
+        out["lfc_std"][cols] = reported.std(0, dtype=np.float64)
         out["lfc_min"][cols] = reported.min(0)
         out["lfc_max"][cols] = reported.max(0)
     if delta is None:

@@ -17,6 +17,11 @@ def fdr_column(table: pd.DataFrame) -> str:
     return next(c for c in table.columns if str(c).startswith("is_de_fdr_"))
 
 
+def _category(name: str) -> str:
+    """``"CD14+ Monocyte"`` of a group described as ``"bulk_labels = CD14+ Monocyte"``."""
+    return str(name).split(" = ", 1)[-1]
+
+
 def volcano_figure(table: pd.DataFrame, *, group1: str, group2: str, subtitle: str = "") -> go.Figure:
     """LFC against ``proba_de`` per gene, coloured by the FDR call, with the ``[-delta, delta]`` band.
 
@@ -24,6 +29,7 @@ def volcano_figure(table: pd.DataFrame, *, group1: str, group2: str, subtitle: s
     is its point's ``customdata`` (a click on the page charts it).
     """
     fdr = fdr_column(table)
+    group1, group2 = _category(group1), _category(group2)
     called = table[fdr].to_numpy(dtype=bool)
     lfc = table["lfc_mean"].to_numpy()
     delta = float(table["delta"].iloc[0])
@@ -48,7 +54,7 @@ def volcano_figure(table: pd.DataFrame, *, group1: str, group2: str, subtitle: s
         "title": titled(f"Volcano: {shorten(group1)} vs {shorten(group2)}", subtitle),
         "xaxis": {"title": {"text": f"log2 fold change, {shorten(group1, 25)} over {shorten(group2, 25)} (lfc_mean, log2)"},
                   "range": [-span, span], "zeroline": True},
-        "yaxis": {"title": {"text": "P(|LFC| > delta) (proba_de, probability)"}, "range": [-0.03, 1.05]},
+        "yaxis": {"title": {"text": "P(DE): proba_de (probability)"}, "range": [-0.03, 1.05]},
         "shapes": [{"type": "rect", "xref": "x", "yref": "paper", "x0": -delta, "x1": delta, "y0": 0, "y1": 1,
                     "fillcolor": "rgba(128,128,128,0.15)", "line": {"width": 0}, "layer": "below"}],
         "annotations": [{"text": f"|LFC| < delta = {delta:.2f}", "xref": "x", "yref": "paper", "x": 0, "y": 1,

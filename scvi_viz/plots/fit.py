@@ -32,9 +32,19 @@ def shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _top_title(text: str, subtitle: str) -> dict:
+    """A title pinned to the top of the figure, so that a legend above the plot fits under its subtitle."""
+    return {**titled(text, subtitle), "yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 12}}
+
+
 def _summary_text(summary: pd.Series, note: str) -> str:
     lines = [f"Spearman {summary['spearman']:.3f}", f"mean |log2 ratio| {summary['mean_abs_log2_ratio']:.3f}", note]
     return "<br>".join(line for line in lines if line)
+
+
+def _decades(axis_type: str) -> dict:
+    """Log axes ticked at powers of ten only (plotly's default also labels 2 and 5 of each decade)."""
+    return {"dtick": 1} if axis_type == "log" else {}
 
 
 def stat_scatter(genes: pd.DataFrame, stat: str, summary: pd.Series, *, subtitle: str = "") -> go.Figure:
@@ -61,8 +71,8 @@ def stat_scatter(genes: pd.DataFrame, stat: str, summary: pd.Series, *, subtitle
     note = f"{dropped} genes at 0 not drawn (log axes)" if dropped else ""
     layout = {
         "title": titled(name, subtitle or "observed vs posterior predictive, per gene"),
-        "xaxis": {"type": axis_type, "title": {"text": f"observed ({unit})"}},
-        "yaxis": {"type": axis_type, "title": {"text": f"predicted ({unit})"}},
+        "xaxis": {"type": axis_type, "title": {"text": f"observed ({unit})"}, **_decades(axis_type)},
+        "yaxis": {"type": axis_type, "title": {"text": f"predicted ({unit})"}, **_decades(axis_type)},
         "annotations": [{"text": _summary_text(summary, note), "xref": "paper", "yref": "paper", "x": 0.02, "y": 0.98,
                          "xanchor": "left", "yanchor": "top", "showarrow": False, "bgcolor": "rgba(255,255,255,0.8)"}],
         "showlegend": False, "height": 420, "margin": {**MARGIN, "l": 70, "b": 60, "t": 80},
@@ -95,8 +105,13 @@ def calibration_figure(calibration: pd.DataFrame, *, subtitle: str = "") -> go.F
 
 
 def _gene_axis(genes: Sequence[str]) -> tuple[dict, int]:
-    angle = -45 if len(genes) > 8 or max((len(g) for g in genes), default=0) > 10 else 0
-    return {"title": {"text": "gene"}, "tickangle": angle, "type": "category"}, label_margin(genes, base=50, angle=angle or 0)
+    """The gene axis and the bottom margin its labels need: slanted when side by side they could
+    be wider than a half-width chart at a 1100 px window (about 250 px of plot): then upright,
+    so that neighbouring labels never overlap."""
+    flat_px = sum(CHAR_PX * len(str(g)) + 12 for g in genes)
+    angle = -90 if flat_px > 240 else 0
+    bottom = label_margin(genes, base=50, angle=angle) if angle else 70
+    return {"title": {"text": "gene"}, "tickangle": angle, "type": "category"}, bottom
 
 
 def _boxes(table: pd.DataFrame, prefix: str, name: str, color: str) -> dict:
@@ -116,10 +131,10 @@ def expected_spread_figure(table: pd.DataFrame, *, library_size: float, subtitle
     ]
     xaxis, bottom = _gene_axis(list(table.index))
     layout = {
-        "title": titled("Expected counts over q(z|x)", subtitle or f"library size {library_size:,.0f}"),
-        "xaxis": xaxis, "yaxis": {"type": "log", "title": {"text": "expected counts (log scale)"}},
+        "title": _top_title("Expected counts over q(z|x)", subtitle or f"library size {library_size:,.0f}"),
+        "xaxis": xaxis, "yaxis": {"type": "log", "title": {"text": "expected counts (log scale)"}, "dtick": 1},
         "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}},
-        "height": 420, "margin": {**MARGIN, "l": 70, "b": bottom, "t": 100},
+        "height": 440, "margin": {**MARGIN, "l": 70, "b": bottom, "t": 125},
     }
     return build_figure(traces, layout)
 
@@ -136,9 +151,9 @@ def predictive_figure(table: pd.DataFrame, *, library_size: float, subtitle: str
     ]
     xaxis, bottom = _gene_axis(list(table.index))
     layout = {
-        "title": titled("Observed vs predictive counts", subtitle or f"library size {library_size:,.0f}"),
-        "xaxis": xaxis, "yaxis": {"title": {"text": "counts"}, "rangemode": "tozero"},
+        "title": _top_title("Observed vs predictive counts", subtitle or f"library size {library_size:,.0f}"),
+        "xaxis": xaxis, "yaxis": {"title": {"text": "counts in this cell"}, "rangemode": "tozero"},
         "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}},
-        "height": 420, "margin": {**MARGIN, "l": 70, "b": bottom, "t": 100},
+        "height": 440, "margin": {**MARGIN, "l": 70, "b": bottom, "t": 125},
     }
     return build_figure(traces, layout)
