@@ -70,15 +70,18 @@ def text_layout_problems(page, titles: list[str]) -> list[str]:
     return result["problems"]
 
 
-def screenshot(page, name: str, tmp_path, *, scroll_to: str | None = None) -> None:
-    """The window (scrolled to the chart titled like ``scroll_to``, if given) as ``name``.png."""
-    folder = SCREENSHOTS if os.environ.get("SCVI_VIZ_UPDATE_SCREENSHOTS") == "1" else tmp_path
+def screenshot(page, name: str, width: int, tmp_path, *, scroll_to: str | None = None) -> None:
+    """The window (scrolled to the chart titled like ``scroll_to``, if given) as ``name_<width>``.png;
+    with ``SCVI_VIZ_UPDATE_SCREENSHOTS=1`` the widest one goes to ``docs/screenshots/<name>.png``."""
+    folder, stem = tmp_path, f"{name}_{width}"
+    if os.environ.get("SCVI_VIZ_UPDATE_SCREENSHOTS") == "1" and width == WIDTHS[-1]:
+        folder, stem = SCREENSHOTS, name
     folder.mkdir(parents=True, exist_ok=True)
     if scroll_to:
         page.evaluate("""p => [...document.querySelectorAll('.js-plotly-plot')]
           .find(e => String(e._fullLayout.title.text).includes(p)).scrollIntoView({block: 'start'})""", scroll_to)
     page.mouse.move(0, 0)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(folder / f"{stem}.png"), full_page=True)
 
 
 def open_page(page, url: str, title: str, path: str) -> None:
@@ -104,7 +107,7 @@ def test_de_page_volcano_table_and_click_to_explore(new_page, app_url, width, tm
     assert len(genes) == 765
     assert text_layout_problems(page, ["Volcano"]) == []
     assert_no_exception(page)
-    screenshot(page, f"differential_expression_{width}", tmp_path)
+    screenshot(page, "differential_expression", width, tmp_path)
     if width != WIDTHS[0]:
         return
     name, data = download_chart(page, "Volcano plot (CSV: the whole DE table)", "PNG")
@@ -140,7 +143,7 @@ def test_model_fit_page_text_fits_and_exports(new_page, app_url, width, tmp_path
     assert "Summary" in body_text(page)
     assert text_layout_problems(page, ["Mean count", "Coefficient", "Fraction of zeros", "Calibration"]) == []
     assert_no_exception(page)
-    screenshot(page, f"model_fit_{width}", tmp_path)
+    screenshot(page, "model_fit", width, tmp_path)
     if width == WIDTHS[0]:
         name, data = download_chart(page, "Calibration of the predictive intervals", "PNG")
         assert png_size(data)[0] >= 1000
@@ -157,7 +160,7 @@ def test_clicked_cell_uncertainty_on_explore(new_page, app_url, width, tmp_path)
     assert spread["traces"][0]["x"] == chart(page, "Observed vs predictive counts")["traces"][0]["x"]
     assert text_layout_problems(page, ["Expected counts over", "Observed vs predictive"]) == []
     assert_no_exception(page)
-    screenshot(page, f"cell_uncertainty_{width}", tmp_path, scroll_to="Expected counts over")
+    screenshot(page, "cell_uncertainty", width, tmp_path, scroll_to="Expected counts over")
     if width == WIDTHS[0]:
         name, data = download_chart(page, "Observed counts against the predictive distribution", "PNG", nth=1)
         assert png_size(data)[0] >= 1000
