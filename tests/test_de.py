@@ -237,3 +237,27 @@ def test_lfc_ranks_agree_with_scvi_tools_on_fixture_models(name):
     ours = scvi_viz.load_model(MODELS / name, device="cpu").differential_expression(
         adata, groupby="label", group1="A", group2="B", n_samples=20000)
     assert stats.spearmanr(ours["lfc_mean"], theirs.loc[ours.index, "lfc_mean"]).statistic >= 0.9
+
+
+def test_gene_moments_added_in_chunks_equal_numpy():
+    counts = np.random.default_rng(0).poisson(1.0, size=(3, 50, 7)).astype(float)
+    moments = fit.GeneMoments()
+    moments.add(counts[:, :20])
+    moments.add(counts[:, 20:])
+    got = moments.statistics()
+    assert got["mean"] == pytest.approx(counts.mean(1))
+    assert got["cv"] == pytest.approx(counts.std(1) / counts.mean(1))
+    assert got["zero_fraction"] == pytest.approx((counts == 0).mean(1))
+
+
+def test_predictive_check_in_small_chunks(demo, monkeypatch):
+    model, adata = demo
+    monkeypatch.setattr(fit, "CHUNK_VALUES", model.n_genes * 5 * 7)  # 7 cells per chunk
+    inputs = model_inputs_from_adata(model.spec, adata)
+    mean, var = model.latent_posterior(adata)
+    library = np.asarray(inputs.counts.sum(1)).ravel().astype(float)
+    check = fit.posterior_predictive_check(model, fit.CellSet(inputs.counts, inputs.covariates, library, mean, var),
+                                           n_draws=5, max_cells=100)
+    assert check.n_cells == 100 and check.summary.loc["mean", "spearman"] > 0.9
+    assert check.genes["observed_mean"].to_numpy() == pytest.approx(
+        np.asarray(inputs.counts[np.sort(np.random.default_rng(0).choice(700, 100, replace=False))].mean(0)).ravel())

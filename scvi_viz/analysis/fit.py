@@ -33,6 +33,8 @@ MAX_FIT_CELLS = 2000
 """At most this many cells (a seeded random subset of larger sets) go into one check."""
 CALIBRATION_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 REPORTED_LEVELS = (0.5, 0.9)
+CHUNK_VALUES = 20_000_000
+"""Drawn counts held at once while checking (cells per chunk = this / (genes x draws))."""
 CELL_DRAWS = 200
 """Latent draws for one cell's uncertainty."""
 STATISTICS = {
@@ -100,17 +102,31 @@ class FitCheck:
     n_draws: int
 
 
-def gene_statistics(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean, coefficient of variation and fraction of zeros per gene over the rows of ``counts``.
+class GeneMoments:
+    """Per-gene sums over cells, added chunk by chunk: mean, coefficient of variation, fraction of zeros.
 
-    ``counts`` has cells along axis ``-2`` and genes along ``-1`` (leading axes: draws). The CV
-    of a gene with mean 0 is 0.
+    Leading axes (e.g. draws) are kept: ``add`` takes counts of shape ``(..., n_cells, n_genes)``.
     """
-    mean = counts.mean(-2)
-    std = counts.std(-2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cv = np.where(mean > 0, std / mean, 0.0)
-    return {"mean": mean, "cv": cv, "zero_fraction": (counts == 0).mean(-2)}
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.total = self.squares = self.zeros = 0.0
+
+    def add(self, counts: np.ndarray) -> None:
+        """Add the cells (axis ``-2``) of ``counts``."""
+        counts = np.asarray(counts, dtype=np.float64)
+        self.n += counts.shape[-2]
+        self.total = self.total + counts.sum(-2)
+        self.squares = self.squares + np.square(counts).sum(-2)
+        self.zeros = self.zeros + (counts == 0).sum(-2)
+
+    def statistics(self) -> dict[str, np.ndarray]:
+        """``mean``, ``cv`` (population std / mean; 0 where the mean is 0) and ``zero_fraction``."""
+        mean = self.total / self.n
+        std = np.sqrt(np.maximum(self.squares / self.n - mean**2, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cv = np.where(mean > 0, std / mean, 0.0)
+        return {"mean": mean, "cv": cv, "zero_fraction": self.zeros / self.n}
 
 
 def central_interval_coverage(observed: np.ndarray, draws: np.ndarray, levels: tuple[float, ...],
@@ -170,11 +186,22 @@ def posterior_predictive_check(model: ScviModel, cells: CellSet, *, n_draws: int
     rng = np.random.default_rng(seed)
     if n > max_cells:
         cells = cells.rows(np.sort(rng.choice(n, size=max_cells, replace=False)))
-    observed = np.asarray(cells.counts.toarray() if hasattr(cells.counts, "toarray") else cells.counts, dtype=np.float32)
-    draws = model.posterior_predictive_counts(cells.counts, cells.covariates, cells.library, n_samples=n_draws,
-                                              seed=int(rng.integers(2**31)), qz=(cells.qz_mean, cells.qz_var))
-    obs_stats = gene_statistics(observed)
-    pred_stats = {k: v.mean(0) for k, v in gene_statistics(np.moveaxis(draws, -1, 0)).items()}
+    n = cells.qz_mean.shape[0]
+    observed_moments, predicted_moments = GeneMoments(), GeneMoments()
+    inside = np.zeros((len(CALIBRATION_LEVELS), model.n_genes))
+    # Cells in chunks of at most CHUNK_VALUES drawn counts, so that large models stay small in memory.
+    step = max(1, CHUNK_VALUES // (model.n_genes * n_draws))
+    for start in range(0, n, step):
+        part = cells.rows(np.arange(start, min(start + step, n)))
+        observed = np.asarray(part.counts.toarray() if hasattr(part.counts, "toarray") else part.counts, dtype=np.float32)
+        draws = model.posterior_predictive_counts(part.counts, part.covariates, part.library, n_samples=n_draws,
+                                                  seed=int(rng.integers(2**31)), qz=(part.qz_mean, part.qz_var))
+        observed_moments.add(observed)
+        predicted_moments.add(np.moveaxis(draws, -1, 0))
+        inside += central_interval_coverage(observed, draws, CALIBRATION_LEVELS, rng).sum(1)
+    inside /= n
+    obs_stats = observed_moments.statistics()
+    pred_stats = {k: v.mean(0) for k, v in predicted_moments.statistics().items()}
     table = pd.DataFrame(index=pd.Index(model.genes, name="gene"))
     summary = {}
     for name in STATISTICS:
@@ -186,11 +213,10 @@ def posterior_predictive_check(model: ScviModel, cells: CellSet, *, n_draws: int
             "mean_abs_log2_ratio": float(np.abs(np.log2(p[both] / o[both])).mean()) if both.any() else float("nan"),
             "genes": int(both.sum()),
         }
-    inside = central_interval_coverage(observed, draws, CALIBRATION_LEVELS, rng)
     for level in REPORTED_LEVELS:
-        table[f"inside_{round(level * 100)}"] = inside[CALIBRATION_LEVELS.index(level)].mean(0)
-    calibration = pd.DataFrame({"nominal": CALIBRATION_LEVELS, "observed": inside.mean((1, 2))}).set_index("nominal")
-    return FitCheck(table, pd.DataFrame(summary).T.rename_axis("statistic"), calibration, observed.shape[0], n_draws)
+        table[f"inside_{round(level * 100)}"] = inside[CALIBRATION_LEVELS.index(level)]
+    calibration = pd.DataFrame({"nominal": CALIBRATION_LEVELS, "observed": inside.mean(1)}).set_index("nominal")
+    return FitCheck(table, pd.DataFrame(summary).T.rename_axis("statistic"), calibration, n, n_draws)
 
 
 def cell_uncertainty(model: ScviModel, cell: CellSet, genes: list[str], *, point_z: np.ndarray,
