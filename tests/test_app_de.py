@@ -37,6 +37,15 @@ def test_de_page_ranks_genes_and_draws_the_volcano(app):
     assert called == int(table["is_de_fdr_0.05"].sum()) > 0
 
 
+def test_de_against_all_other_cells(app):
+    at = run(app.switch_page("pages/differential_expression.py"))
+    at = run(at.toggle(key="de_group2_rest").set_value(True))
+    table = at.dataframe[0].value
+    group1 = (at.selectbox(key="de_group1_column").value, at.selectbox(key="de_group1_category").value)
+    assert f"{group1[1]} vs Rest" in chart(at, "Volcano:")["layout"]["title"]["text"]
+    assert len(table) == 765 and not at.warning
+
+
 def test_de_delta_changes_the_calls(app):
     at = _two_groups(app)
     before = int(at.dataframe[0].value["is_de_fdr_0.05"].sum())

@@ -8,8 +8,10 @@ not overlap each other; screenshots of each page go to a temporary folder (or, w
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import zipfile
 
 import pytest
 from test_browser import (
@@ -19,6 +21,7 @@ from test_browser import (
     body_text,
     chart,
     choose,
+    download,
     download_chart,
     open_app,
     png_size,
@@ -148,6 +151,11 @@ def test_model_fit_page_text_fits_and_exports(new_page, app_url, width, tmp_path
         name, data = download_chart(page, "Calibration of the predictive intervals", "PNG")
         assert png_size(data)[0] >= 1000
         (tmp_path / name).write_bytes(data)
+        name, data = download(page, page.get_by_role("button", name=re.compile("Download report bundle")))
+        files = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+        assert name == "scvi-viz-model_fit-report.zip"
+        assert {"fit_mean.png", "fit_cv.svg", "fit_zero_fraction.csv", "fit_calibration.png", "fit_per_gene.csv",
+                "state.json"} <= files
 
 
 @pytest.mark.parametrize("width", WIDTHS)
