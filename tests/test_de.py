@@ -33,6 +33,15 @@ def demo():
 
 
 @pytest.fixture(scope="module")
+def demo_cells(demo) -> fit.CellSet:
+    """Every demo cell with its counts, library size and posterior."""
+    model, adata = demo
+    inputs = model_inputs_from_adata(model.spec, adata)
+    mean, var = model.latent_posterior(adata)
+    return fit.CellSet(inputs.counts, inputs.covariates, np.asarray(inputs.counts.sum(1)).ravel().astype(float), mean, var)
+
+
+@pytest.fixture(scope="module")
 def demo_de(demo):
     model, adata = demo
     return model.differential_expression(adata, groupby="bulk_labels", group1=GROUPS[0], group2=GROUPS[1])
@@ -147,7 +156,7 @@ def test_latent_posterior_mean_is_encode(demo):
     assert var.shape == mean.shape and (var > 0).all()
     draws = model.sample_latent(mean[:3], var[:3], n_samples=4000, seed=0)
     assert draws.shape == (4000, 3, model.n_latent)
-    assert draws.mean(0) == pytest.approx(mean[:3], abs=0.05 + 4 * np.sqrt(var[:3].max() / 4000))
+    assert draws.mean(0) == pytest.approx(mean[:3], abs=float(0.05 + 4 * np.sqrt(var[:3].max() / 4000)))
 
 
 def test_ln_models_sample_on_the_simplex():
@@ -183,13 +192,8 @@ def test_posterior_predictive_sample_shape_seed_and_mean(demo):
     assert many.sum(0).mean() == pytest.approx(float(total), rel=0.15)  # drawn at the cell's own library size
 
 
-def test_predictive_check_of_the_demo_fits_and_is_calibrated(demo):
-    model, adata = demo
-    inputs = model_inputs_from_adata(model.spec, adata)
-    mean, var = model.latent_posterior(adata)
-    library = np.asarray(inputs.counts.sum(1)).ravel().astype(float)
-    check = fit.posterior_predictive_check(model, fit.CellSet(inputs.counts, inputs.covariates, library, mean, var),
-                                           n_draws=10, max_cells=300)
+def test_predictive_check_of_the_demo_fits_and_is_calibrated(demo, demo_cells):
+    check = fit.posterior_predictive_check(demo[0], demo_cells, n_draws=10, max_cells=300)
     assert check.n_cells == 300 and check.summary.loc["mean", "spearman"] > 0.95
     assert np.abs(check.calibration["observed"] - check.calibration.index).max() < 0.1
     assert {"inside_50", "inside_90"} <= set(check.genes.columns)
@@ -250,14 +254,9 @@ def test_gene_moments_added_in_chunks_equal_numpy():
     assert got["zero_fraction"] == pytest.approx((counts == 0).mean(1))
 
 
-def test_predictive_check_in_small_chunks(demo, monkeypatch):
-    model, adata = demo
-    monkeypatch.setattr(fit, "CHUNK_VALUES", model.n_genes * 5 * 7)  # 7 cells per chunk
-    inputs = model_inputs_from_adata(model.spec, adata)
-    mean, var = model.latent_posterior(adata)
-    library = np.asarray(inputs.counts.sum(1)).ravel().astype(float)
-    check = fit.posterior_predictive_check(model, fit.CellSet(inputs.counts, inputs.covariates, library, mean, var),
-                                           n_draws=5, max_cells=100)
+def test_predictive_check_in_small_chunks(demo, demo_cells, monkeypatch):
+    monkeypatch.setattr(fit, "CHUNK_VALUES", demo[0].n_genes * 5 * 7)  # 7 cells per chunk
+    check = fit.posterior_predictive_check(demo[0], demo_cells, n_draws=5, max_cells=100)
     assert check.n_cells == 100 and check.summary.loc["mean", "spearman"] > 0.9
     assert check.genes["observed_mean"].to_numpy() == pytest.approx(
-        np.asarray(inputs.counts[np.sort(np.random.default_rng(0).choice(700, 100, replace=False))].mean(0)).ravel())
+        np.asarray(demo_cells.counts[np.sort(np.random.default_rng(0).choice(700, 100, replace=False))].mean(0)).ravel())
