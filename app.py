@@ -13,6 +13,8 @@ page = st.navigation(
     [
         st.Page("pages/explore.py", title="Explore", icon=":material/explore:", default=True),
         st.Page("pages/compare.py", title="Compare covariates", icon=":material/compare_arrows:"),
+        st.Page("pages/differential_expression.py", title="Differential expression", icon=":material/difference:"),
+        st.Page("pages/model_fit.py", title="Model fit", icon=":material/fact_check:"),
     ]
 )
 views.read_link()  # a view shared by its address

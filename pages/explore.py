@@ -14,6 +14,7 @@ from scvi_viz.ui.components.live_chart import live_chart
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.genes import chosen_genes, gene_picker
 from scvi_viz.ui.views import write_link
+from scvi_viz.ui.posterior import cell_uncertainty_section
 
 
 def map_view(ws: Workspace) -> tuple[str, str, str | None]:
@@ -110,6 +111,7 @@ def explore(ws: Workspace, emb_name: str, color_by: str, gene: str | None) -> No
         report_button(ws, [the_map, charts.whole, *charts.panels.values()], page="explore", tables={"all_genes": profile})
     gene_table(profile, point.current_point().library_size)
     write_link(ws, page="explore")
+    cell_uncertainty_section(ws)
 
 
 ws = sidebar.workspace(__file__)

@@ -59,6 +59,11 @@ class Workspace:
         Each cell's covariates.
     precomputed_umap
         A UMAP of ``latent`` stored in the file for this very model, if any.
+    data_key
+        SHA-256 of the data's cell ids and gene names: which cells and genes, not their counts
+        (links and saved views name their data by it).
+    data_path
+        The ``.h5ad`` the cells were read from (pages that need the counts read them again).
     """
 
     model: ScviModel
@@ -70,8 +75,7 @@ class Workspace:
     covariates: Covariates
     precomputed_umap: np.ndarray | None = None
     data_key: str = ""
-    """SHA-256 of the data's cell ids and gene names: which cells and genes, not their counts
-    (links and saved views name their data by it)."""
+    data_path: Path | None = None
 
     @classmethod
     def open(cls, model_path: str | Path, data_path: str | Path, *, device: str | None = None) -> Workspace:
@@ -100,7 +104,7 @@ class Workspace:
         obs = adata.obs.copy()
         obs.index = obs.index.astype(str)
         return cls(model, obs, obsm, cells.gene_match, _read_only(latent), _read_only(library), cells.covariates, precomputed,
-                   data_key(obs.index, adata.var_names))
+                   data_key(obs.index, adata.var_names), Path(data_path))
 
     @property
     def n_cells(self) -> int:

@@ -1,0 +1,65 @@
+"""Figures of differential expression: the volcano plot of a DE table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from scvi_viz.plots.fit import shorten
+from scvi_viz.plots.style import MARGIN, build_figure, titled
+
+UP, DOWN, NOT_CALLED = "#d62728", "#1f77b4", "#b0b4bc"
+
+
+def fdr_column(table: pd.DataFrame) -> str:
+    """The ``is_de_fdr_<target>`` column of a DE table."""
+    return next(c for c in table.columns if str(c).startswith("is_de_fdr_"))
+
+
+def _category(name: str) -> str:
+    """``"CD14+ Monocyte"`` of a group described as ``"bulk_labels = CD14+ Monocyte"``."""
+    return str(name).split(" = ", 1)[-1]
+
+
+def volcano_figure(table: pd.DataFrame, *, group1: str, group2: str, subtitle: str = "") -> go.Figure:
+    """LFC against ``proba_de`` per gene, coloured by the FDR call, with the ``[-delta, delta]`` band.
+
+    ``table`` is a :meth:`scvi_viz.ScviModel.differential_expression` result. Each gene's name
+    is its point's ``customdata`` (a click on the page charts it).
+    """
+    fdr = fdr_column(table)
+    group1, group2 = _category(group1), _category(group2)
+    called = table[fdr].to_numpy(dtype=bool)
+    lfc = table["lfc_mean"].to_numpy()
+    delta = float(table["delta"].iloc[0])
+    groups = [
+        (called & (lfc > 0), f"DE, higher in {shorten(group1, 30)}", UP),
+        (called & (lfc <= 0), f"DE, higher in {shorten(group2, 30)}", DOWN),
+        (~called, "not called DE", NOT_CALLED),
+    ]
+    traces = []
+    for mask, name, color in groups:
+        part = table[mask]
+        traces.append({
+            "type": "scattergl" if len(table) > 5000 else "scatter", "mode": "markers", "name": f"{name} ({int(mask.sum())})",
+            "x": part["lfc_mean"].to_numpy(), "y": part["proba_de"].to_numpy(), "customdata": list(part.index),
+            "text": [f"scale {a:.3g} vs {b:.3g}" for a, b in zip(part["scale1"], part["scale2"])],
+            "marker": {"size": 7, "color": color, "opacity": 0.8},
+            "hovertemplate": "<b>%{customdata}</b><br>LFC %{x:.2f}, P(DE) %{y:.3f}<br>%{text}<extra></extra>",
+        })
+    span = float(np.nanmax(np.abs(lfc))) if len(lfc) else 1.0
+    span = max(span * 1.05, delta * 1.5)
+    layout = {
+        "title": titled(f"Volcano: {shorten(group1)} vs {shorten(group2)}", subtitle),
+        "xaxis": {"title": {"text": f"log2 fold change, {shorten(group1, 25)} over {shorten(group2, 25)} (lfc_mean, log2)"},
+                  "range": [-span, span], "zeroline": True},
+        "yaxis": {"title": {"text": "P(DE): proba_de (probability)"}, "range": [-0.03, 1.05]},
+        "shapes": [{"type": "rect", "xref": "x", "yref": "paper", "x0": -delta, "x1": delta, "y0": 0, "y1": 1,
+                    "fillcolor": "rgba(128,128,128,0.15)", "line": {"width": 0}, "layer": "below"}],
+        "annotations": [{"text": f"|LFC| < delta = {delta:.2f}", "xref": "x", "yref": "paper", "x": 0, "y": 1,
+                         "yanchor": "bottom", "showarrow": False, "font": {"size": 11, "color": "#555"}}],
+        "legend": {"orientation": "h", "x": 0, "y": -0.16, "yanchor": "top"},
+        "height": 520, "margin": {**MARGIN, "l": 70, "b": 110, "t": 90}, "clickmode": "event+select",
+    }
+    return build_figure(traces, layout)

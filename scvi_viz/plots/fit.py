@@ -1,0 +1,159 @@
+"""Figures of model fit: posterior predictive checks per gene, calibration, and one cell's uncertainty."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from scvi_viz.plots.style import MARGIN, PALETTE, build_figure, titled
+
+CHAR_PX = 7.0
+"""Width of one character of tick or legend text at the figures' 12 px font, a little generous."""
+STAT_AXES = {
+    "mean": ("Mean count per cell", "counts per cell", "log"),
+    "cv": ("Coefficient of variation", "std / mean, no unit", "log"),
+    "zero_fraction": ("Fraction of zeros", "fraction of cells", "linear"),
+}
+"""Per statistic of :data:`scvi_viz.analysis.fit.STATISTICS`: name, unit, axis type."""
+
+
+def label_margin(labels: Sequence[str], *, base: float = 20.0, angle: float = 0.0) -> int:
+    """Pixels that tick labels ``labels`` need beside (``angle=0``) or below (rotated) the plot."""
+    longest = max((len(str(t)) for t in labels), default=0)
+    return int(base + CHAR_PX * longest * (np.sin(np.radians(abs(angle))) if angle else 1.0))
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, for titles and legends."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _top_title(text: str, subtitle: str) -> dict:
+    """A title pinned to the top of the figure, so that a legend above the plot fits under its subtitle."""
+    return {**titled(text, subtitle), "yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 12}}
+
+
+def _summary_text(summary: pd.Series, note: str) -> str:
+    lines = [f"Spearman {summary['spearman']:.3f}", f"mean |log2 ratio| {summary['mean_abs_log2_ratio']:.3f}", note]
+    return "<br>".join(line for line in lines if line)
+
+
+def _decades(axis_type: str) -> dict:
+    """Log axes ticked at powers of ten only (plotly's default also labels 2 and 5 of each decade)."""
+    return {"dtick": 1} if axis_type == "log" else {}
+
+
+def stat_scatter(genes: pd.DataFrame, stat: str, summary: pd.Series, *, subtitle: str = "") -> go.Figure:
+    """Observed against posterior-predictive ``stat`` per gene, with the identity line.
+
+    ``genes`` and ``summary`` are a :class:`scvi_viz.analysis.fit.FitCheck`'s ``genes`` and
+    one row of its ``summary``. Log axes drop genes whose value is 0 (the subtitle says how many).
+    """
+    name, unit, axis_type = STAT_AXES[stat]
+    observed, predicted = genes[f"observed_{stat}"].to_numpy(), genes[f"predicted_{stat}"].to_numpy()
+    shown = (observed > 0) & (predicted > 0) if axis_type == "log" else np.ones(len(genes), dtype=bool)
+    both = np.concatenate([observed[shown], predicted[shown]])
+    lo, hi = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
+    if axis_type == "linear":
+        lo, hi = 0.0, max(hi, 1e-9)
+    traces = [
+        {"type": "scatter", "x": [lo, hi], "y": [lo, hi], "mode": "lines", "name": "identity (perfect fit)",
+         "line": {"color": "grey", "dash": "dash"}, "hoverinfo": "skip"},
+        {"type": "scattergl", "x": observed[shown], "y": predicted[shown], "mode": "markers", "name": "genes",
+         "text": list(genes.index[shown]), "marker": {"size": 6, "color": PALETTE[0], "opacity": 0.6},
+         "hovertemplate": "%{text}: observed %{x:.3g}, predicted %{y:.3g}<extra></extra>"},
+    ]
+    dropped = int((~shown).sum())
+    note = f"{dropped} genes at 0 not drawn (log axes)" if dropped else ""
+    layout = {
+        "title": titled(name, subtitle or "observed vs posterior predictive, per gene"),
+        "xaxis": {"type": axis_type, "title": {"text": f"observed ({unit})"}, **_decades(axis_type)},
+        "yaxis": {"type": axis_type, "title": {"text": f"predicted ({unit})"}, **_decades(axis_type)},
+        "annotations": [{"text": _summary_text(summary, note), "xref": "paper", "yref": "paper", "x": 0.02, "y": 0.98,
+                         "xanchor": "left", "yanchor": "top", "showarrow": False, "bgcolor": "rgba(255,255,255,0.8)"}],
+        "showlegend": False, "height": 420, "margin": {**MARGIN, "l": 70, "b": 60, "t": 80},
+    }
+    return build_figure(traces, layout)
+
+
+def calibration_figure(calibration: pd.DataFrame, *, subtitle: str = "") -> go.Figure:
+    """Fraction of observed counts inside each central predictive interval, against its level."""
+    nominal = calibration.index.to_numpy(dtype=float)
+    observed = calibration["observed"].to_numpy()
+    traces = [
+        {"type": "scatter", "x": [0, 1], "y": [0, 1], "mode": "lines", "name": "identity (calibrated)",
+         "line": {"color": "grey", "dash": "dash"}, "hoverinfo": "skip"},
+        {"type": "scatter", "x": nominal, "y": observed, "mode": "lines+markers", "name": "observed counts",
+         "marker": {"size": 8, "color": PALETTE[3]},
+         "hovertemplate": "%{x:.0%} interval holds %{y:.1%} of observed counts<extra></extra>"},
+    ]
+    marks = [f"{round(n * 100)}% interval holds {o:.1%}" for n, o in zip(nominal, observed) if round(n * 100) in (50, 90)]
+    layout = {
+        "title": titled("Calibration", subtitle or "observed counts inside central predictive intervals"),
+        "xaxis": {"title": {"text": "nominal level (fraction)"}, "range": [0, 1]},
+        "yaxis": {"title": {"text": "observed inside (fraction)"}, "range": [0, 1]},
+        "annotations": [{"text": "<br>".join(marks), "xref": "paper", "yref": "paper",
+                         "x": 0.02, "y": 0.98, "xanchor": "left", "yanchor": "top", "showarrow": False,
+                         "bgcolor": "rgba(255,255,255,0.8)"}],
+        "showlegend": False, "height": 420, "margin": {**MARGIN, "l": 70, "b": 60, "t": 80},
+    }
+    return build_figure(traces, layout)
+
+
+def _gene_axis(genes: Sequence[str]) -> tuple[dict, int]:
+    """The gene axis and the bottom margin its labels need: slanted when side by side they could
+    be wider than a half-width chart at a 1100 px window (about 250 px of plot): then upright,
+    so that neighbouring labels never overlap."""
+    flat_px = sum(CHAR_PX * len(str(g)) + 12 for g in genes)
+    angle = -90 if flat_px > 240 else 0
+    bottom = label_margin(genes, base=50, angle=angle) if angle else 70
+    return {"title": {"text": "gene"}, "tickangle": angle, "type": "category"}, bottom
+
+
+def _boxes(table: pd.DataFrame, prefix: str, name: str, color: str) -> dict:
+    return {"type": "box", "x": list(table.index), "name": name, "lowerfence": table[f"{prefix}_q05"].to_numpy(),
+            "q1": table[f"{prefix}_q25"].to_numpy(), "median": table[f"{prefix}_q50"].to_numpy(),
+            "q3": table[f"{prefix}_q75"].to_numpy(), "upperfence": table[f"{prefix}_q95"].to_numpy(),
+            "marker": {"color": color}, "line": {"color": color}, "hoverinfo": "x+y"}
+
+
+def expected_spread_figure(table: pd.DataFrame, *, library_size: float, subtitle: str = "") -> go.Figure:
+    """Per gene, the spread of expected counts over latent draws (box: 5/25/50/75/95%) and the point estimate."""
+    traces = [
+        _boxes(table, "expected", "z ~ q(z|x): 5-25-50-75-95%", PALETTE[0]),
+        {"type": "scatter", "x": list(table.index), "y": table["point"].to_numpy(), "mode": "markers",
+         "name": "at the latent mean", "marker": {"symbol": "diamond", "size": 10, "color": PALETTE[1]},
+         "hovertemplate": "%{x}: %{y:.3g} counts at the latent mean<extra></extra>"},
+    ]
+    xaxis, bottom = _gene_axis(list(table.index))
+    layout = {
+        "title": _top_title("Expected counts over q(z|x)", subtitle or f"library size {library_size:,.0f}"),
+        "xaxis": xaxis, "yaxis": {"type": "log", "title": {"text": "expected counts (log scale)"}, "dtick": 1},
+        "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}},
+        "height": 440, "margin": {**MARGIN, "l": 70, "b": bottom, "t": 125},
+    }
+    return build_figure(traces, layout)
+
+
+def predictive_figure(table: pd.DataFrame, *, library_size: float, subtitle: str = "") -> go.Figure:
+    """Per gene, the posterior predictive counts (box: 5/25/50/75/95%) and the cell's observed count."""
+    inside = table["inside_90"].to_numpy(dtype=bool)
+    traces = [
+        _boxes(table, "predictive", "predictive: 5-25-50-75-95%", PALETTE[2]),
+        {"type": "scatter", "x": list(table.index), "y": table["observed"].to_numpy(), "mode": "markers",
+         "name": "observed count", "marker": {"symbol": "x", "size": 11, "color": np.where(inside, "#31333f", PALETTE[3])},
+         "customdata": np.where(inside, "inside", "outside"),
+         "hovertemplate": "%{x}: observed %{y:.0f} counts (%{customdata} the 90% interval)<extra></extra>"},
+    ]
+    xaxis, bottom = _gene_axis(list(table.index))
+    layout = {
+        "title": _top_title("Observed vs predictive counts", subtitle or f"library size {library_size:,.0f}"),
+        "xaxis": xaxis, "yaxis": {"title": {"text": "counts in this cell"}, "rangemode": "tozero"},
+        "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}},
+        "height": 440, "margin": {**MARGIN, "l": 70, "b": bottom, "t": 125},
+    }
+    return build_figure(traces, layout)

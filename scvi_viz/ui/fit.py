@@ -1,0 +1,63 @@
+"""The model-fit page's controls and views: which cells, the predictive checks, calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from scvi_viz.analysis import fit
+from scvi_viz.analysis.embedding import content_key
+from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.plots import export
+from scvi_viz.plots import fit as fit_plots
+from scvi_viz.ui import keys
+from scvi_viz.ui.compare import group_picker
+from scvi_viz.ui.downloads import export_picker, report_button
+from scvi_viz.ui.posterior import cells as cell_set
+
+
+def pick_cells(ws: Workspace) -> tuple[np.ndarray | None, str]:
+    """All cells, or a group (an obs category or a map selection); returns (indices, description)."""
+    if st.radio("Cells to check", ["all cells", "a group of cells"], horizontal=True, key="fit_which") == "all cells":
+        return np.arange(ws.n_cells), "all cells"
+    return group_picker(ws, key="fit_group")
+
+
+@st.cache_data(max_entries=8, show_spinner="Drawing posterior predictive counts…")
+def _check(ws_id: str, key: str, _ws: Workspace, _cells: np.ndarray) -> fit.FitCheck:
+    return fit.posterior_predictive_check(_ws.model, cell_set(_ws).rows(_cells), seed=0)
+
+
+def fit_check(ws: Workspace, cells: np.ndarray) -> fit.FitCheck:
+    """:func:`scvi_viz.analysis.fit.posterior_predictive_check` of ``cells``, per session."""
+    return _check(st.session_state[keys.WORKSPACE_ID], content_key(cells), ws, cells)
+
+
+def fit_view(ws: Workspace, check: fit.FitCheck, *, name: str) -> None:
+    """Observed-vs-predicted scatters, calibration, the per-gene table and downloads."""
+    subtitle = f"{fit_plots.shorten(name, 32)} · {check.n_cells:,} cells · {check.n_draws} draws"
+    caption = {"cells": name, "cells checked": str(check.n_cells), "draws per cell": str(check.n_draws),
+               "predicted": "statistic of each draw's counts over the cells, averaged over draws (as scvi.criticism)"}
+    charts = {
+        f"{fit_plots.STAT_AXES[stat][0]}, observed vs predicted (CSV: every gene)": export.Chart(
+            f"fit_{stat}", lambda stat=stat: fit_plots.stat_scatter(check.genes, stat, check.summary.loc[stat], subtitle=subtitle),
+            check.genes[[f"observed_{stat}", f"predicted_{stat}"]], caption)
+        for stat in fit.STATISTICS
+    }
+    charts["Calibration of the predictive intervals"] = export.Chart(
+        "fit_calibration", lambda: fit_plots.calibration_figure(check.calibration, subtitle=subtitle), check.calibration, caption)
+    items = list(charts.values())
+    for row in (items[:2], items[2:]):
+        for column, chart in zip(st.columns(2), row):
+            column.plotly_chart(chart.figure, key=f"{chart.name}_chart", config=export.toolbar_config(chart.name))
+    st.caption(
+        "Each dot is a gene. Predicted statistics are computed on counts drawn from the posterior predictive (z ~ q(z|x), "
+        "each cell's own library size, the model's likelihood). Calibration uses each observed count's randomised rank "
+        "among its draws, so discrete counts are handled: a calibrated model lies on the identity line.")
+    st.markdown("**Summary**")
+    st.dataframe(check.summary, column_config={c: st.column_config.NumberColumn(format="%.3f") for c in check.summary.columns})
+    st.markdown("**Per gene** (inside_50 / inside_90: fraction of the gene's observed counts inside its 50% / 90% interval)")
+    st.dataframe(check.genes, height=320, column_config={c: st.column_config.NumberColumn(format="%.4g") for c in check.genes.columns})
+    export_picker(charts, key="fit_export")
+    report_button(ws, items, page="model_fit", tables={"fit_per_gene": check.genes, "fit_summary": check.summary},
+                  extras={"cells": name})

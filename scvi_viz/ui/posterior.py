@@ -1,0 +1,100 @@
+"""The cells' counts and posteriors for the pages that need them, and the clicked cell's uncertainty."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from scvi_viz.analysis import fit
+from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.errors import DataError
+from scvi_viz.io.adata import model_inputs_from_adata, read_h5ad
+from scvi_viz.plots import export
+from scvi_viz.plots import fit as fit_plots
+from scvi_viz.ui import keys
+from scvi_viz.ui.downloads import export_picker
+from scvi_viz.ui.genes import chosen_genes
+
+SHOW = "cell_posterior_show"
+
+
+def _ws_id() -> str:
+    return st.session_state[keys.WORKSPACE_ID]
+
+
+def _read_only(counts):
+    for array in (getattr(counts, "data", None), getattr(counts, "indices", None), getattr(counts, "indptr", None)):
+        if isinstance(array, np.ndarray):
+            array.flags.writeable = False
+    if isinstance(counts, np.ndarray):
+        counts.flags.writeable = False
+    return counts
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the cells' counts and posteriors…")
+def _cells(ws_id: str, _ws: Workspace) -> fit.CellSet:
+    if _ws.data_path is None:
+        raise DataError("This workspace does not know its data file; open it again from the sidebar.")
+    adata = read_h5ad(_ws.data_path)
+    inputs = model_inputs_from_adata(_ws.model.spec, adata, allow_missing_genes=True)
+    mean, var = _ws.model.latent_posterior(adata, allow_missing_genes=True)
+    for array in (mean, var):
+        array.flags.writeable = False
+    return fit.CellSet(_read_only(inputs.counts), inputs.covariates, _ws.library, mean, var)
+
+
+def cells(ws: Workspace) -> fit.CellSet:
+    """Every cell's counts, covariates, library size and posterior q(z|x), read once per server (read-only)."""
+    return _cells(_ws_id(), ws)
+
+
+def clicked_cell(ws: Workspace) -> int | None:
+    """Row of the last clicked cell (the cell *Reset to clicked cell* goes back to), or ``None``."""
+    clicked = st.session_state.get(keys.CLICKED)
+    if not clicked:
+        return None
+    point = clicked[0]
+    hits = np.flatnonzero((ws.latent == np.asarray(point.z, dtype=np.float32)).all(1) & (ws.library == point.library_size))
+    return int(hits[0]) if hits.size else None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _uncertainty(ws_id: str, cell: int, genes: tuple[str, ...], _ws: Workspace) -> pd.DataFrame:
+    one = cells(_ws).rows(np.array([cell]))
+    return fit.cell_uncertainty(_ws.model, one, list(genes), point_z=_ws.latent[cell], seed=cell)
+
+
+def cell_uncertainty_section(ws: Workspace) -> None:
+    """Behind a toggle: the clicked cell's posterior spread and predictive counts for the chosen genes."""
+    if not st.toggle("Show the posterior uncertainty of the clicked cell", key=SHOW,
+                     help="Samples z from the cell's posterior q(z|x): how certain the decoded numbers are, "
+                          "and where its observed counts fall in the predictive distribution."):
+        return
+    cell, genes = clicked_cell(ws), chosen_genes()
+    if cell is None or not genes:
+        st.info("Click a cell on the map and pick genes above it to see the cell's posterior uncertainty.")
+        return
+    table = _uncertainty(_ws_id(), cell, tuple(genes), ws)
+    library = float(ws.library[cell])
+    name = f"cell {ws.obs.index[cell]}"
+    subtitle = f"{fit_plots.shorten(name, 30)} · library size {library:,.0f} · {fit.CELL_DRAWS} draws"
+    caption = {"cell": name, "library size": f"{library:g}", "latent draws": str(fit.CELL_DRAWS),
+               "expected counts": "library size x normalised expression decoded from each z ~ q(z|x)",
+               "predictive counts": "one count per draw from the model's likelihood at that z"}
+    charts = {
+        "Expected counts over the cell's posterior": export.Chart(
+            "cell_expected_spread", lambda: fit_plots.expected_spread_figure(table, library_size=library, subtitle=subtitle),
+            table, caption),
+        "Observed counts against the predictive distribution": export.Chart(
+            "cell_predictive", lambda: fit_plots.predictive_figure(table, library_size=library, subtitle=subtitle),
+            table, caption),
+    }
+    st.markdown(f"**Posterior uncertainty of {name}**, the last clicked cell (the sliders do not move it): "
+                "boxes span 5-95% with quartiles and median.")
+    for column, chart in zip(st.columns(2), charts.values()):
+        column.plotly_chart(chart.figure, key=f"{chart.name}_chart", config=export.toolbar_config(chart.name))
+    outside = table.index[~table["inside_90"].to_numpy(dtype=bool)]
+    st.caption(f"{len(table) - len(outside)} of {len(table)} observed counts lie inside their 90% predictive interval"
+               + (f"; outside: {', '.join(outside[:10])}." if len(outside) else "."))
+    export_picker(charts, key="cell_posterior_export")
