@@ -4,6 +4,7 @@ import streamlit as st
 
 from scvi_viz.errors import ScviVizError
 from scvi_viz.ui import de, sidebar
+from scvi_viz.ui.views import write_link
 
 ws = sidebar.workspace(__file__)
 if ws is not None:
@@ -23,3 +24,4 @@ if ws is not None:
             st.error(str(exc))
         else:
             de.results_view(ws, table, name1=name1, name2=name2, options=options)
+    write_link(ws, page="differential_expression")

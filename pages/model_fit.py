@@ -4,6 +4,7 @@ import streamlit as st
 
 from scvi_viz.errors import ScviVizError
 from scvi_viz.ui import fit, sidebar
+from scvi_viz.ui.views import write_link
 
 ws = sidebar.workspace(__file__)
 if ws is not None:
@@ -23,3 +24,4 @@ if ws is not None:
             st.error(str(exc))
         else:
             fit.fit_view(ws, check, name=name)
+    write_link(ws, page="model_fit")

@@ -180,8 +180,8 @@ def group_picker(ws: Workspace, *, key: str) -> tuple[np.ndarray | None, str, di
                     for p in points if p.get("curve_number") != GRID_TRACE_INDEX and p.get("customdata") is not None})
     described = f"{len(cells)} selected cells"
     if cells:
-        st.session_state.pop(keys.RESTORED_CELLS, None)  # a new selection replaces a restored one
-    elif saved := st.session_state.get(keys.RESTORED_CELLS):
+        st.session_state.pop(keys.restored_cells(key), None)  # a new selection replaces a restored one
+    elif saved := st.session_state.get(keys.restored_cells(key)):
         cells = sorted(int(i) for i in np.flatnonzero(ws.obs.index.isin(saved)))
         described = f"{len(cells)} cells of a saved selection"
         st.caption(f"{described} (draw a new box or lasso to replace it).")

@@ -20,7 +20,8 @@ def pick_cells(ws: Workspace) -> tuple[np.ndarray | None, str]:
     """All cells, or a group (an obs category or a map selection); returns (indices, description)."""
     if st.radio("Cells to check", ["all cells", "a group of cells"], horizontal=True, key="fit_which") == "all cells":
         return np.arange(ws.n_cells), "all cells"
-    return group_picker(ws, key="fit_group")
+    cells, name, _ = group_picker(ws, key="fit_group")
+    return cells, name
 
 
 @st.cache_data(max_entries=8, show_spinner="Drawing posterior predictive counts…")

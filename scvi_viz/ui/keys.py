@@ -50,8 +50,12 @@ EXPLORE_VIEW = (EMBEDDING, COLOR_BY, OVERLAY_GENE, N_TOP, SHOW_TABLE)
 
 COMPARE_SECTIONS = ("cmp_point", "cmp_group")
 """The Compare page's two sections (their widget-key prefixes): at the current point, for a group."""
-RESTORED_CELLS = "cmp_group_restored_cells"
-"""Cell ids of a map selection brought back by a saved view (until a new one is drawn)."""
+
+
+def restored_cells(group: str) -> str:
+    """Where a group picker (widget-key prefix ``group``) keeps the cell ids of a map selection that
+    a saved view brought back, until a new one is drawn."""
+    return f"{group}_restored_cells"
 
 
 def compare_view(section: str) -> str:

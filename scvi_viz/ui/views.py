@@ -77,7 +77,7 @@ def _compare_widgets(ws: Workspace, section: str, extras: dict[str, Any]) -> dic
                         "cmp_group_category": category}
         elif isinstance(extras.get("compare_group_cells"), list):
             widgets |= {"cmp_group_how": "cells selected on the map",
-                        keys.RESTORED_CELLS: [str(c) for c in extras["compare_group_cells"]]}
+                        keys.restored_cells("cmp_group"): [str(c) for c in extras["compare_group_cells"]]}
     return widgets
 
 

@@ -14,6 +14,7 @@ import re
 import zipfile
 
 import pytest
+from test_layout import text_layout_problems
 from test_browser import (
     SCREENSHOTS,
     _CHARTS_READY_JS,
@@ -30,48 +31,6 @@ from test_browser import (
 )
 
 WIDTHS = (1100, 1500)
-
-# For every drawn chart: the boxes of its text, and which of them leave the chart or overlap.
-_TEXT_LAYOUT_JS = """
-(parts) => {
-  const problems = [];
-  const plots = [...document.querySelectorAll('.js-plotly-plot')].filter(e => e.offsetParent !== null
-      && !e.closest('[data-stale="true"]') && parts.some(p => String((e._fullLayout.title || {}).text || '').includes(p)));
-  for (const el of plots) {
-    const title = String((el._fullLayout.title || {}).text || '').slice(0, 40);
-    const box = el.getBoundingClientRect();
-    const texts = [...el.querySelectorAll('.gtitle, .gtitle-subtitle, .g-xtitle, .g-ytitle, .legendtext, .annotation-text, .xtick text, .ytick text')]
-      .map(t => ({kind: t.getAttribute('class') || t.parentNode.getAttribute('class'), text: t.textContent, r: t.getBoundingClientRect()}))
-      .filter(t => t.r.width > 0 && t.text.trim());
-    for (const t of texts) {
-      if (t.r.left < box.left - 1 || t.r.right > box.right + 1 || t.r.top < box.top - 1 || t.r.bottom > box.bottom + 1)
-        problems.push(`${title}: "${t.text.slice(0, 40)}" (${t.kind}) leaves the chart`);
-    }
-    const ticks = texts.filter(t => /xtick/.test(t.kind));
-    for (let i = 1; i < ticks.length; i++) {
-      const a = ticks[i - 1].r, b = ticks[i].r;
-      if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1)
-        problems.push(`${title}: tick labels "${ticks[i - 1].text}" and "${ticks[i].text}" overlap`);
-    }
-    const big = texts.filter(t => !/tick/.test(t.kind));
-    for (let i = 0; i < big.length; i++) for (let j = i + 1; j < big.length; j++) {
-      const a = big[i].r, b = big[j].r;
-      if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1)
-        problems.push(`${title}: "${big[i].text.slice(0, 30)}" overlaps "${big[j].text.slice(0, 30)}"`);
-    }
-  }
-  return {n: plots.length, problems};
-}
-"""
-
-
-def text_layout_problems(page, titles: list[str]) -> list[str]:
-    """Text of the charts titled like ``titles`` that leaves its chart or overlaps other text."""
-    wait_idle(page)
-    result = page.evaluate(_TEXT_LAYOUT_JS, titles)
-    assert result["n"] >= len(titles), f"only {result['n']} of the charts {titles} drawn"
-    return result["problems"]
-
 
 def screenshot(page, name: str, width: int, tmp_path, *, scroll_to: str | None = None) -> None:
     """The window (scrolled to the chart titled like ``scroll_to``, if given) as ``name_<width>``.png;
@@ -90,7 +49,7 @@ def screenshot(page, name: str, width: int, tmp_path, *, scroll_to: str | None =
 def open_page(page, url: str, title: str, path: str) -> None:
     open_app(page, url)
     page.get_by_role("link", name=title).click()
-    page.wait_for_url(re.compile(f"/{path}$"))
+    page.wait_for_url(re.compile(f"/{path}(\\?|$)"))
     wait_idle(page)
 
 
@@ -130,7 +89,7 @@ def test_de_page_volcano_table_and_click_to_explore(new_page, app_url, width, tm
       return {gene: t.customdata[best], X: r.left + fl._size.l + fl.xaxis.d2p(t.x[best]), Y: r.top + fl._size.t + fl.yaxis.d2p(t.y[best])};
     }""")
     page.mouse.click(target["X"], target["Y"])
-    page.wait_for_url(re.compile(r"/(explore)?$"))
+    page.wait_for_url(re.compile(r"/(explore)?(\?|$)"))
     page.wait_for_function("g => document.body.innerText.includes('Explore the latent space') && document.body.innerText.includes(g)",
                            arg=target["gene"])
     assert_no_exception(page)

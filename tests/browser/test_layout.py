@@ -61,6 +61,13 @@ def chart_texts(page) -> list[dict]:
     return page.evaluate(_TEXTS_JS)
 
 
+def text_layout_problems(page, titles: list[str]) -> list[str]:
+    """:func:`problems` of the drawn charts titled like ``titles`` (each must be drawn)."""
+    charts = [c for c in chart_texts(page) if any(t in c["title"] for t in titles)]
+    assert len(charts) >= len(titles), f"only {len(charts)} of the charts {titles} drawn"
+    return [f"{c['title']!r}: {p}" for c in charts for p in problems(c)]
+
+
 def check_page(page, what: str) -> int:
     charts = chart_texts(page)
     assert charts, f"no charts on {what}"
