@@ -25,6 +25,7 @@ import scvi_viz
 from scvi_viz.io.adata import read_h5ad
 from scvi_viz.io.safe_pickle import safe_torch_load
 results = []
+encoder = None
 for kind, path in json.loads(sys.stdin.read()):
     try:
         if kind == "model":
@@ -35,7 +36,10 @@ for kind, path in json.loads(sys.stdin.read()):
         elif kind == "unpickle":  # control: numpy's and torch's own classes, as an unrestricted loader has them
             repr(torch.load(path, weights_only=False))
         else:
-            read_h5ad(path)
+            adata = read_h5ad(path)
+            if encoder is None:
+                encoder = scvi_viz.load_model(sys.argv[2], device="cpu")
+            encoder.encode(adata, allow_missing_genes=True)
         results.append(["ok", ""])
     except (scvi_viz.ScviVizError, FileNotFoundError) as exc:
         results.append([type(exc).__name__, str(exc)])
@@ -48,7 +52,7 @@ print("RESULTS" + json.dumps(results))
 def _run(cases: list[tuple[str, str]], limit: int, timeout: float) -> list[tuple[str, str]] | str:
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(limit)], input=json.dumps(cases), capture_output=True,
+            [sys.executable, "-c", _CHILD, str(limit), str(ROOT / "tests" / "fixtures" / "models" / "scvi_covariates")], input=json.dumps(cases), capture_output=True,
             text=True, timeout=timeout, cwd=ROOT,
         )
     except subprocess.TimeoutExpired:
@@ -63,7 +67,7 @@ def load_isolated(cases: list[tuple[str, str]], *, limit: int = ADDRESS_SPACE, t
     """Load each ``(kind, path)`` in a child process; one ``(outcome, message)`` per case.
 
     ``kind`` is ``"model"`` (``load_model`` and one decode), ``"pickle"`` (``safe_torch_load``),
-    ``"h5ad"`` (``read_h5ad``), or ``"unpickle"`` (``torch.load(weights_only=False)``, for
+    ``"h5ad"`` (``read_h5ad``, then ``encode`` with the fixture model ``scvi_covariates``), or ``"unpickle"`` (``torch.load(weights_only=False)``, for
     controls only). All cases run in one child; if it dies (a signal, a memory limit hit
     outside Python, a time-out), each case runs again in a child of its own, and the ones
     that die there get the outcome ``"DIED"``. Otherwise the outcome is ``"ok"``, the name of

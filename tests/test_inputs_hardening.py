@@ -125,3 +125,30 @@ def test_state_zip_that_is_not_utf8_or_damaged_is_a_state_file_error():
     damaged[40:60] = b"\xff" * 20
     with pytest.raises(StateFileError):
         read_state_upload(bytes(damaged))
+
+
+def test_size_factor_column_is_checked():
+    model = load_model(FIXTURES / "models" / "scvi_size_factor", device="cpu")
+    key = model.spec.size_factor_key
+    adata = data()
+    if key not in adata.obs:
+        pytest.skip("the fixture data has no size factor column")
+    for values, words in ((None, "no obs column"), (["x"] * adata.n_obs, "numbers"), ([0.0] * adata.n_obs, "positive")):
+        a = data()
+        if values is None:
+            del a.obs[key]
+        else:
+            a.obs[key] = pd.Series(values, index=a.obs_names, dtype=object if isinstance(values[0], str) else float)
+        with pytest.raises(DataError, match=words):
+            model.encode(a)
+
+
+def test_every_error_class_is_a_scvi_viz_error():
+    import scvi_viz.errors as errors
+    from scvi_viz import ScviVizError
+    from scvi_viz.io.sources import PathOutsideRootError, UploadError
+
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, Exception) and not issubclass(c, Warning)]
+    assert len(classes) >= 6
+    for cls in [*classes, PathOutsideRootError, UploadError, StateFileError]:
+        assert issubclass(cls, ScviVizError) and issubclass(cls, ValueError), cls

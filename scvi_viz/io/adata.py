@@ -158,8 +158,9 @@ def covariates_from_obs(spec: ModelSpec, adata: anndata.AnnData) -> Covariates:
     }
     continuous = {}
     for key in spec.continuous_covariates:
+        column = _obs_column(adata, key, "a continuous covariate")
         try:
-            values = np.asarray(_obs_column(adata, key, "a continuous covariate"), dtype=np.float64)
+            values = np.asarray(column, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise DataError(
                 f"obs column {key!r} holds text or other non-numbers, but the model uses it as a continuous "
@@ -207,8 +208,9 @@ def model_inputs_from_adata(spec: ModelSpec, adata: anndata.AnnData, *, allow_mi
     Raises
     ------
     DataError
-        If model genes are missing (and not allowed), no gene matches, or a covariate
-        column is missing.
+        If model genes are missing (and not allowed), no gene matches, a covariate or size
+        factor column is missing or unusable, the counts are not raw counts (see
+        :func:`check_counts`), there are no cells, or cell ids or model genes repeat.
     """
     genes = spec.genes
     if adata.n_obs == 0:
@@ -261,6 +263,14 @@ def model_inputs_from_adata(spec: ModelSpec, adata: anndata.AnnData, *, allow_mi
     elif sp.issparse(counts):
         counts = sp.csr_matrix(counts)
     check_counts(counts, spec.layer)
+    if spec.size_factor_key is not None:
+        column = _obs_column(adata, spec.size_factor_key, "its size factor")
+        try:
+            factors = np.asarray(column, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"obs column {spec.size_factor_key!r} (the model's size factor) must hold numbers.") from exc
+        if not (np.all(np.isfinite(factors)) and np.all(factors > 0)):
+            raise DataError(f"obs column {spec.size_factor_key!r} (the model's size factor) must be positive and finite for every cell.")
     return CellInputs(counts, covariates_from_obs(spec, adata), match)
 
 
