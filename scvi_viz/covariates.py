@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from scvi_viz.errors import DecodeInputError
+
 CovariateKind = Literal["batch", "label", "categorical", "continuous"]
 """Which covariate: the batch, the label, an extra categorical or an extra continuous one."""
 
@@ -67,7 +69,7 @@ class Covariates:
             return replace(self, **{kind: value})
         if kind in ("categorical", "continuous"):
             return replace(self, **{kind: {**getattr(self, kind), name: value}})
-        raise ValueError(f"kind must be 'batch', 'label', 'categorical' or 'continuous', not {kind!r}.")
+        raise DecodeInputError(f"kind must be 'batch', 'label', 'categorical' or 'continuous', not {kind!r}.")
 
     def decode_kwargs(self) -> dict[str, Any]:
         """``batch``, ``label``, ``categorical`` and ``continuous`` keyword arguments for decoding."""

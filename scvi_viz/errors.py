@@ -25,3 +25,7 @@ class DataError(ScviVizError):
 
 class DecodeInputError(ScviVizError):
     """An argument of ``decode``/``encode`` has the wrong shape, value or category."""
+
+
+class CudaFallbackWarning(UserWarning):
+    """A decode ran out of GPU memory even in small chunks and was finished on the CPU."""

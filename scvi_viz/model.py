@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from scvi_viz.covariates import Covariates
-from scvi_viz.errors import DataError, DecodeInputError, ModelFileError
+from scvi_viz.errors import CudaFallbackWarning, DataError, DecodeInputError, ModelFileError
 from scvi_viz.io.adata import model_inputs_from_adata
 from scvi_viz.io.model_file import read_model_spec, resolve_model_file
 from scvi_viz import posterior
@@ -29,6 +31,12 @@ PerRow = Index | Sequence[Index] | np.ndarray
 DEFAULT_CHUNK = 2048
 HIDDEN_CACHE_ENTRIES = 4
 """Covariate settings whose hidden layers :meth:`ScviModel.decode_genes` keeps."""
+MAX_DECODE_BYTES = 4 * 1024**3
+"""Most memory one ``decode``/``decode_genes`` call may hold in its results (rows x genes x outputs)."""
+MAX_CHUNK = 1 << 20
+MIN_OOM_CHUNK = 64
+"""Smallest chunk tried on the GPU after an out-of-memory error, before finishing on the CPU."""
+_F32 = np.finfo(np.float32)
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,12 @@ class _Inputs:
             self.label[start:stop],
         )
 
+    def to(self, device: torch.device) -> _Inputs:
+        return _Inputs(
+            self.x.to(device), self.log_library.to(device), tuple(c.to(device) for c in self.cats),
+            self.batch.to(device), self.label.to(device),
+        )
+
     def key(self) -> str:
         """Content hash of everything that determines the decoder's hidden layer."""
         digest = hashlib.blake2b(digest_size=16)
@@ -98,10 +112,44 @@ class _Inputs:
 def _pick_device(device: str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise DecodeInputError(f"device={device!r:.40} is not a torch device; use 'cpu' or 'cuda'.") from exc
+    if device.type not in ("cpu", "cuda"):
+        raise DecodeInputError(f"device={str(device)!r} is not supported; use 'cpu' or 'cuda'.")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but CUDA is not available here; use device='cpu'.")
+        raise DecodeInputError("device='cuda' was asked for but CUDA is not available here; use device='cpu'.")
     return device
+
+
+def _check_chunk(chunk_size: Any, what: str = "chunk_size") -> int:
+    if not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or not 1 <= chunk_size <= MAX_CHUNK:
+        raise DecodeInputError(f"{what} must be a whole number from 1 to {MAX_CHUNK:,}; got {chunk_size!r:.40}.")
+    return int(chunk_size)
+
+
+def _is_cuda_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError) and "CUDA out of memory" in str(exc))
+
+
+def _numbers(value: Any, what: str, *, positive: bool = False) -> np.ndarray:
+    """``value`` as a float64 array of real numbers that float32 can hold, or a ``DecodeInputError``."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise DecodeInputError(f"{what} must be numbers; got {type(value).__name__}.") from exc
+    if arr.dtype.kind not in "iuf":
+        raise DecodeInputError(f"{what} must be real numbers; got values of type {arr.dtype}.")
+    arr = arr.astype(np.float64)
+    if positive and not (np.all(np.isfinite(arr)) and np.all(arr >= _F32.tiny) and np.all(arr <= _F32.max)):
+        raise DecodeInputError(
+            f"{what} must be positive and finite, within float32's range ({_F32.tiny:.1e} to {_F32.max:.1e}); "
+            "give a cell's total counts (or its size factor), such as 1e4."
+        )
+    if not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > _F32.max):
+        raise DecodeInputError(f"{what} must be finite numbers within float32's range (|x| < 3.4e38).")
+    return arr
 
 
 class ScviModel:
@@ -137,32 +185,32 @@ class ScviModel:
         n_cont = len(spec.continuous_covariates)
         n_decoder_in = spec.n_latent + n_cont + spec.batch_embedding_dim
 
-        self.decoder = DecoderSCVI(
-            n_decoder_in,
-            len(spec.genes),
-            n_cat_list=spec.cat_list_sizes,
-            n_layers=spec.n_layers,
-            n_hidden=spec.n_hidden,
-            inject_covariates=spec.deeply_inject_covariates,
-            use_batch_norm=spec.use_batch_norm_decoder,
-            use_layer_norm=spec.use_layer_norm_decoder,
-            scale_activation="softplus" if spec.uses_size_factor else "softmax",
-        )
+        with torch.device("meta"):  # shapes only: nothing is allocated until they match the file's
+            self.decoder = DecoderSCVI(
+                n_decoder_in,
+                len(spec.genes),
+                n_cat_list=spec.cat_list_sizes,
+                n_layers=spec.n_layers,
+                n_hidden=spec.n_hidden,
+                inject_covariates=spec.deeply_inject_covariates,
+                use_batch_norm=spec.use_batch_norm_decoder,
+                use_layer_norm=spec.use_layer_norm_decoder,
+                scale_activation="softplus" if spec.uses_size_factor else "softmax",
+            )
+            n_encoder_in = len(spec.genes) + (n_cont + spec.batch_embedding_dim) * spec.encode_covariates
+            self.encoder = Encoder(
+                n_encoder_in,
+                spec.n_latent,
+                n_cat_list=spec.cat_list_sizes if spec.encode_covariates else None,
+                n_layers=spec.n_layers,
+                n_hidden=spec.n_hidden,
+                distribution=spec.latent_distribution,
+                inject_covariates=spec.deeply_inject_covariates,
+                use_batch_norm=spec.use_batch_norm_encoder,
+                use_layer_norm=spec.use_layer_norm_encoder,
+                return_dist=True,
+            )
         self._load("decoder.", self.decoder)
-
-        n_encoder_in = len(spec.genes) + (n_cont + spec.batch_embedding_dim) * spec.encode_covariates
-        self.encoder = Encoder(
-            n_encoder_in,
-            spec.n_latent,
-            n_cat_list=spec.cat_list_sizes if spec.encode_covariates else None,
-            n_layers=spec.n_layers,
-            n_hidden=spec.n_hidden,
-            distribution=spec.latent_distribution,
-            inject_covariates=spec.deeply_inject_covariates,
-            use_batch_norm=spec.use_batch_norm_encoder,
-            use_layer_norm=spec.use_layer_norm_encoder,
-            return_dist=True,
-        )
         self._load("z_encoder.", self.encoder)
 
         px_r = state.get("px_r")
@@ -172,17 +220,27 @@ class ScviModel:
         self._hidden_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDict()
         self._hidden_lock = threading.Lock()
         self._gene_index = {g: i for i, g in enumerate(spec.genes)}
+        self._cpu_decoder: DecoderSCVI | None = None  # made on the first CUDA out-of-memory fallback
 
     def _load(self, prefix: str, module: torch.nn.Module) -> None:
         sub = {k[len(prefix):]: v for k, v in self.spec.state_dict.items() if k.startswith(prefix)}
-        try:
-            module.load_state_dict(sub, strict=True)
-        except RuntimeError as exc:
+        expected = module.state_dict()
+        problems = [f"missing {k}" for k in expected if k not in sub]
+        problems += [f"unexpected {k}" for k in sub if k not in expected]
+        problems += [
+            f"{k} is {tuple(sub[k].shape)} in the file but {tuple(v.shape)} by the settings"
+            for k, v in expected.items() if k in sub and tuple(sub[k].shape) != tuple(v.shape)
+        ]
+        problems += [f"{k} has NaN or infinite values" for k, v in sub.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if problems:
             raise ModelFileError(
-                f"The saved weights under '{prefix}' do not match the architecture in the model's "
-                f"settings ({str(exc).splitlines()[0]}). The file may come from a modified scvi-tools."
-            ) from exc
-        module.to(self.device).eval()
+                f"The saved weights under '{prefix}' do not match the architecture in the model's settings "
+                f"({len(problems)} problem(s): {'; '.join(problems[:4])}{' ...' if len(problems) > 4 else ''}). "
+                "The file is damaged or comes from a modified scvi-tools."
+            )
+        module.to_empty(device=self.device)
+        module.load_state_dict(sub, strict=True)
+        module.eval()
         for p in module.parameters():
             p.requires_grad_(False)
 
@@ -286,17 +344,27 @@ class ScviModel:
 
     def _as_z(self, z: Any) -> torch.Tensor:
         # A copy: inputs may be read-only arrays shared between sessions (torch warns on those).
-        t = z if isinstance(z, torch.Tensor) else torch.from_numpy(np.array(z, dtype=np.float32))
+        if isinstance(z, torch.Tensor):
+            if z.is_complex() or z.dtype == torch.bool:
+                raise DecodeInputError(f"z must hold real numbers; got a {z.dtype} tensor.")
+            t = z.detach().to("cpu", torch.float32)
+        else:
+            arr = _numbers(z, "z") if not isinstance(z, np.ndarray) or z.dtype.kind not in "iuf" else z
+            with np.errstate(over="ignore"):
+                t = torch.from_numpy(np.array(arr, dtype=np.float32))
         if t.dim() == 1:
             t = t.unsqueeze(0)
         if t.dim() != 2 or t.shape[1] != self.n_latent:
             raise DecodeInputError(f"z must have shape (n, {self.n_latent}) or ({self.n_latent},); got {tuple(t.shape)}.")
         if not torch.isfinite(t).all():
-            raise DecodeInputError("z contains NaN or infinite values.")
-        return t.to(self.device, torch.float32)
+            raise DecodeInputError("z contains NaN or infinite values (or values beyond float32's range).")
+        return t.to(self.device)
 
     def _per_row(self, value: Any, n: int, what: str) -> np.ndarray:
-        arr = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise DecodeInputError(f"{what} must be one value or one per row; got {type(value).__name__}.") from exc
         if arr.ndim == 0:
             return np.repeat(arr.reshape(1), n)
         arr = arr.ravel()
@@ -336,11 +404,12 @@ class ScviModel:
     ) -> _Inputs:
         zt = self._as_z(z)
         n = zt.shape[0]
-        lib = self._per_row(library_size, n, "library_size").astype(np.float64)
-        if not np.all(np.isfinite(lib)) or np.any(lib <= 0):
-            raise DecodeInputError("library_size must be positive and finite.")
+        lib = _numbers(self._per_row(library_size, n, "library_size"), "library_size", positive=True)
         log_lib = torch.as_tensor(np.log(lib), dtype=torch.float32, device=self.device).unsqueeze(1)
 
+        for given, what in ((categorical, "categorical"), (continuous, "continuous")):
+            if given is not None and not isinstance(given, Mapping):
+                raise DecodeInputError(f"{what} must be a dict of covariate name -> value; got {type(given).__name__}.")
         categorical = dict(categorical or {})
         continuous = dict(continuous or {})
         for given, known, kind in (
@@ -362,12 +431,11 @@ class ScviModel:
         parts = [zt]
         if self.spec.continuous_covariates:
             cont = np.stack(
-                [self._per_row(continuous.get(name, 0.0), n, f"continuous covariate {name!r}").astype(np.float64)
+                [_numbers(self._per_row(continuous.get(name, 0.0), n, f"continuous covariate {name!r}"),
+                          f"continuous covariate {name!r}")
                  for name in self.spec.continuous_covariates],
                 axis=1,
             )
-            if not np.all(np.isfinite(cont)):
-                raise DecodeInputError("continuous covariates must be finite numbers.")
             parts.append(torch.as_tensor(cont, dtype=torch.float32, device=self.device))
         if self._batch_embedding is not None:
             parts.append(self._batch_embedding[batch_idx.squeeze(1)])
@@ -383,7 +451,7 @@ class ScviModel:
             return None
         if self.dispersion == "gene-cell":
             return torch.exp(px_r)
-        log_theta = self._log_theta if genes is None else self._log_theta[genes]
+        log_theta = (self._log_theta if genes is None else self._log_theta[genes]).to(inputs.x.device)
         n = inputs.x.shape[0]
         if self.dispersion == "gene":
             return torch.exp(log_theta).unsqueeze(0).expand(n, -1)
@@ -433,10 +501,56 @@ class ScviModel:
         DecodeInputError
             For wrong shapes, NaN in ``z``, unknown categories or covariates.
         """
+        chunk_size = _check_chunk(chunk_size)
         inputs = self._inputs(z, library_size=library_size, batch=batch, label=label, categorical=categorical, continuous=continuous)
+        want_r = self.dispersion == "gene-cell" and self.gene_likelihood != "poisson"
+        per_row_theta = want_r or self.dispersion in ("gene-batch", "gene-label") and self.gene_likelihood != "poisson"
+        self._check_result_size(inputs.x.shape[0], self.n_genes, 2 + (self.gene_likelihood == "zinb") + want_r + per_row_theta, "decode")
+        chunk = chunk_size
+        while True:
+            try:
+                scale, px_r, dropout = self._decode_chunks(inputs, chunk, self.decoder, self.device)
+                break
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if self.device.type != "cuda" or not _is_cuda_oom(exc):
+                    raise
+                if self.device.type == "cuda" and torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                if chunk <= MIN_OOM_CHUNK:
+                    warnings.warn(
+                        f"Decoding {inputs.x.shape[0]:,} rows ran out of GPU memory even {chunk} rows at a time, so "
+                        "it was finished on the CPU (slower). Decode fewer rows per call to stay on the GPU.",
+                        CudaFallbackWarning, stacklevel=3,
+                    )
+                    inputs = inputs.to(torch.device("cpu"))
+                    scale, px_r, dropout = self._decode_chunks(inputs, chunk_size, self._cpu_decoder_copy(), torch.device("cpu"))
+                    break
+                chunk = max(chunk // 4, MIN_OOM_CHUNK)
+        return Decoded(scale, torch.exp(inputs.log_library), self._theta(inputs, px_r), dropout)
+
+    def _check_result_size(self, n: int, n_cols: int, outputs: int, what: str) -> None:
+        need = n * n_cols * 4 * outputs
+        if need > MAX_DECODE_BYTES:
+            rows = max(MAX_DECODE_BYTES // (n_cols * 4 * outputs), 1)
+            raise DecodeInputError(
+                f"{what} of {n:,} rows x {n_cols:,} genes would need {need / 1e9:.1f} GB for its {outputs} float32 "
+                f"outputs, more than the {MAX_DECODE_BYTES / 1e9:.1f} GB one call may use. Decode at most {rows:,} "
+                "rows per call (split z and the per-row arguments), or use decode_mean for averages over rows and "
+                "decode_genes for a few genes."
+            )
+
+    def _cpu_decoder_copy(self) -> DecoderSCVI:
+        with self._hidden_lock:
+            if self._cpu_decoder is None:
+                self._cpu_decoder = copy.deepcopy(self.decoder).to("cpu")
+            return self._cpu_decoder
+
+    def _decode_chunks(
+        self, inputs: _Inputs, chunk_size: int, decoder: DecoderSCVI, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         n, n_genes = inputs.x.shape[0], self.n_genes
         want_r = self.dispersion == "gene-cell" and self.gene_likelihood != "poisson"
-        scale = torch.empty(n, n_genes, device=self.device)
+        scale = torch.empty(n, n_genes, device=device)
         px_r = torch.empty_like(scale) if want_r else None
         dropout = torch.empty_like(scale) if self.gene_likelihood == "zinb" else None
         for start in range(0, n, chunk_size):
@@ -444,9 +558,9 @@ class ScviModel:
             rows = slice(start, stop)
             self._decode_rows(
                 inputs.rows(start, stop), scale[rows],
-                None if px_r is None else px_r[rows], None if dropout is None else dropout[rows],
+                None if px_r is None else px_r[rows], None if dropout is None else dropout[rows], decoder,
             )
-        return Decoded(scale, torch.exp(inputs.log_library), self._theta(inputs, px_r), dropout)
+        return scale, px_r, dropout
 
     def _decode_rows(
         self,
@@ -454,6 +568,7 @@ class ScviModel:
         scale: torch.Tensor,
         px_r: torch.Tensor | None,
         dropout: torch.Tensor | None,
+        decoder: DecoderSCVI | None = None,
     ) -> None:
         """``DecoderSCVI.forward`` written straight into the output buffers.
 
@@ -462,18 +577,19 @@ class ScviModel:
         place, so a batch makes no temporary ``rows x genes`` copies. ``px_rate`` is left to
         :attr:`Decoded.rate`.
         """
-        h = self.decoder.px_decoder(part.x, *part.cats)
-        head = self.decoder.px_scale_decoder[0]
+        decoder = self.decoder if decoder is None else decoder
+        h = decoder.px_decoder(part.x, *part.cats)
+        head = decoder.px_scale_decoder[0]
         torch.addmm(head.bias, h, head.weight.T, out=scale)
-        if self.decoder.scale_activation == "softmax":
+        if decoder.scale_activation == "softmax":
             torch.ops.aten._softmax.out(scale, 1, False, out=scale)
         else:
             scale.copy_(F.softplus(scale))
         if px_r is not None:
-            r = self.decoder.px_r_decoder
+            r = decoder.px_r_decoder
             torch.addmm(r.bias, h, r.weight.T, out=px_r)
         if dropout is not None:
-            d = self.decoder.px_dropout_decoder
+            d = decoder.px_dropout_decoder
             torch.addmm(d.bias, h, d.weight.T, out=dropout)
 
     @torch.inference_mode()
@@ -493,8 +609,11 @@ class ScviModel:
         Takes the arguments of :meth:`decode`, all but ``z`` by keyword. Returns a dict with
         ``"scale"`` and ``"rate"``, each a float64 array of length ``n_genes``.
         """
+        chunk_size = _check_chunk(chunk_size)
         inputs = self._inputs(z, library_size=library_size, batch=batch, label=label, categorical=categorical, continuous=continuous)
         n = inputs.x.shape[0]
+        if n == 0:
+            raise DecodeInputError("decode_mean needs at least one row of z; the mean of no rows is undefined.")
         library = torch.exp(inputs.log_library)
         total_scale = torch.zeros(self.n_genes, dtype=torch.float64, device=self.device)
         total_rate = torch.zeros_like(total_scale)
@@ -569,8 +688,12 @@ class ScviModel:
         Decoded
             Tensors of shape ``(n, len(genes))``, equal to ``decode(...)`` restricted to ``genes``.
         """
-        idx = self.gene_indices(list(genes))
+        chunk_size = _check_chunk(chunk_size)
+        if isinstance(genes, (str, bytes)) or not isinstance(genes, (Sequence, np.ndarray)):
+            raise DecodeInputError(f"genes must be a list of gene names (e.g. ['CD74']); got {type(genes).__name__}.")
+        idx = self.gene_indices([str(g) for g in genes])
         inputs = self._inputs(z, library_size=library_size, batch=batch, label=label, categorical=categorical, continuous=continuous)
+        self._check_result_size(inputs.x.shape[0], len(idx) + self.spec.n_hidden, 5, "decode_genes")
         hidden, log_norm = self._hidden(inputs, chunk_size)
         heads = [self.decoder.px_scale_decoder[0]]
         if self.dispersion == "gene-cell" and self.gene_likelihood != "poisson":
@@ -617,6 +740,7 @@ class ScviModel:
         DataError
             If genes or covariate columns are missing, or categories are unknown.
         """
+        _check_chunk(batch_size, "batch_size")
         cells = model_inputs_from_adata(self.spec, adata, allow_missing_genes=allow_missing_genes)
         return self.encode_counts(cells.counts, cells.covariates, batch_size=batch_size)
 
@@ -633,6 +757,7 @@ class ScviModel:
         batch_size
             Cells encoded at a time.
         """
+        batch_size = _check_chunk(batch_size, "batch_size")
         out = np.empty((counts.shape[0], self.n_latent), dtype=np.float32)
         for start in range(0, counts.shape[0], batch_size):
             stop = min(start + batch_size, counts.shape[0])

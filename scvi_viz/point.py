@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from scvi_viz.covariates import CovariateKind, Covariates
+from scvi_viz.errors import DecodeInputError
 from scvi_viz.spec import ModelSpec
 
 
@@ -60,7 +61,7 @@ class Point:
             return replace(self, categorical={**self.categorical, name: str(value)})
         if kind == "continuous":
             return replace(self, continuous={**self.continuous, name: float(value)})
-        raise ValueError(f"unknown covariate kind {kind!r}")
+        raise DecodeInputError(f"unknown covariate kind {kind!r}; use 'batch', 'label', 'categorical' or 'continuous'.")
 
     def describe(self, model: ModelSpec) -> str:
         """Covariates in words, for chart titles."""

@@ -1,6 +1,20 @@
 """Shared test settings."""
 
+import pytest
 import torch
 
 # The tests decode tiny tensors: extra threads only add overhead, most of all on a busy CI box.
 torch.set_num_threads(1)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False, help="also run the tests marked slow (longer fuzzing)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow") or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow or -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

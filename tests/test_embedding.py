@@ -134,7 +134,7 @@ def fake_umap(monkeypatch):
 
 
 def npy_files(folder):
-    return sorted(p.name for p in folder.glob("*.npy"))
+    return sorted(p.name for p in folder.glob("*.npz"))
 
 
 def test_cached_umap_writes_once_and_reads_back(tmp_path, fake_umap):
@@ -162,35 +162,53 @@ def test_cached_umap_default_dir_from_env(tmp_path, monkeypatch, fake_umap):
 
 @pytest.mark.parametrize(
     "content",
-    [b"garbage, not numpy", "truncated", "wrong shape"],
+    [b"garbage, not numpy", "truncated", "wrong shape", "digest mismatch"],
 )
 def test_cached_umap_recomputes_corrupt_file(tmp_path, fake_umap, content):
     cache = tmp_path / "cache"
     good = cached_umap(LATENT, cache)
-    (path,) = cache.glob("*.npy")
+    (path,) = cache.glob("*.npz")
     if content == "truncated":
         path.write_bytes(path.read_bytes()[:150])
     elif content == "wrong shape":
-        np.save(path, np.zeros((3, 2), np.float32))
+        np.savez(path, coords=np.zeros((3, 2), np.float32), digest=np.zeros(16, np.uint8))
+    elif content == "digest mismatch":
+        stored = dict(np.load(path))
+        stored["coords"][0, 0] += 1  # a flipped value: the file reads, but is not what was written
+        np.savez(path, **stored)
     else:
         path.write_bytes(content)
     again = cached_umap(LATENT, cache)
     assert len(fake_umap) == 2
     np.testing.assert_array_equal(again, good)
-    np.testing.assert_array_equal(np.load(path), good)  # repaired
+    np.testing.assert_array_equal(np.load(path)["coords"], good)  # repaired
 
 
 def test_cached_umap_recomputes_empty_file(tmp_path, fake_umap):
     cache = tmp_path / "cache"
     good = cached_umap(LATENT, cache)
-    (path,) = cache.glob("*.npy")
+    (path,) = cache.glob("*.npz")
     path.write_bytes(b"")
     np.testing.assert_array_equal(cached_umap(LATENT, cache), good)
 
 
-def test_cached_umap_unwritable_cache_still_returns(tmp_path, fake_umap):
+def test_cached_umap_unwritable_cache_still_returns_and_says_so_once(tmp_path, fake_umap):
     blocker = tmp_path / "file-not-dir"
     blocker.write_text("x")
-    coords = cached_umap(LATENT, blocker / "cache")
-    assert coords.shape == (N, 2)
+    with pytest.warns(embedding.CacheDirWarning, match="cannot be written") as record:
+        coords = cached_umap(LATENT, blocker / "cache")
+        cached_umap(LATENT[:40], blocker / "cache")
+    assert len(record) == 1
+    assert coords.shape == (N, 2) and len(fake_umap) == 2
     assert blocker.read_text() == "x"
+
+
+def test_cached_umap_concurrent_writers_leave_one_whole_file(tmp_path, fake_umap):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = tmp_path / "cache"
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: cached_umap(LATENT, cache), range(8)))
+    for r in results:
+        np.testing.assert_array_equal(r, results[0])
+    assert [p.name for p in cache.iterdir()] == npy_files(cache) and len(npy_files(cache)) == 1

@@ -186,9 +186,11 @@ def test_listings_do_not_follow_symlinked_dirs(root):
 
 
 @pytest.fixture()
-def dest(tmp_path) -> Path:
+def dest(tmp_path, monkeypatch) -> Path:
+    """The temporary folder uploads get their fresh private folders in (empty again after a refusal)."""
     d = tmp_path / "a" / "b" / "dest"
     d.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(d))
     return d
 
 
@@ -196,33 +198,33 @@ def test_unpack_zipped_model_folder(dest):
     data = zip_bytes({"my_model/": b"", "my_model/model.pt": FAKE_MODEL, "my_model/adata.h5ad": FAKE_H5AD,
                       "my_model/notes.txt": b"ignored"})
     original = bytes(data)
-    out = sources.unpack_model_upload("my_model.zip", data, dest)
-    assert out == dest
-    assert sorted(p.name for p in dest.iterdir()) == ["adata.h5ad", "model.pt"]
-    assert (dest / "model.pt").read_bytes() == FAKE_MODEL
-    assert (dest / "adata.h5ad").read_bytes() == FAKE_H5AD
+    out = sources.unpack_model_upload("my_model.zip", data)
+    assert out.parent == dest
+    assert sorted(p.name for p in out.iterdir()) == ["adata.h5ad", "model.pt"]
+    assert (out / "model.pt").read_bytes() == FAKE_MODEL
+    assert (out / "adata.h5ad").read_bytes() == FAKE_H5AD
     assert data == original
 
 
 def test_unpack_zip_model_only_at_top_level(dest):
-    out = sources.unpack_model_upload("m.zip", zip_bytes({"model.pt": FAKE_MODEL}), dest)
+    out = sources.unpack_model_upload("m.zip", zip_bytes({"model.pt": FAKE_MODEL}))
     assert [p.name for p in out.iterdir()] == ["model.pt"]
 
 
 def test_unpack_bare_model_pt(dest):
     # torch's zip format starts with PK: a .pt name must not be treated as a ZIP archive.
     data = bytearray(FAKE_MODEL)
-    out = sources.unpack_model_upload("model.pt", data, dest)
+    out = sources.unpack_model_upload("model.pt", data)
     assert [p.name for p in out.iterdir()] == ["model.pt"]
     assert (out / "model.pt").read_bytes() == FAKE_MODEL
     assert bytes(data) == FAKE_MODEL
-    out2 = sources.unpack_model_upload("pbmc_scvi.pt", b"\x80\x02legacy pickle", dest)
+    out2 = sources.unpack_model_upload("pbmc_scvi.pt", b"\x80\x02legacy pickle")
     assert (out2 / "model.pt").read_bytes() == b"\x80\x02legacy pickle"
 
 
 def test_unpack_real_demo_model_file(dest):
     data = (sources.DEMO_MODEL / "model.pt").read_bytes()
-    out = sources.unpack_model_upload("model.pt", data, dest)
+    out = sources.unpack_model_upload("model.pt", data)
     assert (out / "model.pt").read_bytes() == data
 
 
@@ -248,7 +250,7 @@ def test_unpack_default_dest_is_fresh_private_folder(monkeypatch, tmp_path):
 )
 def test_unpack_zip_without_exactly_one_model(dest, members):
     with pytest.raises(UploadError, match="model.pt"):
-        sources.unpack_model_upload("upload.zip", zip_bytes(members), dest)
+        sources.unpack_model_upload("upload.zip", zip_bytes(members))
     assert list(dest.iterdir()) == []
 
 
@@ -260,12 +262,12 @@ def test_unpack_zip_path_traversal_stays_in_dest(tmp_path, dest, evil):
     before = snapshot(tmp_path)
     tmp_root_before = set(os.listdir(tempfile.gettempdir()))
     data = zip_bytes({evil: FAKE_MODEL, "../adata.h5ad": FAKE_H5AD})
-    out = sources.unpack_model_upload("evil.zip", data, dest)
-    assert out == dest
+    out = sources.unpack_model_upload("evil.zip", data)
+    assert out.parent == dest
     after = snapshot(tmp_path)
     new = {k: v for k, v in after.items() if k not in before}
-    assert set(new) == {"a/b/dest/model.pt", "a/b/dest/adata.h5ad"}
-    assert (dest / "model.pt").read_bytes() == FAKE_MODEL
+    assert set(new) == {f"a/b/dest/{out.name}/model.pt", f"a/b/dest/{out.name}/adata.h5ad"}
+    assert (out / "model.pt").read_bytes() == FAKE_MODEL
     assert not (tmp_path / "evil").exists() and not (tmp_path / "a" / "evil").exists()
     assert not (tmp_path / "a" / "adata.h5ad").exists() and not (tmp_path / "a" / "b" / "adata.h5ad").exists()
     created_in_tmp = set(os.listdir(tempfile.gettempdir())) - tmp_root_before
@@ -285,14 +287,14 @@ def test_unpack_zip_path_traversal_stays_in_dest(tmp_path, dest, evil):
 )
 def test_unpack_errors(dest, name, data, match):
     with pytest.raises(UploadError, match=match):
-        sources.unpack_model_upload(name, data, dest)
+        sources.unpack_model_upload(name, data)
     assert list(dest.iterdir()) == []
 
 
 def test_unpack_too_large(dest, monkeypatch):
     monkeypatch.setattr(sources, "MAX_UPLOAD_BYTES", 16)
     with pytest.raises(UploadError, match="limited"):
-        sources.unpack_model_upload("model.pt", FAKE_MODEL, dest)
+        sources.unpack_model_upload("model.pt", FAKE_MODEL)
     assert list(dest.iterdir()) == []
 
 
@@ -301,7 +303,7 @@ def test_unpack_zip_member_too_large(dest, monkeypatch):
     monkeypatch.setattr(sources, "MAX_UPLOAD_BYTES", 5_000)
     assert len(data) < 5_000
     with pytest.raises(UploadError, match="too large"):
-        sources.unpack_model_upload("m.zip", data, dest)
+        sources.unpack_model_upload("m.zip", data)
 
 
 def test_save_h5ad_upload(tmp_path, dest):
@@ -309,8 +311,8 @@ def test_save_h5ad_upload(tmp_path, dest):
     anndata.AnnData(X=np.eye(3, dtype=np.float32)).write_h5ad(src)
     data = src.read_bytes()
     mtime = src.stat().st_mtime_ns
-    path = sources.save_h5ad_upload("my data.h5ad", data, dest)
-    assert path == dest / "data.h5ad"
+    path = sources.save_h5ad_upload("my data.h5ad", data)
+    assert path.parent.parent == dest and path.name == "data.h5ad"
     assert path.read_bytes() == data
     assert src.read_bytes() == data and src.stat().st_mtime_ns == mtime
     np.testing.assert_array_equal(anndata.read_h5ad(path).X, np.eye(3))
@@ -326,13 +328,13 @@ def test_save_h5ad_upload_default_dest(monkeypatch, tmp_path):
 @pytest.mark.parametrize("data", [b"AnnData? no", b"PK\x03\x04zip", b"\x89PNG\r\n\x1a\n", b"\x89HDF"])
 def test_save_h5ad_upload_rejects_non_hdf5(dest, data):
     with pytest.raises(UploadError, match="not HDF5"):
-        sources.save_h5ad_upload("x.h5ad", data, dest)
+        sources.save_h5ad_upload("x.h5ad", data)
     assert list(dest.iterdir()) == []
 
 
 def test_save_h5ad_upload_rejects_empty(dest):
     with pytest.raises(UploadError, match="empty"):
-        sources.save_h5ad_upload("x.h5ad", b"", dest)
+        sources.save_h5ad_upload("x.h5ad", b"")
 
 
 # ------------------------------------------------------------- upload folders' lifetime

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+import threading
+import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -54,27 +59,73 @@ def compute_umap(latent: np.ndarray) -> np.ndarray:
 def cached_umap(latent: np.ndarray, cache_dir: Path | None = None) -> np.ndarray:
     """:func:`compute_umap`, stored in ``cache_dir`` under the latent's content hash.
 
-    Only ``.npy`` files of coordinates are written, in a folder of scvi-viz's own; a cache
-    file that cannot be read is recomputed.
+    Only ``.npz`` files of coordinates (with a digest of them) are written, in a folder of
+    scvi-viz's own, each through a temporary file in that folder that is renamed into place
+    (another session never sees half a file). A cache file is used only if it holds the right
+    shape of finite float32 coordinates whose digest matches; otherwise it is recomputed and
+    replaced. If the folder cannot be written, the embedding is computed without the disk
+    cache and a :class:`CacheDirWarning` says so, once per folder.
     """
     cache_dir = Path(cache_dir or default_cache_dir())
-    path = cache_dir / f"umap-{content_key(latent, extra=repr(sorted(UMAP_PARAMS.items())))}.npy"
-    if path.is_file():
-        try:
-            coords = np.load(path, allow_pickle=False)
-            if coords.shape == (latent.shape[0], 2):
-                return coords
-        except (OSError, ValueError, EOFError):
-            pass
+    path = cache_dir / f"umap-{content_key(latent, extra=repr(sorted(UMAP_PARAMS.items())))}.npz"
+    coords = _read_cached(path, latent.shape[0])
+    if coords is not None:
+        return coords
     coords = compute_umap(latent)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, coords)
+        with tempfile.NamedTemporaryFile(dir=cache_dir, prefix=".umap-", suffix=".tmp", delete=False) as handle:
+            tmp = Path(handle.name)
+            try:
+                np.savez(handle, coords=coords, digest=np.frombuffer(_digest(coords), np.uint8))
+                handle.flush()
+                os.fsync(handle.fileno())
+            except BaseException:
+                handle.close()
+                tmp.unlink(missing_ok=True)
+                raise
         os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home still gets the embedding, just not cached
+    except OSError as exc:
+        _warn_once(cache_dir, exc)
     return coords
+
+
+class CacheDirWarning(UserWarning):
+    """The embedding cache folder cannot be written; embeddings are recomputed each time the app starts."""
+
+
+_WARNED: set[str] = set()
+_WARNED_LOCK = threading.Lock()
+
+
+def _warn_once(cache_dir: Path, exc: OSError) -> None:
+    with _WARNED_LOCK:
+        if str(cache_dir) in _WARNED:
+            return
+        _WARNED.add(str(cache_dir))
+    warnings.warn(
+        f"The embedding cache folder {cache_dir} cannot be written ({exc.strerror or exc}); UMAPs are computed "
+        "without the disk cache. Set SCVI_VIZ_CACHE_DIR to a writable folder to keep them.",
+        CacheDirWarning, stacklevel=3,
+    )
+
+
+def _digest(coords: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(coords).tobytes(), digest_size=16).digest()
+
+
+def _read_cached(path: Path, n_cells: int) -> np.ndarray | None:
+    """The coordinates in a cache file, or ``None`` if it is missing, damaged or not what was written."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            coords, digest = stored["coords"], stored["digest"]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+        return None
+    if coords.shape != (n_cells, 2) or coords.dtype != np.float32 or not np.isfinite(coords).all():
+        return None
+    return coords if digest.tobytes() == _digest(coords) else None
 
 
 class InverseMap:

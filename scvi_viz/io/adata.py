@@ -158,7 +158,14 @@ def covariates_from_obs(spec: ModelSpec, adata: anndata.AnnData) -> Covariates:
     }
     continuous = {}
     for key in spec.continuous_covariates:
-        values = np.asarray(_obs_column(adata, key, "a continuous covariate"), dtype=np.float64)
+        column = _obs_column(adata, key, "a continuous covariate")
+        try:
+            values = np.asarray(column, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"obs column {key!r} holds text or other non-numbers, but the model uses it as a continuous "
+                f"covariate; it needs a number for every cell ({exc})."
+            ) from exc
         if not np.all(np.isfinite(values)):
             raise DataError(f"obs column {key!r} has NaN or infinite values; the model needs a number for every cell.")
         continuous[key] = values
@@ -201,11 +208,30 @@ def model_inputs_from_adata(spec: ModelSpec, adata: anndata.AnnData, *, allow_mi
     Raises
     ------
     DataError
-        If model genes are missing (and not allowed), no gene matches, or a covariate
-        column is missing.
+        If model genes are missing (and not allowed), no gene matches, a covariate or size
+        factor column is missing or unusable, the counts are not raw counts (see
+        :func:`check_counts`), there are no cells, or cell ids or model genes repeat.
     """
     genes = spec.genes
+    if adata.n_obs == 0:
+        raise DataError("The data has no cells (0 rows in obs). Use an .h5ad with the cells to explore.")
+    cell_ids = adata.obs_names
+    if not cell_ids.is_unique:
+        duplicated = cell_ids[cell_ids.duplicated()].unique()
+        raise DataError(
+            f"{len(duplicated)} cell id(s) occur more than once in obs_names ({_preview([str(c) for c in duplicated])}); "
+            "cells are picked by id, so make them unique first (adata.obs_names_make_unique())."
+        )
     data_genes = [str(g) for g in adata.var_names]
+    model_set = set(genes)
+    seen: set[str] = set()
+    repeated = sorted({g for g in data_genes if g in model_set and (g in seen or seen.add(g))})
+    if repeated:
+        raise DataError(
+            f"{len(repeated)} of the model's genes occur more than once in the data's var_names ({_preview(repeated)}), "
+            "so it is not clear which column holds their counts. Keep one column per gene (or call "
+            "adata.var_names_make_unique() and check which one the model was trained on)."
+        )
     match = match_genes(genes, data_genes)
     if match.n_shared == 0:
         raise DataError(
@@ -236,4 +262,40 @@ def model_inputs_from_adata(spec: ModelSpec, adata: anndata.AnnData, *, allow_mi
             counts = dense
     elif sp.issparse(counts):
         counts = sp.csr_matrix(counts)
+    check_counts(counts, spec.layer)
+    if spec.size_factor_key is not None:
+        column = _obs_column(adata, spec.size_factor_key, "its size factor")
+        try:
+            factors = np.asarray(column, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"obs column {spec.size_factor_key!r} (the model's size factor) must hold numbers.") from exc
+        if not (np.all(np.isfinite(factors)) and np.all(factors > 0)):
+            raise DataError(f"obs column {spec.size_factor_key!r} (the model's size factor) must be positive and finite for every cell.")
     return CellInputs(counts, covariates_from_obs(spec, adata), match)
+
+
+def check_counts(counts: Any, layer: str | None) -> None:
+    """Refuse counts the encoder cannot use: non-numbers, NaN, infinite, negative or fractional values.
+
+    Raises
+    ------
+    DataError
+        Saying which and where the raw counts should come from.
+    """
+    values = counts.data if sp.issparse(counts) else np.asarray(counts)
+    where = f"layer {layer!r}" if layer else "X"
+    if values.dtype.kind not in "biuf":
+        raise DataError(f"The counts in {where} are of type {values.dtype}, not numbers; the model needs raw counts.")
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise DataError(f"The counts in {where} have {int(bad.sum()):,} NaN or infinite values; the model needs raw counts.")
+        fractional = int(np.count_nonzero(values != np.round(values)))
+        if fractional:
+            raise DataError(
+                f"The counts in {where} have {fractional:,} non-integer values (e.g. {values[values != np.round(values)][0]:.3g}): "
+                "they look normalised or log-transformed. scVI models take raw UMI counts; use the layer "
+                "the model was trained on."
+            )
+    if values.size and values.min() < 0:
+        raise DataError(f"The counts in {where} have negative values; the model needs raw counts (0 or more).")

@@ -1,8 +1,14 @@
 """Where models and data come from: the built-in demo, a data root on the server, uploads.
 
 Nothing here writes outside scvi-viz's own folders: uploads are unpacked into a fresh
-temporary folder (removed again if the upload is refused), and files under the data root are
-only read.
+private temporary folder (removed again if the upload is refused), never over an existing
+file, and files under the data root are only read; a file is opened only if its real path
+(symlinks resolved) is inside the root.
+
+Caps on uploads: each file at most :data:`MAX_UPLOAD_BYTES`; a ZIP at most
+:data:`MAX_ARCHIVE_MEMBERS` members, one ``model.pt`` and at most one ``adata.h5ad``
+unpacked, at most :data:`MAX_UPLOAD_BYTES` inflated in all (counted as they inflate, not as
+the archive declares), member names at most 1,000 characters without NUL.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import shutil
 import tempfile
 import weakref
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +31,7 @@ DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
 DEMO_MODEL = DEMO_DIR / "model"
 DEMO_DATA = DEMO_DIR / "pbmc68k.h5ad"
 MAX_UPLOAD_BYTES = 2 * 1024**3
+MAX_ARCHIVE_MEMBERS = 10_000
 UPLOAD_PREFIX = "scvi-viz-upload-"
 _MAX_DEPTH = 4
 
@@ -58,23 +66,39 @@ def data_root() -> Path:
 def resolve_in_root(relative: str | Path, root: Path | None = None) -> Path:
     """``root / relative`` with symlinks resolved, refused unless it stays inside ``root``.
 
+    For a folder, the model files in it that :func:`~scvi_viz.io.model_file.resolve_model_file`
+    may read (``*model.pt``) are resolved and checked too: a ``model.pt`` that links outside
+    the root is refused.
+
     Raises
     ------
     PathOutsideRootError
-        If the path resolves outside the root.
+        If the path, or the model file in the folder, resolves outside the root.
     FileNotFoundError
         If it does not exist.
     """
     root = (root or data_root()).resolve()
-    path = (root / relative).resolve()
-    if path != root and root not in path.parents:
-        raise PathOutsideRootError(
-            f"{relative} is outside the data root {root}. Only files under the data root can be opened; "
-            "start the app with SCVI_VIZ_DATA_DIR set to the folder that holds your models and data."
-        )
+    if "\0" in str(relative):
+        raise PathOutsideRootError(f"{str(relative)[:80]!r} is not a valid path (it contains a NUL character).")
+    path = _inside(root / relative, root, relative)
     if not path.exists():
         raise FileNotFoundError(f"{relative} does not exist under the data root {root}.")
+    if path.is_dir():
+        for model_file in path.glob("*model.pt"):
+            _inside(model_file, root, Path(relative) / model_file.name)
     return path
+
+
+def _inside(path: Path, root: Path, shown: str | Path) -> Path:
+    resolved = path.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise PathOutsideRootError(
+            f"{shown} is outside the data root {root}"
+            + (f" ({path.name} links to {resolved})" if resolved.name != path.name or path.is_symlink() else "")
+            + ". Only files under the data root can be opened; start the app with SCVI_VIZ_DATA_DIR set to "
+            "the folder that holds your models and data."
+        )
+    return resolved
 
 
 def _walk(root: Path):
@@ -112,11 +136,8 @@ def remove_upload_folder(folder: str | Path) -> None:
 
 
 @contextlib.contextmanager
-def _upload_folder(dest: Path | None) -> Iterator[Path]:
-    """``dest``, or a new private temporary folder that is removed again if the block fails."""
-    if dest is not None:
-        yield Path(dest)
-        return
+def _upload_folder() -> Iterator[Path]:
+    """A new private temporary folder, removed again if the block fails."""
     folder = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX))
     try:
         yield folder
@@ -125,7 +146,13 @@ def _upload_folder(dest: Path | None) -> Iterator[Path]:
         raise
 
 
-def unpack_model_upload(name: str, data: bytes, dest: Path | None = None) -> Path:
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, which must not exist yet (nothing is ever written over)."""
+    with open(path, "xb") as handle:
+        handle.write(data)
+
+
+def unpack_model_upload(name: str, data: bytes) -> Path:
     """Write an uploaded model into a new private folder and return that folder.
 
     Parameters
@@ -134,48 +161,80 @@ def unpack_model_upload(name: str, data: bytes, dest: Path | None = None) -> Pat
         The uploaded file's name (``.zip`` of a ``model.save`` folder, or ``model.pt``).
     data
         Its bytes.
-    dest
-        Folder to unpack into; default a new temporary folder, removed again if the upload is
-        refused (see :func:`remove_upload_folder` for removing it later).
+
+    The folder is new (``tempfile.mkdtemp``, readable by its owner only) and removed again if
+    the upload is refused; see :func:`remove_upload_folder` for removing it later.
 
     Raises
     ------
     UploadError
-        If it is neither, the ZIP has no ``model.pt``, or it is too large.
+        If it is neither, the ZIP is damaged, encrypted, too large or has no (or several)
+        ``model.pt``.
     """
     _check_size(data, name)
-    with _upload_folder(dest) as folder:
+    with _upload_folder() as folder:
         return _unpack_model(name, data, folder)
+
+
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, RuntimeError, NotImplementedError, EOFError, ValueError, OverflowError)
 
 
 def _unpack_model(name: str, data: bytes, dest: Path) -> Path:
     if data[:2] == b"PK" and not name.endswith(".pt"):
         try:
-            archive = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile as exc:
-            raise UploadError(f"{name} is not a valid ZIP file.") from exc
-        with archive:
-            members = [m for m in archive.infolist() if Path(m.filename).name in ("model.pt", "adata.h5ad") and not m.is_dir()]
-            models = [m for m in members if Path(m.filename).name == "model.pt"]
-            if len(models) != 1:
-                raise UploadError(
-                    f"{name} should contain exactly one model.pt (the folder written by model.save(dir), zipped); "
-                    f"it has {len(models)}."
-                )
-            for member in members:
-                if member.file_size > MAX_UPLOAD_BYTES:
-                    raise UploadError(f"{member.filename} in {name} is too large to unpack.")
-                # Only the base name is used, so no member can write outside ``dest``.
-                (dest / Path(member.filename).name).write_bytes(archive.read(member))
+            _unpack_zip(name, data, dest)
+        except UploadError:
+            raise
+        except _ARCHIVE_ERRORS as exc:
+            raise UploadError(
+                f"{name} could not be unpacked ({type(exc).__name__}: {str(exc)[:120]}): it is damaged, encrypted "
+                "or uses a compression other than deflate. Zip the model folder again with a standard ZIP tool."
+            ) from exc
         return dest
     if name.endswith(".pt"):
-        (dest / "model.pt").write_bytes(data)
+        _write_new(dest / "model.pt", data)
         return dest
     raise UploadError(f"{name} is neither a .zip of a saved model folder nor a model.pt.")
 
 
-def save_h5ad_upload(name: str, data: bytes, dest: Path | None = None) -> Path:
-    """Write an uploaded ``.h5ad`` into a private folder and return its path.
+def _unpack_zip(name: str, data: bytes, dest: Path) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise UploadError(f"{name} is not a valid ZIP file.") from exc
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_ARCHIVE_MEMBERS:
+            raise UploadError(f"{name} has {len(infos):,} files; a model folder's ZIP has at most {MAX_ARCHIVE_MEMBERS:,}.")
+        for info in infos:
+            if len(info.filename) > 1000 or "\0" in info.filename:
+                raise UploadError(f"{name} has a file name that is too long or contains NUL characters; zip the folder again.")
+        wanted = [m for m in infos if Path(m.filename).name in ("model.pt", "adata.h5ad") and not m.is_dir()]
+        models = [m for m in wanted if Path(m.filename).name == "model.pt"]
+        datasets = [m for m in wanted if Path(m.filename).name == "adata.h5ad"]
+        if len(models) != 1:
+            raise UploadError(
+                f"{name} should contain exactly one model.pt (the folder written by model.save(dir), zipped); "
+                f"it has {len(models)}."
+            )
+        if len(datasets) > 1:
+            raise UploadError(f"{name} has {len(datasets)} adata.h5ad files; zip one model folder (one model.pt, at most one adata.h5ad).")
+        budget = MAX_UPLOAD_BYTES
+        for member in models + datasets:
+            if member.file_size > budget:
+                raise UploadError(f"{member.filename[:80]} in {name} is too large to unpack (uploads unpack to {MAX_UPLOAD_BYTES / 1e9:.0f} GB at most).")
+            # Only the base name is used, so no member can write outside ``dest``; read in
+            # blocks, so a member that inflates past what it declares stops at the budget.
+            with archive.open(member) as src, open(dest / Path(member.filename).name, "xb") as out:
+                while block := src.read(1 << 20):
+                    budget -= len(block)
+                    if budget < 0:
+                        raise UploadError(f"{name} unpacks to more than {MAX_UPLOAD_BYTES / 1e9:.0f} GB; uploads are limited to that.")
+                    out.write(block)
+
+
+def save_h5ad_upload(name: str, data: bytes) -> Path:
+    """Write an uploaded ``.h5ad`` into a new private folder and return its path.
 
     Raises
     ------
@@ -185,9 +244,9 @@ def save_h5ad_upload(name: str, data: bytes, dest: Path | None = None) -> Path:
     _check_size(data, name)
     if not data.startswith(b"\x89HDF\r\n\x1a\n"):
         raise UploadError(f"{name} is not an .h5ad file (it is not HDF5). Save your data with adata.write_h5ad().")
-    with _upload_folder(dest) as folder:
+    with _upload_folder() as folder:
         path = folder / "data.h5ad"
-        path.write_bytes(data)
+        _write_new(path, data)
         return path
 
 

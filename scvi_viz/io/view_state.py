@@ -6,6 +6,7 @@ import io
 import json
 import math
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,6 +18,8 @@ STATE_FORMAT = "scvi-viz-state/2"
 """The schema of a saved view, written by ``state.json`` files and shared with links."""
 READABLE_FORMATS = ("scvi-viz-state/1", STATE_FORMAT)
 """Versions that can be read: /2 added ``page``, ``data_key`` and ``source``."""
+MAX_STATE_BYTES = 1_000_000
+"""Largest ``state.json`` read (a saved view is a few kB)."""
 
 
 class StateFileError(ScviVizError):
@@ -82,10 +85,15 @@ class ViewState:
         StateFileError
             If the text is not a scvi-viz state or its values do not fit the model.
         """
+        if len(text) > MAX_STATE_BYTES:
+            raise StateFileError(
+                f"This state.json has {len(text):,} characters; a saved view has a few thousand "
+                f"(at most {MAX_STATE_BYTES:,} are read). Upload the state.json or report ZIP that scvi-viz saved."
+            )
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise StateFileError(f"This is not a scvi-viz state.json (not JSON: {exc}).") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise StateFileError(f"This is not a scvi-viz state.json (not JSON: {str(exc)[:120]}).") from exc
         return cls.from_dict(data, model)
 
     @classmethod
@@ -100,6 +108,18 @@ class ViewState:
         if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
             raise StateFileError(f"This is not a scvi-viz view (no 'format': '{STATE_FORMAT}').")
         try:
+            return cls._checked(data, model)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            if isinstance(exc, StateFileError):
+                raise
+            raise StateFileError(
+                f"state.json has a field of the wrong type ({type(exc).__name__}: {str(exc)[:120]}); "
+                "upload a state.json saved by scvi-viz."
+            ) from exc
+
+    @classmethod
+    def _checked(cls, data: dict, model: ModelSpec) -> tuple[ViewState, list[str]]:
+        try:
             p = data["point"]
             point = Point(
                 z=tuple(float(v) for v in p["z"]),
@@ -109,10 +129,12 @@ class ViewState:
                 categorical={str(k): str(v) for k, v in (p.get("categorical") or {}).items()},
                 continuous={str(k): float(v) for k, v in (p.get("continuous") or {}).items()},
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StateFileError(f"state.json has no valid 'point' ({exc}).") from exc
-        if len(point.z) != model.n_latent or not all(math.isfinite(v) for v in point.z):
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise StateFileError(f"state.json has no valid 'point' ({type(exc).__name__}: {str(exc)[:120]}).") from exc
+        if len(point.z) != model.n_latent:
             raise StateFileError(f"state.json has a {len(point.z)}-dimensional z; this model has {model.n_latent} latent dimensions.")
+        if not all(math.isfinite(v) for v in point.z):
+            raise StateFileError("state.json's latent point z has NaN or infinite values; save the view again.")
         if not (math.isfinite(point.library_size) and point.library_size > 0):
             raise StateFileError("state.json has a library size that is not a positive number.")
         checks = [
@@ -133,6 +155,10 @@ class ViewState:
         if not (saved_sha and model.file_sha256.startswith(saved_sha)):
             warnings.append("This view was saved with a different model file; the point is applied to the current model.")
         known = set(model.genes)
+        if not isinstance(data.get("genes", []), list) or not isinstance(data.get("extras") or {}, dict):
+            raise StateFileError("state.json's 'genes' must be a list and its 'extras' an object; upload a state.json saved by scvi-viz.")
+        if data.get("cell_id") is not None and not isinstance(data.get("cell_id"), str):
+            raise StateFileError("state.json's 'cell_id' must be text; upload a state.json saved by scvi-viz.")
         genes = tuple(str(g) for g in data.get("genes", []))
         missing = [g for g in genes if g not in known]
         if missing:
@@ -170,11 +196,18 @@ def read_state_upload(data: bytes) -> str:
                 if "state.json" not in archive.namelist():
                     raise StateFileError("This ZIP has no state.json; upload a report bundle saved by scvi-viz.")
                 info = archive.getinfo("state.json")
-                if info.file_size > 1_000_000:
+                if info.file_size > MAX_STATE_BYTES:
                     raise StateFileError("state.json in this ZIP is too large to be a scvi-viz state.")
-                return archive.read("state.json").decode("utf-8")
-        except zipfile.BadZipFile as exc:
-            raise StateFileError("This file is not a valid ZIP.") from exc
+                with archive.open(info) as handle:
+                    return handle.read(MAX_STATE_BYTES + 1).decode("utf-8")
+        except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, OSError, EOFError, UnicodeDecodeError) as exc:
+            raise StateFileError(
+                f"This ZIP could not be read ({type(exc).__name__}); upload a report bundle saved by scvi-viz, or its state.json."
+            ) from exc
+    if len(data) > MAX_STATE_BYTES:
+        raise StateFileError(
+            f"This file has {len(data):,} bytes; a saved view has a few thousand (at most {MAX_STATE_BYTES:,} are read)."
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
