@@ -37,6 +37,7 @@ def map_view(ws: Workspace) -> tuple[str, str, str | None]:
         color_by, gene = (fallback, None) if fallback else (cache.GENE_COLOUR, ws.model.genes[0])
     st.caption("Click a cell, or empty space between cells, to decode there; the black × marks the current point. "
                "Drag to pan, scroll to zoom, double-click to reset the zoom.")
+    cache.embedding(ws, emb_name)  # computed (or read) here, so that a note about its disk cache shows once
     st.plotly_chart(cache.map_figure(ws, emb_name, color_by, gene), key="umap", config=toolbar_config(f"map_{emb_name}"))
     return emb_name, color_by, gene
 

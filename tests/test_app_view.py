@@ -81,3 +81,19 @@ def test_report_bundle_records_the_explore_choices(app):
     assert state.extras["color_by"] == "phase" and state.extras["n_top"] == 20
     assert set(state.extras) >= {"embedding", "color_by", "overlay_gene", "n_top", "show_table"}
     assert json.loads(state.to_json())["extras"]["color_by"] == "phase"
+
+
+def test_an_unwritable_cache_folder_is_said_once_and_the_map_still_draws(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from test_app import _open_from_root
+
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("SCVI_VIZ_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setenv("SCVI_VIZ_DATA_DIR", str(Path(__file__).parent / "fixtures"))
+    at = _open_from_root("models/scvi_default", "adata.h5ad")  # no UMAP stored in this file: one is computed
+    assert [w.value for w in at.warning if "cannot be written" in w.value] != []
+    assert chart(at, "Cells in UMAP")
+    run(at)
+    assert not [w.value for w in at.warning if "cannot be written" in w.value]  # once per session

@@ -11,6 +11,7 @@ session's workspace id instead.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from scvi_viz.analysis import compare, genes
-from scvi_viz.analysis.embedding import InverseMap, content_key
+from scvi_viz.analysis.embedding import CacheDirWarning, InverseMap, content_key
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.covariates import CovariateKind
 from scvi_viz.io import sources
@@ -27,6 +28,7 @@ from scvi_viz.plots.cell_map import MAP_HOVER_MAX_CELLS, umap_figure
 from scvi_viz.ui import keys
 
 GENE_COLOUR = "decoded expression of a gene"
+_SHOWN_NOTES = "_shown_notes"
 """The colour-by choice that colours cells by one gene's decoded expression."""
 
 
@@ -45,13 +47,24 @@ def open_workspace(model_path: str, data_path: str) -> Workspace:
 
 
 @st.cache_resource(show_spinner="Computing a UMAP of the latent space (once per model and data; cached on disk)…", max_entries=8)
-def _embedding(ws_id: str, name: str, _ws: Workspace) -> np.ndarray:
-    return _ws.embedding(name)
+def _embedding(ws_id: str, name: str, _ws: Workspace) -> tuple[np.ndarray, tuple[str, ...]]:
+    # The library warns once per process when the disk cache cannot be written; that warning is
+    # kept with the coordinates so that each session is told (this runs once, not per rerun).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CacheDirWarning)
+        coords = _ws.embedding(name)
+    return coords, tuple(str(w.message) for w in caught if issubclass(w.category, CacheDirWarning))
 
 
 def embedding(ws: Workspace, name: str) -> np.ndarray:
-    """Coordinates of embedding ``name`` (read-only)."""
-    return _embedding(_ws_id(), name, ws)
+    """Coordinates of embedding ``name`` (read-only); says once per session when they cannot be cached on disk."""
+    coords, notes = _embedding(_ws_id(), name, ws)
+    for note in notes:
+        shown = st.session_state.get(_SHOWN_NOTES, frozenset())
+        if note not in shown:
+            st.session_state[_SHOWN_NOTES] = shown | {note}
+            st.warning(note)
+    return coords
 
 
 @st.cache_resource(max_entries=8)
@@ -111,7 +124,8 @@ def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | No
     so a download can draw the figure after the script run, without session state."""
     color, color_name = map_colour(ws, color_by, gene)
     m = ws.model
-    return {"coords": embedding(ws, embedding_name), "color": color, "color_name": color_name,
+    # The silent lookup: this runs inside the cached map figure, which would replay any message.
+    return {"coords": _embedding(_ws_id(), embedding_name, ws)[0], "color": color, "color_name": color_name,
             "hover": map_hover(ws), "embedding_name": embedding_name.removeprefix("X_"),
             "subtitle": f"{ws.n_cells:,} cells · {m.model_name} model (scvi-tools {m.scvi_version})"}
 
