@@ -6,8 +6,9 @@ Run from the repository root (needs Chromium for PNG, SVG and PDF, as the app's 
     python scripts/export_gallery.py docs/gallery --png  # the committed gallery: PNGs only
 
 The charts are those the app offers for download, built by the same functions, on the built-in
-demo: the Explore page at one cell with the default genes, and the Compare page at that cell and
-for one cell type.
+demo: the Explore page at one cell with the default genes (and that cell's posterior
+uncertainty), the Compare page at that cell and for one cell type, differential expression
+between two cell types, and the model-fit check of all cells.
 """
 
 from __future__ import annotations
@@ -19,16 +20,31 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scvi_viz.analysis import compare, genes, profiles  # noqa: E402
+import numpy as np  # noqa: E402
+
+from scvi_viz.analysis import compare, fit, genes, profiles  # noqa: E402
 from scvi_viz.analysis.workspace import Workspace  # noqa: E402
+from scvi_viz.io.adata import model_inputs_from_adata, read_h5ad  # noqa: E402
 from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL  # noqa: E402
 from scvi_viz.plots import cell_map, comparison, decoded, export  # noqa: E402
+from scvi_viz.plots import de as de_plots  # noqa: E402
+from scvi_viz.plots import fit as fit_plots  # noqa: E402
 from scvi_viz.plots.style import library_label  # noqa: E402
 
 CELL = 0
 """The demo cell the point pages are drawn at."""
 GROUP = ("bulk_labels", "CD14+ Monocyte")
 """The demo cell type the group comparison is drawn for."""
+DE_GROUPS = ("bulk_labels", "CD14+ Monocyte", "Dendritic")
+"""The demo cell types compared by differential expression."""
+
+
+def cell_set(ws: Workspace) -> fit.CellSet:
+    """Every demo cell's counts, covariates, library size and posterior, as the app reads them."""
+    adata = read_h5ad(DEMO_DATA)
+    inputs = model_inputs_from_adata(ws.model.spec, adata, allow_missing_genes=True)
+    mean, var = ws.model.latent_posterior(adata, allow_missing_genes=True)
+    return fit.CellSet(inputs.counts, inputs.covariates, ws.library, mean, var)
 
 
 def explore_charts(ws: Workspace) -> Iterator[export.Chart]:
@@ -54,6 +70,9 @@ def explore_charts(ws: Workspace) -> Iterator[export.Chart]:
                                     subtitle=point_text, caption=profiles.provenance(here, origin=origin, model=model))
     yield charts.whole
     yield from charts.panels.values()
+    table = fit.cell_uncertainty(model, cell_set(ws).rows(np.array([CELL])), chosen, point_z=ws.latent[CELL], seed=CELL)
+    yield from fit_plots.uncertainty_charts(table, cell=f"cell {ws.obs.index[CELL]}",
+                                            library_size=float(ws.library[CELL])).values()
 
 
 def compare_charts(ws: Workspace) -> Iterator[export.Chart]:
@@ -67,13 +86,34 @@ def compare_charts(ws: Workspace) -> Iterator[export.Chart]:
     group_table = compare.compare_cells(model, ws.latent[cells], ws.library[cells], ws.covariates.rows(cells),
                                         "batch", None, values)
     group_subtitle = f"{GROUP[0]} = {GROUP[1]}: {len(cells):,} cells, each at its own library size"
-    for key, table, sub in (("compare_point", point_table, subtitle), ("compare_group", group_table, group_subtitle)):
-        yield export.Chart(f"{key}_scatter", lambda t=table, s=sub: comparison.compare_scatter(t, unit="scale", subtitle=s),
-                           table)
-        yield export.Chart(f"{key}_log2fc", lambda t=table, s=sub: comparison.lfc_figure(t, subtitle=s), table.head(20))
+    model_text = f"{model.model_name} model (scvi-tools {model.scvi_version})"
+    for name, table, where in (("cmp_point", point_table, subtitle), ("cmp_group", group_table, group_subtitle)):
+        ranked = compare.rank_genes(table, min_counts=compare.MIN_EXPECTED_COUNTS)
+        caption = {"comparison": where, "model": model_text, "ranking": ranked.attrs["ranking"]}
+        yield from comparison.comparison_charts(ranked, name=name, unit="scale", n_top=20,
+                                                subtitle=f"{where}<br>{model_text}", caption=caption).values()
 
 
-PAGES = {"explore": explore_charts, "compare": compare_charts}
+def de_charts(ws: Workspace) -> Iterator[export.Chart]:
+    """The differential-expression page's download: the volcano of two cell types."""
+    column, group1, group2 = DE_GROUPS
+    labels = ws.obs[column].astype(str).to_numpy()
+    cells = cell_set(ws)
+    options = {"delta": 0.25, "fdr_target": 0.05, "seed": 0}
+    table = ws.model.differential_expression_counts(cells.counts, cells.covariates, np.flatnonzero(labels == group1),
+                                                    np.flatnonzero(labels == group2), qz=(cells.qz_mean, cells.qz_var),
+                                                    **options)
+    yield de_plots.volcano_chart(table, group1=f"{column} = {group1}", group2=f"{column} = {group2}", options=options)
+
+
+def fit_charts(ws: Workspace) -> Iterator[export.Chart]:
+    """The model-fit page's downloads for all cells."""
+    check = fit.posterior_predictive_check(ws.model, cell_set(ws), seed=0)
+    yield from fit_plots.fit_charts(check, name="all cells").values()
+
+
+PAGES = {"explore": explore_charts, "compare": compare_charts, "differential_expression": de_charts,
+         "model_fit": fit_charts}
 
 
 def main() -> None:

@@ -8,11 +8,13 @@ Margins are computed from the texts they hold, so that nothing is cut on screen 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from scvi_viz.analysis.compare import lfc_column, top_ranked
+from scvi_viz.plots.export import Chart
 from scvi_viz.plots.style import (
     PALETTE,
     SUBTITLE_SIZE,
@@ -133,3 +135,18 @@ def lfc_figure(table: pd.DataFrame, *, n: int = 20, subtitle: str = "") -> go.Fi
         "margin": {"l": label_margin(list(top.index)), "r": 20, "t": top_margin, "b": 60},
     }
     return build_figure(traces, layout)
+
+
+def comparison_charts(table: pd.DataFrame, *, name: str, unit: str, n_top: int, subtitle: str,
+                      caption: Mapping[str, str]) -> dict[str, Chart]:
+    """The Compare page's charts of one comparison, as the download picker lists them.
+
+    ``table`` is ranked (:func:`scvi_viz.analysis.compare.rank_genes`); ``unit`` is ``"scale"``
+    or ``"rate"``; ``name`` prefixes the file names.
+    """
+    return {
+        "Scatter of the values against the reference (CSV: every gene)": Chart(
+            f"{name}_scatter", lambda: compare_scatter(table, unit=unit, subtitle=subtitle), table, caption),
+        f"Top {n_top} genes by |log2 fold change|": Chart(
+            f"{name}_log2fc", lambda: lfc_figure(table, n=n_top, subtitle=subtitle), top_ranked(table, n_top), caption),
+    }

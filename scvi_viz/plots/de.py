@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from scvi_viz.plots.export import Chart
 from scvi_viz.plots.fit import shorten
 from scvi_viz.plots.style import MARGIN, build_figure, titled
 
@@ -63,3 +67,21 @@ def volcano_figure(table: pd.DataFrame, *, group1: str, group2: str, subtitle: s
         "height": 520, "margin": {**MARGIN, "l": 70, "b": 110, "t": 90}, "clickmode": "event+select",
     }
     return build_figure(traces, layout)
+
+
+def volcano_chart(table: pd.DataFrame, *, group1: str, group2: str, options: Mapping[str, Any]) -> Chart:
+    """The volcano of a DE table as a chart to download (its CSV: the whole table).
+
+    ``options`` are the DE's keyword arguments (batch handling, delta, FDR target, samples, seed),
+    recorded with the numbers.
+    """
+    fdr = fdr_column(table)
+    n1, n2 = table.attrs["n_cells1"], table.attrs["n_cells2"]
+    subtitle = (f"{n1:,} vs {n2:,} cells · {table.attrs['n_samples']:,} posterior samples per group · "
+                f"{int(table[fdr].sum())} genes DE at {fdr[10:]} FDR")
+    caption = {"group 1": f"{group1} ({n1} cells)", "group 2": f"{group2} ({n2} cells)",
+               "method": "scvi-tools differential_expression(mode='change'), re-implemented by scvi-viz",
+               **{k: str(v) for k, v in options.items()},
+               "lfc": "log2(scale1 + pseudocount) - log2(scale2 + pseudocount), scale = fraction of the library"}
+    return Chart("de_volcano", lambda: volcano_figure(table, group1=group1, group2=group2, subtitle=subtitle),
+                 table, caption)

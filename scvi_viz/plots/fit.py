@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from scvi_viz.analysis.fit import CELL_DRAWS, STATISTICS, FitCheck
+from scvi_viz.plots.export import Chart
 from scvi_viz.plots.style import MARGIN, PALETTE, build_figure, titled
 
 CHAR_PX = 7.0
@@ -111,7 +113,8 @@ def _gene_axis(genes: Sequence[str]) -> tuple[dict, int]:
     flat_px = sum(CHAR_PX * len(str(g)) + 12 for g in genes)
     angle = -90 if flat_px > 240 else 0
     bottom = label_margin(genes, base=50, angle=angle) if angle else 70
-    return {"title": {"text": "gene"}, "tickangle": angle, "type": "category"}, bottom
+    # automargin: the axis title goes below the labels whatever their length (static charts, one layout pass).
+    return {"title": {"text": "gene", "standoff": 8}, "tickangle": angle, "type": "category", "automargin": True}, bottom
 
 
 def _boxes(table: pd.DataFrame, prefix: str, name: str, color: str) -> dict:
@@ -157,3 +160,35 @@ def predictive_figure(table: pd.DataFrame, *, library_size: float, subtitle: str
         "height": 440, "margin": {**MARGIN, "l": 70, "b": bottom, "t": 125},
     }
     return build_figure(traces, layout)
+
+
+def fit_charts(check: FitCheck, *, name: str) -> dict[str, Chart]:
+    """The model-fit page's charts for the cells ``name`` describes, as its download picker lists them."""
+    subtitle = f"{shorten(name, 32)} · {check.n_cells:,} cells · {check.n_draws} draws"
+    caption = {"cells": name, "cells checked": str(check.n_cells), "draws per cell": str(check.n_draws),
+               "predicted": "statistic of each draw's counts over the cells, averaged over draws (as scvi.criticism)"}
+    charts = {
+        f"{STAT_AXES[stat][0]}, observed vs predicted (CSV: every gene)": Chart(
+            f"fit_{stat}", lambda stat=stat: stat_scatter(check.genes, stat, check.summary.loc[stat], subtitle=subtitle),
+            check.genes[[f"observed_{stat}", f"predicted_{stat}"]], caption)
+        for stat in STATISTICS
+    }
+    charts["Calibration of the predictive intervals"] = Chart(
+        "fit_calibration", lambda: calibration_figure(check.calibration, subtitle=subtitle), check.calibration, caption)
+    return charts
+
+
+def uncertainty_charts(table: pd.DataFrame, *, cell: str, library_size: float) -> dict[str, Chart]:
+    """The charts of one cell's posterior uncertainty (:func:`scvi_viz.analysis.fit.cell_uncertainty`)."""
+    subtitle = f"{shorten(cell, 30)} · library size {library_size:,.0f} · {CELL_DRAWS} draws"
+    caption = {"cell": cell, "library size": f"{library_size:g}", "latent draws": str(CELL_DRAWS),
+               "expected counts": "library size x normalised expression decoded from each z ~ q(z|x)",
+               "predictive counts": "one count per draw from the model's likelihood at that z"}
+    return {
+        "Expected counts over the cell's posterior": Chart(
+            "cell_expected_spread", lambda: expected_spread_figure(table, library_size=library_size, subtitle=subtitle),
+            table, caption),
+        "Observed counts against the predictive distribution": Chart(
+            "cell_predictive", lambda: predictive_figure(table, library_size=library_size, subtitle=subtitle),
+            table, caption),
+    }

@@ -23,7 +23,6 @@ from scvi_viz.analysis.compare import (
     CovariateChoice,
     expression_unit,
     rank_genes,
-    top_ranked,
 )
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots import comparison, export
@@ -122,13 +121,7 @@ def comparison_view(ws: Workspace, table: pd.DataFrame, *, key: str, where: str,
     formula = f"log2((scale_B + {LFC_PSEUDO_FRACTION:g}) / (scale_A + {LFC_PSEUDO_FRACTION:g}))"
     caption = {"comparison": where, "values": f"{', '.join(table.attrs['others'])} vs {table.attrs['reference']}",
                "model": model_text(ws), "ranking": table.attrs["ranking"], "log2FC": formula}
-    charts = {
-        "Scatter of the values against the reference (CSV: every gene)": export.Chart(
-            f"{key}_scatter", lambda: comparison.compare_scatter(table, unit=unit_key, subtitle=subtitle), table, caption),
-        f"Top {N_TOP} genes by |log2 fold change|": export.Chart(
-            f"{key}_log2fc", lambda: comparison.lfc_figure(table, n=N_TOP, subtitle=subtitle),
-            top_ranked(table, N_TOP), caption),
-    }
+    charts = comparison.comparison_charts(table, name=key, unit=unit_key, n_top=N_TOP, subtitle=subtitle, caption=caption)
     # One under the other: side by side, each chart would be ~320 px wide at a 1100 px window,
     # too narrow for gene names, grouped bars and eight decades of a log axis.
     for chart in charts.values():

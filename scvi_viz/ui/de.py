@@ -95,15 +95,7 @@ def _clicked_gene(event: Any) -> str | None:
 
 def results_view(ws: Workspace, table: pd.DataFrame, *, name1: str, name2: str, options: dict[str, Any]) -> None:
     """The volcano plot (click a gene to chart it on Explore), the ranked table and the downloads."""
-    fdr = de_plots.fdr_column(table)
-    n1, n2 = table.attrs["n_cells1"], table.attrs["n_cells2"]
-    subtitle = f"{n1:,} vs {n2:,} cells · {table.attrs['n_samples']:,} posterior samples per group · {int(table[fdr].sum())} genes DE at {fdr[10:]} FDR"
-    caption = {"group 1": f"{name1} ({n1} cells)", "group 2": f"{name2} ({n2} cells)",
-               "method": "scvi-tools differential_expression(mode='change'), re-implemented by scvi-viz",
-               **{k: str(v) for k, v in options.items()},
-               "lfc": "log2(scale1 + pseudocount) - log2(scale2 + pseudocount), scale = fraction of the library"}
-    chart = export.Chart("de_volcano", lambda: de_plots.volcano_figure(table, group1=name1, group2=name2, subtitle=subtitle),
-                         table, caption)
+    chart = de_plots.volcano_chart(table, group1=name1, group2=name2, options=options)
     event = st.plotly_chart(chart.figure, key=VOLCANO_KEY, on_select="rerun", selection_mode="points",
                             config=export.toolbar_config("de_volcano"))
     gene = _clicked_gene(event)

@@ -36,17 +36,7 @@ def fit_check(ws: Workspace, cells: np.ndarray) -> fit.FitCheck:
 
 def fit_view(ws: Workspace, check: fit.FitCheck, *, name: str) -> None:
     """Observed-vs-predicted scatters, calibration, the per-gene table and downloads."""
-    subtitle = f"{fit_plots.shorten(name, 32)} · {check.n_cells:,} cells · {check.n_draws} draws"
-    caption = {"cells": name, "cells checked": str(check.n_cells), "draws per cell": str(check.n_draws),
-               "predicted": "statistic of each draw's counts over the cells, averaged over draws (as scvi.criticism)"}
-    charts = {
-        f"{fit_plots.STAT_AXES[stat][0]}, observed vs predicted (CSV: every gene)": export.Chart(
-            f"fit_{stat}", lambda stat=stat: fit_plots.stat_scatter(check.genes, stat, check.summary.loc[stat], subtitle=subtitle),
-            check.genes[[f"observed_{stat}", f"predicted_{stat}"]], caption)
-        for stat in fit.STATISTICS
-    }
-    charts["Calibration of the predictive intervals"] = export.Chart(
-        "fit_calibration", lambda: fit_plots.calibration_figure(check.calibration, subtitle=subtitle), check.calibration, caption)
+    charts = fit_plots.fit_charts(check, name=name)
     items = list(charts.values())
     for row in (items[:2], items[2:]):
         for column, chart in zip(st.columns(2), row):

@@ -78,18 +78,7 @@ def cell_uncertainty_section(ws: Workspace) -> None:
     table = _uncertainty(_ws_id(), cell, tuple(genes), ws)
     library = float(ws.library[cell])
     name = f"cell {ws.obs.index[cell]}"
-    subtitle = f"{fit_plots.shorten(name, 30)} · library size {library:,.0f} · {fit.CELL_DRAWS} draws"
-    caption = {"cell": name, "library size": f"{library:g}", "latent draws": str(fit.CELL_DRAWS),
-               "expected counts": "library size x normalised expression decoded from each z ~ q(z|x)",
-               "predictive counts": "one count per draw from the model's likelihood at that z"}
-    charts = {
-        "Expected counts over the cell's posterior": export.Chart(
-            "cell_expected_spread", lambda: fit_plots.expected_spread_figure(table, library_size=library, subtitle=subtitle),
-            table, caption),
-        "Observed counts against the predictive distribution": export.Chart(
-            "cell_predictive", lambda: fit_plots.predictive_figure(table, library_size=library, subtitle=subtitle),
-            table, caption),
-    }
+    charts = fit_plots.uncertainty_charts(table, cell=name, library_size=library)
     st.markdown(f"**Posterior uncertainty of {name}**, the last clicked cell (the sliders do not move it): "
                 "boxes span 5-95% with quartiles and median.")
     for column, chart in zip(st.columns(2), charts.values()):
