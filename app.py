@@ -13,6 +13,7 @@ page = st.navigation(
     [
         st.Page("pages/explore.py", title="Explore", icon=":material/explore:", default=True),
         st.Page("pages/compare.py", title="Compare covariates", icon=":material/compare_arrows:"),
+        st.Page("pages/trajectory.py", title="Trajectory", icon=":material/timeline:"),
     ]
 )
 sidebar.sidebar()

@@ -45,3 +45,18 @@ OVERLAY_GENE = "overlay_gene"
 SHOW_TABLE = "show_table"
 EXPLORE_VIEW = (EMBEDDING, COLOR_BY, OVERLAY_GENE, N_TOP, SHOW_TABLE)
 """The Explore page's choices besides the point and genes: saved in a view's ``extras`` and restored."""
+
+TRAJECTORY_START = "traj_start"
+"""The Trajectory page's start A: ``{"kind": "cell", "cell": id}`` or ``{"kind": "group", "column": c, "category": v}``."""
+TRAJECTORY_END = "traj_end"
+"""The Trajectory page's end B, as :data:`TRAJECTORY_START`."""
+TRAJECTORY_KIND = "traj_kind"
+"""``"graph"`` (through the cells) or ``"straight"`` (a line in latent space)."""
+TRAJECTORY_STEPS = "traj_steps"
+"""Number of steps the path is resampled to."""
+TRAJECTORY_STEP = "traj_step"
+"""The current step (0 = start A)."""
+TRAJECTORY_GENES = "traj_genes"
+"""Which genes the Trajectory page charts: ``"changing"`` (most along the path) or ``"chosen"``."""
+TRAJECTORY_VIEW = (TRAJECTORY_START, TRAJECTORY_END, TRAJECTORY_KIND, TRAJECTORY_STEPS, TRAJECTORY_STEP, TRAJECTORY_GENES)
+"""The Trajectory page's state, JSON-able values only: saved in a view's ``extras`` and restored."""
