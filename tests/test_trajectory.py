@@ -201,7 +201,7 @@ def test_heatmap_marks_off_data_steps_and_the_current_step():
 
 def test_no_off_data_note_when_every_step_is_on_the_data():
     fig = figs.distance_figure(np.full(10, 0.5), off=np.zeros(10, dtype=bool), step=None, ratio=2.0, title="How far")
-    assert not fig.layout.title.subtitle.text
+    assert tr.OFF_DATA_TEXT not in fig.layout.title.subtitle.text and "dashed red line: 2 ×" in fig.layout.title.subtitle.text
     assert not [s for s in fig.layout.shapes if s.type == "rect"]
     assert [s.y0 for s in fig.layout.shapes if s.type == "line"] == [2.0], "the threshold line"
 

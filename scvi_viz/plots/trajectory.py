@@ -34,6 +34,8 @@ from scvi_viz.plots.style import (
 MIN_WIDTH = 600
 """Narrowest width the path's charts are laid out for."""
 OFF_COLOUR = "rgba(214, 39, 40, 0.13)"
+OFF_STRIP_COLOUR = "#d62728"
+_STRIP_PX = 8
 STEP_COLOUR = "#31333f"
 PATH_STYLES = {
     "graph": {"color": "#31333f", "width": 3, "dash": "solid"},
@@ -56,11 +58,14 @@ def step_axis_title(n_steps: int) -> str:
 def off_data_note(off: np.ndarray) -> str:
     """The subtitle line that explains the red shading ('' when every step is on the data)."""
     n = int(np.count_nonzero(off))
-    return f"red-shaded steps ({n} of {len(off)}): {OFF_DATA_TEXT}" if n else ""
+    return f"steps marked red ({n} of {len(off)}): {OFF_DATA_TEXT}" if n else ""
 
 
-def _marks(off: np.ndarray, step: int | None, *, yref: str = "paper", y0: float = 0.0, y1: float = 1.0) -> list[dict]:
-    """Shapes: a red band over each run of off-data steps, a dashed line at the current step."""
+def _marks(off: np.ndarray, step: int | None, *, yref: str = "paper", y0: float = 0.0, y1: float = 1.0,
+           strip: tuple[float, float] | None = None) -> list[dict]:
+    """Shapes: a red band over each run of off-data steps (behind the data; or, with ``strip``, an
+    opaque red bar from ``strip[0]`` to ``strip[1]``, for heatmaps whose colours a band would
+    change), and a dotted line at the current step."""
     shapes = []
     off = np.asarray(off, dtype=bool)
     i = 0
@@ -69,8 +74,9 @@ def _marks(off: np.ndarray, step: int | None, *, yref: str = "paper", y0: float 
             j = i
             while j + 1 < len(off) and off[j + 1]:
                 j += 1
-            shapes.append({"type": "rect", "xref": "x", "yref": yref, "x0": i - 0.5, "x1": j + 0.5, "y0": y0, "y1": y1,
-                           "fillcolor": OFF_COLOUR, "line": {"width": 0}, "layer": "above"})
+            low, high, colour = (*strip, OFF_STRIP_COLOUR) if strip else (y0, y1, OFF_COLOUR)
+            shapes.append({"type": "rect", "xref": "x", "yref": yref, "x0": i - 0.5, "x1": j + 0.5, "y0": low, "y1": high,
+                           "fillcolor": colour, "line": {"width": 0}, "layer": "above" if strip else "below"})
             i = j + 1
         else:
             i += 1
@@ -115,10 +121,14 @@ def heatmap_figure(values: np.ndarray, genes: Sequence[str], *, off: np.ndarray,
              "colorbar": {"title": {"text": "<br>".join(bar_lines), "font": {"size": TICK_SIZE}, "side": "top"},
                           "thickness": 14, "len": 1, "lenmode": "fraction", "x": 1, "xpad": 8, "xanchor": "left",
                           "tickfont": {"size": TICK_SIZE}}}
+    # Off-data steps: a red strip just above the cells of the heatmap, in room of its own.
+    top += _STRIP_PX + 4
+    strip = (1 + 3 / colour_px, 1 + (_STRIP_PX + 3) / colour_px)
     layout = {"title": title_dict, "height": int(top + colour_px + bottom),
               "margin": {"l": left, "r": right, "t": top, "b": bottom, "autoexpand": False},
               "xaxis": xaxis, "yaxis": {"autorange": "reversed", "tickfont": {"size": TICK_SIZE}, "type": "category"},
-              "shapes": _marks(off, step)}
+              "shapes": [{**m, "line": {**m["line"], "color": "white"}} if m["type"] == "line" else m  # seen on dark cells
+                         for m in _marks(off, step, strip=strip)]}
     return build_figure([trace], layout)
 
 
@@ -180,7 +190,9 @@ def distance_figure(relative: np.ndarray, *, off: np.ndarray, step: int | None, 
     """Each step's distance to the nearest cell, in typical nearest-neighbour distances, with the
     threshold above which a step is off the data."""
     n_steps = len(relative)
-    title_dict, top = title_block(title, _subtitle(subtitle, off), width=MIN_WIDTH)
+    threshold = f"dashed red line: {ratio:g} × the typical distance, beyond which a step is off the data"
+    title_dict, top = title_block(title, _subtitle(f"{subtitle} · {threshold}" if subtitle else threshold, off),
+                                  width=MIN_WIDTH)
     plot_px = 200
     y_title, y_lines = _axis_title("distance to the nearest cell ÷ typical distance between neighbouring cells", plot_px)
     ticks = [f"{v:.2g}" for v in (0, max(float(np.max(relative)), ratio) * 1.1)]
@@ -226,15 +238,17 @@ def path_map_figure(map_inputs: Mapping, paths: Mapping[str, np.ndarray], *, kin
     extra = []
     for name, xy in paths.items():
         style = PATH_STYLES[name]
-        extra.append({"type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "mode": "lines", "name": names[name],
+        # WebGL traces, like the cells: an SVG trace would be drawn under them.
+        extra.append({"type": "scattergl", "x": xy[:, 0], "y": xy[:, 1], "mode": "lines", "name": names[name],
                       "line": dict(style), "opacity": 1.0 if name == kind else 0.55, "hoverinfo": "skip"})
     chosen = paths[kind]
     where = np.flatnonzero(off)
     if len(where):
-        extra.append({"type": "scatter", "x": chosen[where, 0], "y": chosen[where, 1], "mode": "markers",
-                      "name": "off the data", "marker": {"color": "#d62728", "size": 7}, "hoverinfo": "skip"})
+        extra.append({"type": "scattergl", "x": chosen[where, 0], "y": chosen[where, 1], "mode": "markers",
+                      "name": "off the data", "hoverinfo": "skip",
+                      "marker": {"symbol": "circle-open", "color": OFF_STRIP_COLOUR, "size": 10, "line": {"width": 2}}})
     for label, i, symbol in (("start A", 0, "circle"), ("end B", -1, "square")):
-        extra.append({"type": "scatter", "x": [chosen[i, 0]], "y": [chosen[i, 1]], "mode": "markers", "name": label,
+        extra.append({"type": "scattergl", "x": [chosen[i, 0]], "y": [chosen[i, 1]], "mode": "markers", "name": label,
                       "hoverinfo": "skip", "marker": {"symbol": symbol, "size": 13, "color": STEP_COLOUR,
                                                       "line": {"color": "white", "width": 1.5}}})
     fig.add_traces(extra)
@@ -302,10 +316,11 @@ def path_charts(decoded: PathDecoded, genes: Sequence[str], *, relative_distance
     steps = pd.Index(np.arange(n_steps), name="step")
     common = {"off": off, "step": step, "subtitle": subtitle}
     heat_table = pd.DataFrame(rate, index=steps, columns=genes)
+    unit_note = "" if at in subtitle else f", expected counts at {at}"  # said once on the chart
     heatmap = Chart("path_heatmap",
                     lambda: heatmap_figure(np.log10(1 + rate.T), genes, unit="log10(1 + expected counts)",
                                            title="Genes along the path, log10(1 + expected counts)",
-                                           **{**common, "subtitle": f"{gene_note}, expected counts at {at} · {subtitle}"}),
+                                           **{**common, "subtitle": f"{gene_note}{unit_note} · {subtitle}"}),
                     heat_table, {**caption, "values": f"expected counts at {at}"})
     line_genes = genes[:LINE_GENES]
     low, high = decoded.interval(line_genes)
