@@ -104,6 +104,20 @@ def test_step_slider_moves_the_cross_and_sets_the_current_point(page):
     assert any("Current point:** step 12 of 49" in m.value for m in at.markdown)
 
 
+def test_the_page_keeps_its_choices_across_page_switches(page, ws):
+    page.session_state[keys.TRAJECTORY_START] = {"kind": "cell", "cell": ws.obs.index[5]}
+    at = run(run(page).radio(key=keys.TRAJECTORY_KIND).set_value("straight"))
+    at = run(at.slider(key=keys.TRAJECTORY_STEPS).set_value(30))
+    at = run(at.slider(key=keys.TRAJECTORY_STEP).set_value(9))
+    at = run(at.radio(key=keys.TRAJECTORY_GENES).set_value("chosen"))
+    before = state(at)
+    run(at.switch_page("pages/explore.py"))
+    run(at.switch_page("pages/compare.py"))
+    at = run(at.switch_page(PAGE))
+    assert state(at) == before
+    assert at.slider(key=keys.TRAJECTORY_STEP).value == 9 and at.radio(key=keys.TRAJECTORY_KIND).value == "straight"
+
+
 def test_switching_an_endpoint_to_a_cell_keeps_its_place(page, ws):
     start = page.session_state[keys.TRAJECTORY_START]
     at = run(page.radio(key=f"{keys.TRAJECTORY_START}_w_kind").set_value("cell"))

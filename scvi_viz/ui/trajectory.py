@@ -155,13 +155,15 @@ def path_controls(ws: Workspace) -> None:
         endpoint_picker(ws, keys.TRAJECTORY_END)
     with c:
         st.radio("Path", list(tr.PATH_KINDS), key=keys.TRAJECTORY_KIND, format_func=tr.PATH_KINDS.get,
-                 on_change=_kind_changed,
+                 on_change=_kind_changed, persist_state="session",
                  help="Through the cells: the shortest path in the graph of each cell's 15 nearest neighbours in "
                       "latent space, so it stays among the data. Straight: the line between the endpoints in z.")
-        st.slider("Number of steps", *STEP_CHOICES, key=keys.TRAJECTORY_STEPS, on_change=_kind_changed)
+        st.slider("Number of steps", *STEP_CHOICES, key=keys.TRAJECTORY_STEPS, on_change=_kind_changed,
+                  persist_state="session")
         st.radio("Genes to chart", list(GENE_MODES), key=keys.TRAJECTORY_GENES, format_func=GENE_MODES.get,
-                 horizontal=True)
+                 horizontal=True, persist_state="session")
         st.radio("A click on the map sets", list(_ENDPOINTS.values()), key=_CLICK_SETS, horizontal=True,
+                 persist_state="session",
                  help="Click a cell on the map to make it the start A or the end B of the path.")
 
 
@@ -222,7 +224,7 @@ def path_view(ws: Workspace) -> PathView:
 
 def map_colour(ws: Workspace, view: PathView) -> str:
     """What the path's map is coloured by: the endpoints' group column, the model's labels, or the first group column."""
-    columns = [c for c in tr.group_columns(ws.obs, max_categories=MAX_COLOUR_CATEGORIES)]
+    columns = tr.group_columns(ws.obs, max_categories=MAX_COLOUR_CATEGORIES)
     wanted = [e["column"] for e in (view.start, view.end) if e["kind"] == "group"] + [ws.model.labels_key]
     return next((c for c in wanted if c in columns), columns[0] if columns else cache.GENE_COLOUR)
 
@@ -267,7 +269,7 @@ def _step_point() -> None:
 def step_slider(view: PathView) -> int:
     """The step slider (it also sets the Explore page's current point); returns the step."""
     st.slider("Step along the path (moves the × on the map and sets the Explore page's current point)",
-              0, view.n_steps - 1, key=keys.TRAJECTORY_STEP, on_change=_step_point)
+              0, view.n_steps - 1, key=keys.TRAJECTORY_STEP, on_change=_step_point, persist_state="session")
     return int(st.session_state[keys.TRAJECTORY_STEP])
 
 
