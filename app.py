@@ -15,6 +15,7 @@ page = st.navigation(
         st.Page("pages/compare.py", title="Compare covariates", icon=":material/compare_arrows:"),
         st.Page("pages/differential_expression.py", title="Differential expression", icon=":material/difference:"),
         st.Page("pages/model_fit.py", title="Model fit", icon=":material/fact_check:"),
+        st.Page("pages/trajectory.py", title="Trajectory", icon=":material/timeline:"),
     ]
 )
 views.read_link()  # a view shared by its address

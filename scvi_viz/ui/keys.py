@@ -61,3 +61,18 @@ def restored_cells(group: str) -> str:
 def compare_view(section: str) -> str:
     """Where a Compare section keeps what it last showed (covariate, values, minimum, group), for views."""
     return f"_view_{section}"
+
+TRAJECTORY_START = "traj_start"
+"""The Trajectory page's start A: ``{"kind": "cell", "cell": id}`` or ``{"kind": "group", "column": c, "category": v}``."""
+TRAJECTORY_END = "traj_end"
+"""The Trajectory page's end B, as :data:`TRAJECTORY_START`."""
+TRAJECTORY_KIND = "traj_kind"
+"""``"graph"`` (through the cells) or ``"straight"`` (a line in latent space)."""
+TRAJECTORY_STEPS = "traj_steps"
+"""Number of steps the path is resampled to."""
+TRAJECTORY_STEP = "traj_step"
+"""The current step (0 = start A)."""
+TRAJECTORY_GENES = "traj_genes"
+"""Which genes the Trajectory page charts: ``"changing"`` (most along the path) or ``"chosen"``."""
+TRAJECTORY_VIEW = (TRAJECTORY_START, TRAJECTORY_END, TRAJECTORY_KIND, TRAJECTORY_STEPS, TRAJECTORY_STEP, TRAJECTORY_GENES)
+"""The Trajectory page's state, JSON-able values only: saved in a view's ``extras`` and restored."""

@@ -25,7 +25,7 @@ _LINK_READ = "_link_read"
 _LINK_PENDING = "_link_pending"
 _LINK_MESSAGE = "_link_message"
 
-PAGE_CHOICES: dict[str, tuple[str, ...]] = {"explore": keys.EXPLORE_VIEW}
+PAGE_CHOICES: dict[str, tuple[str, ...]] = {"explore": keys.EXPLORE_VIEW, "trajectory": keys.TRAJECTORY_VIEW}
 """Per page, the widget keys whose values a view keeps (besides point and genes). The Compare
 page keeps what each of its sections shows instead (:func:`_compare_choices`)."""
 
@@ -37,7 +37,23 @@ def _choice_checks(ws: Workspace) -> dict[str, Any]:
         keys.OVERLAY_GENE: lambda v: v in ws.model.spec.genes,
         keys.N_TOP: lambda v: isinstance(v, int) and not isinstance(v, bool) and 5 <= v <= 50,
         keys.SHOW_TABLE: lambda v: isinstance(v, bool),
+        # The Trajectory page checks its endpoints against the data itself (and says so).
+        keys.TRAJECTORY_START: _endpoint,
+        keys.TRAJECTORY_END: _endpoint,
+        keys.TRAJECTORY_KIND: lambda v: v in ("graph", "straight"),
+        keys.TRAJECTORY_STEPS: lambda v: _whole(v) and 2 <= v <= 1000,
+        keys.TRAJECTORY_STEP: lambda v: _whole(v) and v >= 0,
+        keys.TRAJECTORY_GENES: lambda v: v in ("changing", "chosen"),
     }
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _endpoint(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("kind") in ("cell", "group") and all(
+        isinstance(v, str) for v in value.values())
 
 
 def page_choices(page: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from test_browser import assert_no_exception, open_app, switch_to_compare, wait_idle
+from test_trajectory_page import switch_to_trajectory
 
 WIDTHS = (1100, 1500)
 TOLERANCE_PX = 1.0
@@ -85,6 +86,9 @@ def test_every_chart_text_is_inside_its_chart_and_clear_of_the_others(new_page, 
     switch_to_compare(page)
     assert_no_exception(page)
     assert check_page(page, f"Compare at {width} px") >= 2
+    switch_to_trajectory(page)
+    assert_no_exception(page)
+    assert check_page(page, f"Trajectory at {width} px") >= 4  # the map, the heatmap, the counts, the distances
 
 
 def test_a_cut_label_is_found(new_page, app_url):
