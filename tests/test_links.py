@@ -136,3 +136,16 @@ def test_a_saved_map_selection_comes_back_as_those_cells():
     assert other.radio(key="cmp_group_how").value == "cells selected on the map"
     assert any("3 cells of a saved selection" in c.value for c in other.caption)
     assert other.multiselect(key="cmp_group_values::phase").value == ["G1", "S"]
+
+
+def test_a_link_to_the_trajectory_page_brings_back_its_path_and_step():
+    at = run(run(AppTest.from_file(APP, default_timeout=120)).switch_page("pages/trajectory.py"))
+    start, end = at.session_state["traj_start"], at.session_state["traj_end"]
+    at.session_state["traj_kind"] = "straight"
+    at.session_state["traj_step"] = 7
+    run(at)
+    address = dict(at.query_params)
+    assert address["page"] == "trajectory" and address["x.traj_kind"] == "straight" and address["xj.traj_step"] == "7"
+    other = run(open_with(address).switch_page("pages/trajectory.py"))
+    assert (other.session_state["traj_start"], other.session_state["traj_end"]) == (start, end)
+    assert other.session_state["traj_kind"] == "straight" and other.session_state["traj_step"] == 7
