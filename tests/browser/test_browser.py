@@ -467,14 +467,16 @@ def test_click_right_on_a_cell_picks_that_cell(page, app_url):
     assert f"Current point: cell {cell_id} ({cell_type})" in text, re.findall(r"Current point:[^\n]*", text)
 
 
-@pytest.mark.parametrize("name, path", [("explore", ""), ("compare", "compare")])
-def test_screenshots(new_page, app_url, name, path, tmp_path):
+@pytest.mark.parametrize("name", ["explore", "compare", "trajectory"])
+def test_screenshots(new_page, app_url, name, tmp_path):
+    from test_trajectory_page import switch_to_trajectory
+
     page = new_page(SCREENSHOT_VIEWPORT)
-    if path:
-        open_app(page, app_url)  # a new user lands on Explore, then opens Compare
+    open_app(page, app_url)  # a new user lands on Explore, then opens another page
+    if name == "compare":
         switch_to_compare(page)
-    else:
-        open_app(page, app_url)
+    elif name == "trajectory":
+        switch_to_trajectory(page)
     assert_no_exception(page)
     page.mouse.move(0, 0)
     folder = SCREENSHOTS if os.environ.get("SCVI_VIZ_UPDATE_SCREENSHOTS") == "1" else tmp_path

@@ -67,7 +67,7 @@ def wait_trajectory_ready(page) -> None:
 def switch_to_trajectory(page) -> None:
     """From any page, go to the Trajectory page by its link in the navigation and wait for its charts."""
     page.get_by_role("link", name="Trajectory").click()
-    page.wait_for_url(re.compile(r"/trajectory$"))
+    page.wait_for_url(re.compile(r"/trajectory(\?|$)"))
     wait_trajectory_ready(page)
 
 
