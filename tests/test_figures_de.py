@@ -8,6 +8,7 @@ import pytest
 
 from scvi_viz.plots import de as de_plots
 from scvi_viz.plots import fit as fit_plots
+from scvi_viz.plots import style
 
 
 def _de_table() -> pd.DataFrame:
@@ -57,7 +58,7 @@ def test_gene_labels_turn_upright_and_get_room_when_long(genes, upright):
     table["inside_90"] = True
     fig = fit_plots.predictive_figure(table, library_size=1000.0)
     assert (fig.layout.xaxis.tickangle == -90) == upright
-    assert fig.layout.margin.b >= (50 + fit_plots.CHAR_PX * 8 if upright else 60)
+    assert fig.layout.margin.b >= (50 + style.text_width(genes[0], style.TICK_SIZE) if upright else 60)
     assert "counts" in fig.layout.yaxis.title.text and fig.layout.title.y == 1.0
     assert fit_plots.expected_spread_figure(table, library_size=1000.0).layout.yaxis.type == "log"
 

@@ -10,9 +10,8 @@ import plotly.graph_objects as go
 
 from scvi_viz.analysis.fit import CELL_DRAWS, STATISTICS, FitCheck
 from scvi_viz.plots.export import Chart
-from scvi_viz.plots.style import MARGIN, PALETTE, build_figure, titled
+from scvi_viz.plots.style import MARGIN, PALETTE, TICK_SIZE, build_figure, label_margin, text_width, titled
 
-CHAR_PX = 7.0
 """Width of one character of tick or legend text at the figures' 12 px font, a little generous."""
 STAT_AXES = {
     "mean": ("Mean count per cell", "counts per cell", "log"),
@@ -20,12 +19,6 @@ STAT_AXES = {
     "zero_fraction": ("Fraction of zeros", "fraction of cells", "linear"),
 }
 """Per statistic of :data:`scvi_viz.analysis.fit.STATISTICS`: name, unit, axis type."""
-
-
-def label_margin(labels: Sequence[str], *, base: float = 20.0, angle: float = 0.0) -> int:
-    """Pixels that tick labels ``labels`` need beside (``angle=0``) or below (rotated) the plot."""
-    longest = max((len(str(t)) for t in labels), default=0)
-    return int(base + CHAR_PX * longest * (np.sin(np.radians(abs(angle))) if angle else 1.0))
 
 
 def shorten(text: str, limit: int = 40) -> str:
@@ -110,9 +103,9 @@ def _gene_axis(genes: Sequence[str]) -> tuple[dict, int]:
     """The gene axis and the bottom margin its labels need: slanted when side by side they could
     be wider than a half-width chart at a 1100 px window (about 250 px of plot): then upright,
     so that neighbouring labels never overlap."""
-    flat_px = sum(CHAR_PX * len(str(g)) + 12 for g in genes)
+    flat_px = sum(text_width(str(g), TICK_SIZE) + 12 for g in genes)
     angle = -90 if flat_px > 240 else 0
-    bottom = label_margin(genes, base=50, angle=angle) if angle else 70
+    bottom = label_margin(genes, pad=50) if angle else 70  # upright labels: their width is the height they need
     # automargin: the axis title goes below the labels whatever their length (static charts, one layout pass).
     return {"title": {"text": "gene", "standoff": 8}, "tickangle": angle, "type": "category", "automargin": True}, bottom
 
