@@ -58,7 +58,7 @@ def test_gene_labels_turn_upright_and_get_room_when_long(genes, upright):
     table["inside_90"] = True
     fig = fit_plots.predictive_figure(table, library_size=1000.0)
     assert (fig.layout.xaxis.tickangle == -90) == upright
-    assert fig.layout.margin.b >= (50 + style.text_width(genes[0], style.TICK_SIZE) if upright else 60)
+    assert fig.layout.margin.b >= (style.label_margin(genes, pad=50) if upright else 60)
     assert "counts" in fig.layout.yaxis.title.text and fig.layout.title.y == 1.0
     assert fit_plots.expected_spread_figure(table, library_size=1000.0).layout.yaxis.type == "log"
 
