@@ -31,12 +31,25 @@ def map_point(ws: Workspace, embedding_name: str, *, map_key: str) -> tuple[floa
     return xy
 
 
-def _on_map_click(ws: Workspace, embedding_name: str, key: str) -> None:
+def clicked(ws: Workspace, embedding_name: str, key: str) -> tuple[int | None, np.ndarray, tuple[float, float]] | None:
+    """The last click the map-point component ``key`` reported, resolved on embedding ``embedding_name``.
+
+    Returns ``(cell, z, (x, y))`` as :func:`scvi_viz.analysis.embedding.resolve_click` does (``cell``
+    is ``None`` for empty space), or ``None`` when there was no click.
+    """
     hit = (st.session_state.get(key) or {}).get("click")
     if not hit:
-        return
+        return None
     inv = cache.inverse_map(ws, embedding_name)
-    cell, z, xy = resolve_click(hit, inv, GRID_TRACE_INDEX, grid_step(inv.coords))
+    return resolve_click(hit, inv, GRID_TRACE_INDEX, grid_step(inv.coords))
+
+
+def _on_map_click(ws: Workspace, embedding_name: str, key: str) -> None:
+    resolved = clicked(ws, embedding_name, key)
+    if resolved is None:
+        return
+    cell, z, xy = resolved
+    inv = cache.inverse_map(ws, embedding_name)
     if cell is None:
         point = replace(current_point(), z=tuple(float(v) for v in z))
         origin = f"empty-space click at ({xy[0]:.2f}, {xy[1]:.2f}), mapped by {inv.method}"

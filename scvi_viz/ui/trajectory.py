@@ -16,11 +16,12 @@ import numpy as np
 import streamlit as st
 
 from scvi_viz.analysis import trajectory as tr
-from scvi_viz.analysis.embedding import content_key, resolve_click
+from scvi_viz.analysis.embedding import content_key
 from scvi_viz.analysis.workspace import LATENT_UMAP, Workspace
-from scvi_viz.plots.cell_map import GRID_TRACE_INDEX, MAX_COLOUR_CATEGORIES, grid_step
+from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES
 from scvi_viz.plots.trajectory import path_map_figure
 from scvi_viz.ui import cache, keys
+from scvi_viz.ui.cell_map import clicked
 from scvi_viz.ui.components.map_point import map_point
 from scvi_viz.ui.point import current_point, set_point
 
@@ -274,13 +275,12 @@ def step_slider(view: PathView) -> int:
 
 
 def _on_click(ws: Workspace, embedding: str, key: str) -> None:
-    hit = (st.session_state.get(key) or {}).get("click")
-    if not hit:
+    resolved = clicked(ws, embedding, key)
+    if resolved is None:
         return
-    inverse = cache.inverse_map(ws, embedding)
-    cell, _, xy = resolve_click(hit, inverse, GRID_TRACE_INDEX, grid_step(inverse.coords))
-    if cell is None:
-        cell, _ = inverse.nearest_cell(*xy)
+    cell, _, xy = resolved
+    if cell is None:  # an endpoint is a cell: the nearest one to the click
+        cell, _ = cache.inverse_map(ws, embedding).nearest_cell(*xy)
     which = next(k for k, v in _ENDPOINTS.items() if v == st.session_state.get(_CLICK_SETS, "start A"))
     st.session_state[which] = {"kind": "cell", "cell": str(ws.obs.index[cell])}
     st.session_state[keys.TRAJECTORY_STEP] = 0
