@@ -149,3 +149,17 @@ def test_a_link_to_the_trajectory_page_brings_back_its_path_and_step():
     other = run(open_with(address).switch_page("pages/trajectory.py"))
     assert (other.session_state["traj_start"], other.session_state["traj_end"]) == (start, end)
     assert other.session_state["traj_kind"] == "straight" and other.session_state["traj_step"] == 7
+
+
+def test_a_selection_too_large_for_an_address_is_left_out_of_the_link(monkeypatch):
+    from scvi_viz.io import view_link as link_module
+
+    monkeypatch.setattr(link_module, "MAX_QUERY_CHARS", 600)
+    at = run(run(AppTest.from_file(APP, default_timeout=120)).switch_page("pages/compare.py"))
+    at = run(at.radio(key="cmp_group_how").set_value("cells selected on the map"))
+    at.session_state["cmp_group_map"] = {"selection": {"points": [
+        {"curve_number": 1, "point_number": i, "customdata": i} for i in range(60)]}}
+    at = run(at)
+    address = dict(at.query_params)
+    assert link_module.query_length(address) <= 600
+    assert "compare_group_cells" not in address.get("xj.cmp_group", "") and "xj.cmp_point" in address

@@ -32,6 +32,11 @@ def _number(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def query_length(params: Mapping[str, str]) -> int:
+    """Characters of the query string ``params`` make (before URL escaping)."""
+    return sum(len(str(k)) + len(str(v)) + 2 for k, v in params.items())
+
+
 def to_query(state: ViewState) -> dict[str, str]:
     """The view as query parameters (see the module docstring); values are plain strings."""
     p = state.point
@@ -73,7 +78,7 @@ def from_query(params: Mapping[str, str]) -> dict[str, Any]:
         If the parameters are not a scvi-viz link (no version, no point) or too long.
     """
     params = {str(k): str(v) for k, v in params.items()}
-    if sum(len(k) + len(v) + 2 for k, v in params.items()) > MAX_QUERY_CHARS:
+    if query_length(params) > MAX_QUERY_CHARS:
         raise StateFileError(f"This link is longer than {MAX_QUERY_CHARS:,} characters; it is not a scvi-viz view.")
     if params.get("v") != VERSION or "z" not in params or "n" not in params:
         raise StateFileError("This address holds no scvi-viz view (it needs v=2, z= and n=).")

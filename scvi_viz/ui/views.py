@@ -8,6 +8,7 @@ another model's latent point would show other numbers, so then the page says so 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
@@ -213,6 +214,12 @@ def write_link(ws: Workspace, *, page: str) -> None:
     """Keep the address up to date with this session's view of ``page`` (copy it to share the view)."""
     if st.session_state.get(_LINK_PENDING) is not None:
         return  # a view from the address is still waiting for its model
-    query = view_link.to_query(current_view(ws, page=page))
+    state = current_view(ws, page=page)
+    query = view_link.to_query(state)
+    if view_link.query_length(query) > view_link.MAX_QUERY_CHARS:
+        # A large map selection does not fit an address: the link keeps everything else.
+        extras = {k: {kk: vv for kk, vv in v.items() if kk != "compare_group_cells"} if isinstance(v, dict) else v
+                  for k, v in state.extras.items()}
+        query = view_link.to_query(replace(state, extras=extras))
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
