@@ -64,6 +64,7 @@ if ws is not None:
     for problem in ui.init_state(ws):
         st.warning(problem)
     ui.path_controls(ws)
+    ui.selection_picker(ws)
     try:
         view = ui.path_view(ws)
     except tr.TrajectoryError as exc:

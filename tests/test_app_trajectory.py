@@ -174,6 +174,23 @@ def test_trajectory_page_runs_on_each_kind_of_model(name, monkeypatch, tmp_path)
     at = run(_open_from_root(f"models/{name}", "adata.h5ad").switch_page(PAGE))
     assert not at.error, [e.value for e in at.error]
     titles = [spec["layout"]["title"]["text"] for spec in figures_on_page(at)]
-    assert len(titles) == 4, titles
+    assert len(titles) == 5 and titles[0].startswith("Cells in"), titles  # the selection map, then the four charts
     band = [t for t in chart(at, COUNTS)["data"] if t["name"].endswith("90% interval")]
     assert band and all(np.all(np.isfinite(_values(t["y"]))) for t in band)
+
+
+def test_cells_selected_on_the_map_become_an_endpoint():
+    at = run(run(AppTest.from_file(APP, default_timeout=120)).switch_page("pages/trajectory.py"))
+    ids = [str(i) for i in at.session_state["_workspace"].obs.index[[5, 9, 14, 20]]]
+    at.session_state["traj_select_map"] = {"selection": {"points": [
+        {"curve_number": 1, "point_number": n, "customdata": i} for n, i in enumerate([5, 9, 14, 20])]}}
+    at = run(at)
+    button = next(b for b in at.button if b.label.startswith("Use the 4 selected cells as start A"))
+    at = run(button.click())
+    assert at.session_state["traj_start"] == {"kind": "cells", "cells": ids}
+    assert any("4 cells selected on the map (centroid)" in m.value for m in at.markdown)
+    ws = at.session_state["_workspace"]
+    np.testing.assert_allclose(tr.endpoint_latent(ws.latent, ws.obs, at.session_state["traj_start"]),
+                               ws.latent[[5, 9, 14, 20]].astype(np.float64).mean(axis=0))
+    at = run(at.radio(key="traj_start_w_kind").set_value("cell"))  # back to one cell: the selection's first
+    assert at.session_state["traj_start"] == {"kind": "cell", "cell": ids[0]}

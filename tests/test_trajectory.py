@@ -232,3 +232,14 @@ def test_path_charts_name_units_and_export_numbers(ws):
     assert "library size N = " in charts.heatmap.figure.layout.title.subtitle.text
     assert all(_one_line_title(c.figure) for c in charts.named().values())
     assert charts.distance.caption["path"] == "A → B"
+
+
+def test_an_endpoint_of_selected_cells_is_their_centroid_and_says_how_many():
+    obs = pd.DataFrame(index=[f"c{i}" for i in range(6)])
+    latent = np.arange(12, dtype=np.float32).reshape(6, 2)
+    endpoint = {"kind": "cells", "cells": ["c1", "c4", "not-a-cell"]}
+    np.testing.assert_array_equal(tr.endpoint_cells(obs, endpoint), [1, 4])
+    np.testing.assert_allclose(tr.endpoint_latent(latent, obs, endpoint), latent[[1, 4]].mean(axis=0))
+    assert tr.describe_endpoint(endpoint) == "3 cells selected on the map (centroid)"
+    with pytest.raises(tr.TrajectoryError, match="box or lasso"):
+        tr.endpoint_cells(obs, {"kind": "cells", "cells": ["nope"]})

@@ -117,19 +117,22 @@ def describe_endpoint(endpoint: Mapping[str, Any]) -> str:
     """``cell AAAC…`` or ``louvain = B cells (centroid)``."""
     if endpoint.get("kind") == "cell":
         return f"cell {endpoint.get('cell')}"
+    if endpoint.get("kind") == "cells":
+        return f"{len(endpoint.get('cells') or [])} cells selected on the map (centroid)"
     return f"{endpoint.get('column')} = {endpoint.get('category')} (centroid)"
 
 
 def endpoint_cells(obs: pd.DataFrame, endpoint: Mapping[str, Any]) -> np.ndarray:
-    """Row numbers of the cells an endpoint stands for: one cell, or every cell of a group.
+    """Row numbers of the cells an endpoint stands for: one cell, every cell of a group, or a selection.
 
     Parameters
     ----------
     obs
         The cells' ``obs`` table (index = cell ids as strings).
     endpoint
-        ``{"kind": "cell", "cell": "<cell id>"}`` or
-        ``{"kind": "group", "column": "<obs column>", "category": "<category>"}``.
+        ``{"kind": "cell", "cell": "<cell id>"}``,
+        ``{"kind": "group", "column": "<obs column>", "category": "<category>"}`` or
+        ``{"kind": "cells", "cells": ["<cell id>", ...]}`` (cells selected on the map).
 
     Raises
     ------
@@ -151,7 +154,14 @@ def endpoint_cells(obs: pd.DataFrame, endpoint: Mapping[str, Any]) -> np.ndarray
         if len(where) == 0:
             raise TrajectoryError(f"No cell has {column} = {category!r}: choose a category that the data has.")
         return where
-    raise TrajectoryError(f"An endpoint is a cell or a group, not {kind!r}.")
+    if kind == "cells":
+        cells = endpoint.get("cells")
+        where = np.flatnonzero(obs.index.isin([str(c) for c in cells])) if isinstance(cells, list) else np.array([], int)
+        if len(where) == 0:
+            raise TrajectoryError("No cells are selected for this endpoint: draw a box or lasso around cells on the map "
+                                  "(its toolbar has both tools), then press 'Use the selected cells'.")
+        return where
+    raise TrajectoryError(f"An endpoint is a cell, a group or selected cells, not {kind!r}.")
 
 
 def endpoint_latent(latent: np.ndarray, obs: pd.DataFrame, endpoint: Mapping[str, Any]) -> np.ndarray:

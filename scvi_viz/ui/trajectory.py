@@ -18,7 +18,7 @@ import streamlit as st
 from scvi_viz.analysis import trajectory as tr
 from scvi_viz.analysis.embedding import content_key
 from scvi_viz.analysis.workspace import LATENT_UMAP, Workspace
-from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES
+from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES, umap_figure
 from scvi_viz.plots.trajectory import path_map_figure
 from scvi_viz.ui import cache, keys
 from scvi_viz.ui.cell_map import clicked
@@ -26,10 +26,12 @@ from scvi_viz.ui.components.map_point import map_point
 from scvi_viz.ui.point import current_point, set_point
 
 MAP_KEY = "traj_map"
+SELECT_MAP_KEY = "traj_select_map"
 STEP_CHOICES = (10, 200)
 """Fewest and most steps a path can be resampled to."""
 GENE_MODES = {"changing": "genes that change most along the path", "chosen": "the chosen genes (Explore page's picker)"}
 _ENDPOINTS = {keys.TRAJECTORY_START: "start A", keys.TRAJECTORY_END: "end B"}
+_ENDPOINT_KINDS = {"group": "the centroid of a group", "cell": "one cell", "cells": "selected cells"}
 _CLICK_SETS = "traj_click_sets"
 _RERUN_PAGE = "_traj_rerun_page"
 _PATH = "_traj_path"
@@ -92,6 +94,8 @@ def _widget(key: str, part: str) -> str:
 def _endpoint_from_widgets(ws: Workspace, key: str) -> None:
     ss = st.session_state
     before, kind = ss[key], ss[_widget(key, "kind")]
+    if kind == "cells":
+        return  # selected cells are set by the map ('Use the selected cells'), not by this radio
     if kind != before["kind"]:
         # A switch keeps the place: a group's first cell, or the group a cell belongs to.
         first = int(tr.endpoint_cells(ws.obs, before)[0])
@@ -125,13 +129,18 @@ def endpoint_picker(ws: Workspace, key: str) -> None:
     ss[_widget(key, "kind")] = endpoint["kind"]
     if endpoint["kind"] == "cell":
         ss[_widget(key, "cell")] = endpoint["cell"]
-    else:
+    elif endpoint["kind"] == "group":
         ss[_widget(key, "column")] = endpoint["column"]
         ss[_widget(key, "category")] = endpoint["category"]
     update = {"on_change": _endpoint_from_widgets, "args": (ws, key)}
-    st.radio(f"The {what} is", ["group", "cell"], key=_widget(key, "kind"), horizontal=True, **update,
-             format_func=lambda k: "the centroid of a group" if k == "group" else "one cell",
-             disabled=not columns and endpoint["kind"] == "cell")
+    # Selected cells are one of the choices only once a selection on the map has set them.
+    kinds = ["group", "cell"] + (["cells"] if endpoint["kind"] == "cells" else [])
+    st.radio(f"The {what} is", kinds, key=_widget(key, "kind"), horizontal=True, **update,
+             format_func=_ENDPOINT_KINDS.get, disabled=not columns and endpoint["kind"] == "cell",
+             help="Or draw a box or lasso around cells on the map: their centroid can become this endpoint.")
+    if endpoint["kind"] == "cells":
+        st.caption(f"{len(endpoint['cells']):,} cells selected on the map; draw another box or lasso to change them.")
+        return
     if endpoint["kind"] == "cell":
         st.text_input(f"Cell id ({what})", key=_widget(key, "cell"), **update,
                       help="A cell id of the data (the map shows them on hover), or click a cell on the map.")
@@ -165,7 +174,8 @@ def path_controls(ws: Workspace) -> None:
                  horizontal=True, persist_state="session")
         st.radio("A click on the map sets", list(_ENDPOINTS.values()), key=_CLICK_SETS, horizontal=True,
                  persist_state="session",
-                 help="Click a cell on the map to make it the start A or the end B of the path.")
+                 help="Click a cell on the map to make it the start A or the end B of the path; cells drawn around "
+                      "with the map's box or lasso can become it too.")
 
 
 # ------------------------------------------------------------------------------------ paths
@@ -254,6 +264,42 @@ def path_map(ws: Workspace, view: PathView) -> dict[str, Any]:
     key = content_key(*view.xy.values(), view.off, extra=f"{view.kind}|{view.embedding}|{inputs['title']}|{inputs['subtitle']}")
     st.plotly_chart(_map_figure(_ws_id(), key, inputs), key=MAP_KEY, config={"displaylogo": False})
     return inputs
+
+
+def selection_picker(ws: Workspace) -> None:
+    """A map of its own for drawing a box or lasso around cells whose centroid becomes an endpoint.
+
+    Apart from the path's map, whose clicks set cell endpoints (a selectable chart would take
+    those clicks).
+    """
+    with st.expander("An endpoint from cells drawn around on a map (box or lasso)"):
+        name = ws.embedding_names()[0]
+        column = ws.model.labels_key if ws.model.labels_key in ws.obs else ws.color_columns()[0]
+        fig = umap_figure(cache.embedding(ws, name), ws.obs[column].to_numpy(), color_name=column,
+                          hover=cache.map_hover(ws), embedding_name=name.removeprefix("X_"), height=420,
+                          subtitle=f"{ws.n_cells:,} cells")
+        fig.update_layout(dragmode="lasso")
+        st.caption("Draw a box or lasso around cells (the map's toolbar has both tools); 'A click on the map sets' "
+                   "chooses whether their centroid becomes the start A or the end B.")
+        event = st.plotly_chart(fig, key=SELECT_MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"))
+        _selection_button(ws, event)
+
+
+def _selection_button(ws: Workspace, event: Any) -> None:
+    """For cells drawn around with the map's box or lasso: make their centroid an endpoint."""
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    cells = sorted({int(p["customdata"][0] if isinstance(p["customdata"], list) else p["customdata"])
+                    for p in points if isinstance(p.get("customdata"), (int, float, list)) and p.get("customdata") != []})
+    if not cells:
+        return
+    which = next(k for k, v in _ENDPOINTS.items() if v == st.session_state.get(_CLICK_SETS, "start A"))
+
+    def use() -> None:
+        st.session_state[which] = {"kind": "cells", "cells": [str(c) for c in ws.obs.index[cells]]}
+        st.session_state[keys.TRAJECTORY_STEP] = 0
+
+    st.button(f"Use the {len(cells):,} selected cells as {_ENDPOINTS[which]}", on_click=use, key="traj_use_selection",
+              help="Their centroid (mean latent point) becomes the endpoint; 'A click on the map sets' chooses which.")
 
 
 # ------------------------------------------------------------------------------- step, clicks

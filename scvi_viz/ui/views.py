@@ -53,8 +53,11 @@ def _whole(value: Any) -> bool:
 
 
 def _endpoint(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("kind") in ("cell", "group") and all(
-        isinstance(v, str) for v in value.values())
+    if not isinstance(value, dict):
+        return False
+    if value.get("kind") == "cells":
+        return isinstance(value.get("cells"), list) and all(isinstance(c, str) for c in value["cells"])
+    return value.get("kind") in ("cell", "group") and all(isinstance(v, str) for v in value.values())
 
 
 def page_choices(page: str) -> dict[str, Any]:
