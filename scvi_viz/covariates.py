@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from scvi_viz.arrays import read_only
+
 from scvi_viz.errors import DecodeInputError
 
 CovariateKind = Literal["batch", "label", "categorical", "continuous"]
@@ -15,10 +17,8 @@ CovariateKind = Literal["batch", "label", "categorical", "continuous"]
 
 
 def _read_only(values: Any) -> Any:
-    if isinstance(values, np.ndarray):
-        values = values.view()
-        values.flags.writeable = False
-    return values
+    # A read-only view: the caller's own array stays writable.
+    return read_only(values.view()) if isinstance(values, np.ndarray) else values
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ PACKAGE = ROOT / "scvi_viz"
 
 # Lowest first. A module may import its own layer and those before it.
 LAYERS = [
-    ("core", ["scvi_viz.errors", "scvi_viz.spec", "scvi_viz.covariates", "scvi_viz.point", "scvi_viz.nn"]),
+    ("core", ["scvi_viz.errors", "scvi_viz.arrays", "scvi_viz.spec", "scvi_viz.covariates", "scvi_viz.point", "scvi_viz.nn"]),
     ("io", ["scvi_viz.io"]),
     ("engine", ["scvi_viz.model", "scvi_viz"]),  # the package itself exports the engine's API
     ("analysis", ["scvi_viz.analysis"]),

@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.sparse import csgraph, csr_matrix
 from sklearn.neighbors import NearestNeighbors
 
+from scvi_viz.arrays import read_only
 from scvi_viz.analysis.distributions import predictive_interval
 from scvi_viz.errors import ScviVizError
 
@@ -41,11 +42,6 @@ OFF_DATA_TEXT = "off the data: the decoder is extrapolating here"
 
 class TrajectoryError(ScviVizError):
     """An endpoint or path that cannot be built (unknown cell or group, disconnected graph)."""
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
 
 
 @dataclass(frozen=True)
@@ -81,7 +77,7 @@ class LatentGraph:
         graph = graph.maximum(graph.T).tocsr()
         nearest, _ = index.kneighbors(n_neighbors=1)
         typical = float(np.median(nearest[:, 0]))
-        return cls(_read_only(latent), graph, index, typical if typical > 0 else 1.0)
+        return cls(read_only(latent), graph, index, typical if typical > 0 else 1.0)
 
     def distance_to_data(self, points: np.ndarray) -> np.ndarray:
         """Per row of ``points``: distance to the nearest cell divided by :attr:`typical_distance`."""

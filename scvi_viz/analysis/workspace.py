@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scvi_viz.arrays import read_only
 from scvi_viz.analysis.embedding import UMAP_OBSM_KEY, InverseMap, cached_umap
 from scvi_viz.covariates import Covariates
 from scvi_viz.io.adata import GeneMatch, model_inputs_from_adata, read_h5ad
@@ -26,11 +27,6 @@ def data_key(cell_ids: Sequence[str], genes: Sequence[str]) -> str:
         digest.update("\n".join(map(str, names)).encode())
         digest.update(b"\0")
     return digest.hexdigest()
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
 
 
 @dataclass(frozen=True)
@@ -95,15 +91,15 @@ class Workspace:
         else:
             library = np.asarray(cells.counts.sum(axis=1)).ravel().astype(np.float64)
         library = np.where(library > 0, library, 1.0)
-        obsm = {k: _read_only(np.asarray(v)[:, :2].astype(np.float32)) for k, v in adata.obsm.items()
+        obsm = {k: read_only(np.asarray(v)[:, :2].astype(np.float32)) for k, v in adata.obsm.items()
                 if k != UMAP_OBSM_KEY and getattr(v, "ndim", 0) == 2 and v.shape[1] == 2}
         precomputed = None
         record = adata.uns.get("scvi_viz", {}) if hasattr(adata.uns, "get") else {}
         if UMAP_OBSM_KEY in adata.obsm and record.get("umap_model_sha256") == model.file_sha256:
-            precomputed = _read_only(np.asarray(adata.obsm[UMAP_OBSM_KEY], dtype=np.float32))
+            precomputed = read_only(np.asarray(adata.obsm[UMAP_OBSM_KEY], dtype=np.float32))
         obs = adata.obs.copy()
         obs.index = obs.index.astype(str)
-        return cls(model, obs, obsm, cells.gene_match, _read_only(latent), _read_only(library), cells.covariates, precomputed,
+        return cls(model, obs, obsm, cells.gene_match, read_only(latent), read_only(library), cells.covariates, precomputed,
                    data_key(obs.index, adata.var_names), Path(data_path))
 
     @property
@@ -120,7 +116,7 @@ class Workspace:
         if name == LATENT_UMAP:
             if self.precomputed_umap is not None:
                 return self.precomputed_umap
-            return _read_only(cached_umap(self.latent, cache_dir))
+            return read_only(cached_umap(self.latent, cache_dir))
         return self.obsm[name]
 
     def inverse_map(self, coords: np.ndarray) -> InverseMap:

@@ -32,7 +32,8 @@ _SHOWN_NOTES = "_shown_notes"
 """The colour-by choice that colours cells by one gene's decoded expression."""
 
 
-def _ws_id() -> str:
+def workspace_id() -> str:
+    """The open workspace's identity in this session: what per-session caches are keyed by."""
     return st.session_state[keys.WORKSPACE_ID]
 
 
@@ -58,7 +59,7 @@ def _embedding(ws_id: str, name: str, _ws: Workspace) -> tuple[np.ndarray, tuple
 
 def embedding(ws: Workspace, name: str) -> np.ndarray:
     """Coordinates of embedding ``name`` (read-only); says once per session when they cannot be cached on disk."""
-    coords, notes = _embedding(_ws_id(), name, ws)
+    coords, notes = _embedding(workspace_id(), name, ws)
     for note in notes:
         shown = st.session_state.get(_SHOWN_NOTES, frozenset())
         if note not in shown:
@@ -74,7 +75,7 @@ def _inverse_map(ws_id: str, name: str, _ws: Workspace, _coords: np.ndarray) -> 
 
 def inverse_map(ws: Workspace, name: str) -> InverseMap:
     """The map between embedding ``name`` and latent space."""
-    return _inverse_map(_ws_id(), name, ws, embedding(ws, name))
+    return _inverse_map(workspace_id(), name, ws, embedding(ws, name))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -84,7 +85,7 @@ def _gene_overlay(ws_id: str, gene: str, _ws: Workspace) -> np.ndarray:
 
 def gene_overlay(ws: Workspace, gene: str) -> np.ndarray:
     """:func:`scvi_viz.analysis.genes.gene_overlay`, per session."""
-    return _gene_overlay(_ws_id(), gene, ws)
+    return _gene_overlay(workspace_id(), gene, ws)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -94,7 +95,7 @@ def _variable_genes(ws_id: str, _ws: Workspace) -> list[str]:
 
 def variable_genes(ws: Workspace) -> list[str]:
     """:func:`scvi_viz.analysis.genes.variable_genes`: the genes charted before any are picked."""
-    return _variable_genes(_ws_id(), ws)
+    return _variable_genes(workspace_id(), ws)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -104,7 +105,7 @@ def _sorted_genes(ws_id: str, _ws: Workspace) -> list[str]:
 
 def sorted_genes(ws: Workspace) -> list[str]:
     """The model's genes in alphabetical order, for pickers."""
-    return _sorted_genes(_ws_id(), ws)
+    return _sorted_genes(workspace_id(), ws)
 
 
 def map_colour(ws: Workspace, color_by: str, gene: str | None) -> tuple[np.ndarray, str]:
@@ -125,7 +126,7 @@ def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | No
     color, color_name = map_colour(ws, color_by, gene)
     m = ws.model
     # The silent lookup: this runs inside the cached map figure, which would replay any message.
-    return {"coords": _embedding(_ws_id(), embedding_name, ws)[0], "color": color, "color_name": color_name,
+    return {"coords": _embedding(workspace_id(), embedding_name, ws)[0], "color": color, "color_name": color_name,
             "hover": map_hover(ws), "embedding_name": embedding_name.removeprefix("X_"),
             "subtitle": f"{ws.n_cells:,} cells · {m.model_name} model (scvi-tools {m.scvi_version})"}
 
@@ -141,7 +142,7 @@ def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | No
     Its figure stays the same while the point moves, so Streamlit neither re-sends it nor
     makes the browser build it again.
     """
-    return _map_figure(_ws_id(), embedding_name, color_by, gene, ws)
+    return _map_figure(workspace_id(), embedding_name, color_by, gene, ws)
 
 
 @st.cache_data(max_entries=16, show_spinner="Decoding the group under each value…")
@@ -153,4 +154,4 @@ def _group_comparison(ws_id: str, cells_key: str, kind: CovariateKind, name: str
 
 def group_comparison(ws: Workspace, cells: np.ndarray, kind: CovariateKind, name: str | None, values: tuple) -> pd.DataFrame:
     """:func:`scvi_viz.analysis.compare.compare_cells` for a group of cells, per session."""
-    return _group_comparison(_ws_id(), content_key(cells), kind, name, values, ws, cells)
+    return _group_comparison(workspace_id(), content_key(cells), kind, name, values, ws, cells)

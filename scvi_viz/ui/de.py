@@ -12,7 +12,7 @@ from scvi_viz.analysis.embedding import content_key
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots import de as de_plots
 from scvi_viz.plots import export
-from scvi_viz.ui import keys
+from scvi_viz.ui import cache, keys
 from scvi_viz.ui.compare import group_picker
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.posterior import cells as cell_set
@@ -73,7 +73,7 @@ def _de_table(ws_id: str, key1: str, key2: str, options: tuple, _ws: Workspace, 
 
 def de_table(ws: Workspace, cells1: np.ndarray, cells2: np.ndarray, options: dict[str, Any]) -> pd.DataFrame:
     """:meth:`~scvi_viz.ScviModel.differential_expression_counts` of the two groups, per session."""
-    return _de_table(st.session_state[keys.WORKSPACE_ID], content_key(cells1), content_key(cells2),
+    return _de_table(cache.workspace_id(), content_key(cells1), content_key(cells2),
                      tuple(sorted(options.items())), ws, cells1, cells2)
 
 

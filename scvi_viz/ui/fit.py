@@ -10,7 +10,7 @@ from scvi_viz.analysis.embedding import content_key
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots import export
 from scvi_viz.plots import fit as fit_plots
-from scvi_viz.ui import keys
+from scvi_viz.ui import cache
 from scvi_viz.ui.compare import group_picker
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.posterior import cells as cell_set
@@ -31,7 +31,7 @@ def _check(ws_id: str, key: str, _ws: Workspace, _cells: np.ndarray) -> fit.FitC
 
 def fit_check(ws: Workspace, cells: np.ndarray) -> fit.FitCheck:
     """:func:`scvi_viz.analysis.fit.posterior_predictive_check` of ``cells``, per session."""
-    return _check(st.session_state[keys.WORKSPACE_ID], content_key(cells), ws, cells)
+    return _check(cache.workspace_id(), content_key(cells), ws, cells)
 
 
 def fit_view(ws: Workspace, check: fit.FitCheck, *, name: str) -> None:

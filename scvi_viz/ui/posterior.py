@@ -12,24 +12,14 @@ from scvi_viz.errors import DataError
 from scvi_viz.io.adata import model_inputs_from_adata, read_h5ad
 from scvi_viz.plots import export
 from scvi_viz.plots import fit as fit_plots
-from scvi_viz.ui import keys
+from scvi_viz.arrays import read_only
+from scvi_viz.ui import cache, keys
 from scvi_viz.ui.downloads import export_picker
 from scvi_viz.ui.genes import chosen_genes
 
 SHOW = "cell_posterior_show"
 
 
-def _ws_id() -> str:
-    return st.session_state[keys.WORKSPACE_ID]
-
-
-def _read_only(counts):
-    for array in (getattr(counts, "data", None), getattr(counts, "indices", None), getattr(counts, "indptr", None)):
-        if isinstance(array, np.ndarray):
-            array.flags.writeable = False
-    if isinstance(counts, np.ndarray):
-        counts.flags.writeable = False
-    return counts
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the cells' counts and posteriors…")
@@ -41,12 +31,12 @@ def _cells(ws_id: str, _ws: Workspace) -> fit.CellSet:
     mean, var = _ws.model.latent_posterior(adata, allow_missing_genes=True)
     for array in (mean, var):
         array.flags.writeable = False
-    return fit.CellSet(_read_only(inputs.counts), inputs.covariates, _ws.library, mean, var)
+    return fit.CellSet(read_only(inputs.counts), inputs.covariates, _ws.library, mean, var)
 
 
 def cells(ws: Workspace) -> fit.CellSet:
     """Every cell's counts, covariates, library size and posterior q(z|x), read once per server (read-only)."""
-    return _cells(_ws_id(), ws)
+    return _cells(cache.workspace_id(), ws)
 
 
 def clicked_cell(ws: Workspace) -> int | None:
@@ -75,7 +65,7 @@ def cell_uncertainty_section(ws: Workspace) -> None:
     if cell is None or not genes:
         st.info("Click a cell on the map and pick genes above it to see the cell's posterior uncertainty.")
         return
-    table = _uncertainty(_ws_id(), cell, tuple(genes), ws)
+    table = _uncertainty(cache.workspace_id(), cell, tuple(genes), ws)
     library = float(ws.library[cell])
     name = f"cell {ws.obs.index[cell]}"
     charts = fit_plots.uncertainty_charts(table, cell=name, library_size=library)

@@ -37,8 +37,6 @@ _RERUN_PAGE = "_traj_rerun_page"
 _PATH = "_traj_path"
 
 
-def _ws_id() -> str:
-    return st.session_state[keys.WORKSPACE_ID]
 
 
 @st.cache_resource(show_spinner="Building the nearest-neighbour graph of the cells (once per model and data)…", max_entries=4)
@@ -48,7 +46,7 @@ def _latent_graph(ws_id: str, _ws: Workspace) -> tr.LatentGraph:
 
 def latent_graph(ws: Workspace) -> tr.LatentGraph:
     """The kNN graph of the workspace's latent means: built once per model and data, shared, only queried."""
-    return _latent_graph(_ws_id(), ws)
+    return _latent_graph(cache.workspace_id(), ws)
 
 
 # ----------------------------------------------------------------------------------- state
@@ -227,7 +225,7 @@ def path_view(ws: Workspace) -> PathView:
     embedding = ss.get(keys.EMBEDDING)
     embedding = embedding if embedding in ws.embedding_names() else LATENT_UMAP
     start, end, kind = ss[keys.TRAJECTORY_START], ss[keys.TRAJECTORY_END], ss[keys.TRAJECTORY_KIND]
-    z, xy, dist = _paths(_ws_id(), json.dumps([start, end], sort_keys=True), ss[keys.TRAJECTORY_STEPS], embedding, ws)
+    z, xy, dist = _paths(cache.workspace_id(), json.dumps([start, end], sort_keys=True), ss[keys.TRAJECTORY_STEPS], embedding, ws)
     view = PathView(start, end, kind, z, xy, dist[kind], tr.off_data(dist[kind]), embedding)
     ss[_PATH] = (view.z[kind], view.xy[kind], view.describe())
     return view
@@ -262,7 +260,7 @@ def path_map(ws: Workspace, view: PathView) -> dict[str, Any]:
     """Draw the map with both paths (its figure cached: the same object while only the step moves)."""
     inputs = map_inputs(ws, view)
     key = content_key(*view.xy.values(), view.off, extra=f"{view.kind}|{view.embedding}|{inputs['title']}|{inputs['subtitle']}")
-    st.plotly_chart(_map_figure(_ws_id(), key, inputs), key=MAP_KEY, config={"displaylogo": False})
+    st.plotly_chart(_map_figure(cache.workspace_id(), key, inputs), key=MAP_KEY, config={"displaylogo": False})
     return inputs
 
 
