@@ -10,7 +10,7 @@ import streamlit as st
 
 from scvi_viz.analysis.embedding import resolve_click
 from scvi_viz.analysis.workspace import Workspace
-from scvi_viz.plots.cell_map import GRID_TRACE_INDEX, grid_step
+from scvi_viz.plots.cell_map import GRID_TRACE_INDEX, grid_step, umap_figure
 from scvi_viz.plots.cell_map import map_chart as plots_map_chart
 from scvi_viz.plots.export import Chart
 from scvi_viz.ui import cache, keys
@@ -75,3 +75,21 @@ def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | Non
     """The page's map for exports, with the current point (described by ``point``) at ``marker``."""
     return plots_map_chart(**cache.map_inputs(ws, embedding_name, color_by, gene), marker=marker, point=point,
                            cells=ws.obs.index)
+
+
+def selected_cells(ws: Workspace, *, key: str, subtitle: str, height: int = 420) -> list[int]:
+    """A map of the cells to draw a box or lasso on; returns the selected cells' row numbers.
+
+    Coloured by the model's labels column (or the first ``obs`` column); ``subtitle`` says what
+    the selection is for.
+    """
+    name = ws.embedding_names()[0]
+    column = ws.model.labels_key if ws.model.labels_key in ws.obs else ws.color_columns()[0]
+    fig = umap_figure(cache.embedding(ws, name), ws.obs[column].to_numpy(), color_name=column, hover=cache.map_hover(ws),
+                      embedding_name=name.removeprefix("X_"), height=height, subtitle=subtitle)
+    fig.update_layout(dragmode="lasso")
+    event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("box", "lasso"))
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    return sorted({int(p["customdata"][0] if isinstance(p["customdata"], list) else p["customdata"])
+                   for p in points if p.get("curve_number") != GRID_TRACE_INDEX
+                   and isinstance(p.get("customdata"), (int, float, list)) and p.get("customdata") != []})

@@ -26,9 +26,8 @@ from scvi_viz.analysis.compare import (
 )
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots import comparison, export
-from scvi_viz.plots.cell_map import GRID_TRACE_INDEX, umap_figure
-from scvi_viz.plots.style import titled
-from scvi_viz.ui import cache, keys
+from scvi_viz.ui import keys
+from scvi_viz.ui.cell_map import selected_cells
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.point import current_point
 
@@ -157,20 +156,8 @@ def group_picker(ws: Workspace, *, key: str) -> tuple[np.ndarray | None, str, di
         category = st.selectbox("Category", sorted(values.unique()), key=f"{key}_category")
         return (np.flatnonzero(values.to_numpy() == category), f"{column} = {category}",
                 {"compare_group_column": column, "compare_group_category": category})
-    name = ws.embedding_names()[0]
-    embedding = name.removeprefix("X_")
-    coords = cache.embedding(ws, name)
-    color_col = ws.model.labels_key if ws.model.labels_key in ws.obs else ws.color_columns()[0]
-    fig = umap_figure(coords, ws.obs[color_col].to_numpy(), color_name=color_col, hover=ws.cell_hover(),
-                      embedding_name=embedding, height=420)
-    # umap_figure's subtitle is Explore's (clicks, the current point): neither applies here.
-    fig.update_layout(dragmode="lasso", title=titled(f"Cells in {embedding}, coloured by {color_col}",
-                                                     f"{ws.n_cells:,} cells · {model_text(ws)}"))
     st.caption("Draw a box or lasso around the cells to compare (the map's toolbar has both tools).")
-    event = st.plotly_chart(fig, key=f"{key}_map", on_select="rerun", selection_mode=("box", "lasso"))
-    points = (event.get("selection") or {}).get("points") or [] if event else []
-    cells = sorted({int(p["customdata"] if not isinstance(p["customdata"], list) else p["customdata"][0])
-                    for p in points if p.get("curve_number") != GRID_TRACE_INDEX and p.get("customdata") is not None})
+    cells = selected_cells(ws, key=f"{key}_map", subtitle=f"{ws.n_cells:,} cells · {model_text(ws)}")
     described = f"{len(cells)} selected cells"
     if cells:
         st.session_state.pop(keys.restored_cells(key), None)  # a new selection replaces a restored one

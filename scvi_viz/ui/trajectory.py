@@ -18,10 +18,10 @@ import streamlit as st
 from scvi_viz.analysis import trajectory as tr
 from scvi_viz.analysis.embedding import content_key
 from scvi_viz.analysis.workspace import LATENT_UMAP, Workspace
-from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES, umap_figure
+from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES
 from scvi_viz.plots.trajectory import path_map_figure
 from scvi_viz.ui import cache, keys
-from scvi_viz.ui.cell_map import clicked
+from scvi_viz.ui.cell_map import clicked, selected_cells
 from scvi_viz.ui.components.map_point import map_point
 from scvi_viz.ui.point import current_point, set_point
 
@@ -271,23 +271,14 @@ def selection_picker(ws: Workspace) -> None:
     those clicks).
     """
     with st.expander("An endpoint from cells drawn around on a map (box or lasso)"):
-        name = ws.embedding_names()[0]
-        column = ws.model.labels_key if ws.model.labels_key in ws.obs else ws.color_columns()[0]
-        fig = umap_figure(cache.embedding(ws, name), ws.obs[column].to_numpy(), color_name=column,
-                          hover=cache.map_hover(ws), embedding_name=name.removeprefix("X_"), height=420,
-                          subtitle=f"{ws.n_cells:,} cells")
-        fig.update_layout(dragmode="lasso")
         st.caption("Draw a box or lasso around cells (the map's toolbar has both tools); 'A click on the map sets' "
                    "chooses whether their centroid becomes the start A or the end B.")
-        event = st.plotly_chart(fig, key=SELECT_MAP_KEY, on_select="rerun", selection_mode=("box", "lasso"))
-        _selection_button(ws, event)
+        cells = selected_cells(ws, key=SELECT_MAP_KEY, subtitle=f"{ws.n_cells:,} cells")
+        _selection_button(ws, cells)
 
 
-def _selection_button(ws: Workspace, event: Any) -> None:
-    """For cells drawn around with the map's box or lasso: make their centroid an endpoint."""
-    points = ((event or {}).get("selection") or {}).get("points") or []
-    cells = sorted({int(p["customdata"][0] if isinstance(p["customdata"], list) else p["customdata"])
-                    for p in points if isinstance(p.get("customdata"), (int, float, list)) and p.get("customdata") != []})
+def _selection_button(ws: Workspace, cells: list[int]) -> None:
+    """For cells drawn around with a box or lasso: make their centroid an endpoint."""
     if not cells:
         return
     which = next(k for k, v in _ENDPOINTS.items() if v == st.session_state.get(_CLICK_SETS, "start A"))
