@@ -439,7 +439,7 @@ def test_downloads_csv_png_and_report_bundle(page, app_url):
     assert state["model_sha256"] == hashlib.sha256(DEMO_MODEL.read_bytes()).hexdigest()
     assert len(state["point"]["z"]) == N_LATENT and all(math.isfinite(v) for v in state["point"]["z"])
     stems = ["top_genes", "expected_counts", "decoder_parameters", "zero_probability"]
-    stems.append(next(n for n in names if n.startswith("map_")).rsplit(".", 1)[0])
+    stems.append(next(n for n in names if n.startswith("map_") and n.endswith(".csv")).removesuffix(".csv"))
     for stem in stems:
         for ext in ("svg", "png", "csv"):
             assert f"{stem}.{ext}" in names, (stem, ext, sorted(names))
