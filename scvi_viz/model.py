@@ -31,6 +31,8 @@ PerRow = Index | Sequence[Index] | np.ndarray
 DEFAULT_CHUNK = 2048
 HIDDEN_CACHE_ENTRIES = 4
 """Covariate settings whose hidden layers :meth:`ScviModel.decode_genes` keeps."""
+HIDDEN_CACHE_BYTES = 1536 * 1024**2
+"""Most memory those hidden layers may hold together (a million cells x 128 units take 512 MB)."""
 MAX_DECODE_BYTES = 4 * 1024**3
 """Most memory one ``decode``/``decode_genes`` call may hold in its results (rows x genes x outputs)."""
 MAX_CHUNK = 1 << 20
@@ -626,12 +628,16 @@ class ScviModel:
             total_rate += (library[start:stop].T @ scale).squeeze(0).double()
         return {"scale": (total_scale / n).cpu().numpy(), "rate": (total_rate / n).cpu().numpy()}
 
-    def _hidden(self, inputs: _Inputs, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _hidden(self, inputs: _Inputs, chunk_size: int,
+                log_normaliser: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Hidden layer and softmax log-normaliser per row, cached by input content.
 
-        The cache is shared by every thread using this model: reads and writes hold
-        ``_hidden_lock``; the computation itself runs outside it (two threads that miss at once
-        both compute the same values, and the second stores them again).
+        ``log_normaliser`` (one per row, from :meth:`softmax_log_normaliser` for the same
+        inputs) spares the pass over every gene. The cache is shared by every thread using
+        this model: reads and writes hold ``_hidden_lock``; the computation itself runs
+        outside it (two threads that miss at once both compute the same values, and the
+        second stores them again). It keeps :data:`HIDDEN_CACHE_ENTRIES` settings and at most
+        :data:`HIDDEN_CACHE_BYTES` (always the newest one).
         """
         key = inputs.key()
         with self._hidden_lock:
@@ -640,19 +646,55 @@ class ScviModel:
                 return self._hidden_cache[key]
         n = inputs.x.shape[0]
         hidden = torch.empty(n, self.spec.n_hidden, device=self.device)
-        log_norm = torch.empty(n, device=self.device) if self.decoder.scale_activation == "softmax" else None
+        softmax = self.decoder.scale_activation == "softmax"
+        log_norm = None
+        if softmax:
+            log_norm = torch.empty(n, device=self.device) if log_normaliser is None else log_normaliser.to(self.device)
         linear = self.decoder.px_scale_decoder[0]
         for start in range(0, n, chunk_size):
             part = inputs.rows(start, start + chunk_size)
             h = self.decoder.px_decoder(part.x, *part.cats)
             hidden[start : start + h.shape[0]] = h
-            if log_norm is not None:
+            if softmax and log_normaliser is None:
                 log_norm[start : start + h.shape[0]] = torch.logsumexp(linear(h), dim=-1)
         with self._hidden_lock:
             self._hidden_cache[key] = (hidden, log_norm)
-            while len(self._hidden_cache) > HIDDEN_CACHE_ENTRIES:
-                self._hidden_cache.popitem(last=False)
+            sizes = {k: v[0].nbytes + (0 if v[1] is None else v[1].nbytes) for k, v in self._hidden_cache.items()}
+            while len(self._hidden_cache) > 1 and (len(self._hidden_cache) > HIDDEN_CACHE_ENTRIES
+                                                   or sum(sizes.values()) > HIDDEN_CACHE_BYTES):
+                sizes.pop(self._hidden_cache.popitem(last=False)[0])
         return hidden, log_norm
+
+    @torch.inference_mode()
+    def softmax_log_normaliser(
+        self,
+        z: Any,
+        *,
+        batch: PerRow | None = None,
+        label: PerRow | None = None,
+        categorical: Mapping[str, PerRow] | None = None,
+        continuous: Mapping[str, Any] | None = None,
+        chunk_size: int = 8192,
+    ) -> np.ndarray:
+        """Per row, ``log(sum over genes of exp(logit))``: what turns one gene's logit into its ``px_scale``.
+
+        With it, :meth:`decode_genes` charts a gene for many cells without a pass over every gene.
+
+        Raises
+        ------
+        DecodeInputError
+            For size-factor models (softplus scale, no normaliser) or bad arguments.
+        """
+        if self.decoder.scale_activation != "softmax":
+            raise DecodeInputError("This model scales by a size factor (softplus); it has no softmax normaliser.")
+        chunk_size = _check_chunk(chunk_size)
+        inputs = self._inputs(z, batch=batch, label=label, categorical=categorical, continuous=continuous)
+        linear = self.decoder.px_scale_decoder[0]
+        out = np.empty(inputs.x.shape[0], dtype=np.float32)
+        for start in range(0, inputs.x.shape[0], chunk_size):
+            part = inputs.rows(start, start + chunk_size)
+            out[start : start + part.x.shape[0]] = torch.logsumexp(linear(self.decoder.px_decoder(part.x, *part.cats)), dim=-1).cpu().numpy()
+        return out
 
     @torch.inference_mode()
     def decode_genes(
@@ -666,6 +708,7 @@ class ScviModel:
         categorical: Mapping[str, PerRow] | None = None,
         continuous: Mapping[str, Any] | None = None,
         chunk_size: int = 8192,
+        log_normaliser: Any = None,
     ) -> Decoded:
         """Decode only ``genes`` for every row of ``z``, cheaply after the first call.
 
@@ -682,6 +725,9 @@ class ScviModel:
             Gene names from :attr:`genes`.
         chunk_size
             Rows per chunk while computing the normaliser.
+        log_normaliser
+            Each row's :meth:`softmax_log_normaliser` for these same inputs, if already
+            computed (e.g. by ``python -m scvi_viz prepare``): then no pass over every gene is made.
 
         Returns
         -------
@@ -694,7 +740,11 @@ class ScviModel:
         idx = self.gene_indices([str(g) for g in genes])
         inputs = self._inputs(z, library_size=library_size, batch=batch, label=label, categorical=categorical, continuous=continuous)
         self._check_result_size(inputs.x.shape[0], len(idx) + self.spec.n_hidden, 5, "decode_genes")
-        hidden, log_norm = self._hidden(inputs, chunk_size)
+        given = None
+        if log_normaliser is not None and self.decoder.scale_activation == "softmax":
+            given = torch.as_tensor(_numbers(self._per_row(log_normaliser, inputs.x.shape[0], "log_normaliser"),
+                                             "log_normaliser"), dtype=torch.float32)
+        hidden, log_norm = self._hidden(inputs, chunk_size, given)
         heads = [self.decoder.px_scale_decoder[0]]
         if self.dispersion == "gene-cell" and self.gene_likelihood != "poisson":
             heads.append(self.decoder.px_r_decoder)
@@ -779,11 +829,16 @@ class ScviModel:
             else:
                 cats = ()
             qz, _ = self.encoder(enc_in, *cats)
-            mean = qz.loc
-            if self.latent_distribution == "ln":
-                mean = torch.softmax(mean, dim=-1)
-            out[start:stop] = mean.cpu().numpy()
+            out[start:stop] = self.latent_point(qz.loc.cpu().numpy())
         return out
+
+    def latent_point(self, qz_mean: np.ndarray) -> np.ndarray:
+        """The latent point the decoder takes for a posterior mean: itself, or its ``softmax`` (``latent_distribution="ln"``).
+
+        Float32, computed as :meth:`encode` computes it.
+        """
+        mean = torch.as_tensor(np.asarray(qz_mean, dtype=np.float32))
+        return (torch.softmax(mean, dim=-1) if self.latent_distribution == "ln" else mean).numpy()
 
     # ------------------------------------------------- posterior q(z|x) and what follows from it
     @torch.inference_mode()

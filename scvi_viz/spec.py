@@ -65,6 +65,11 @@ class ModelSpec:
     state_dict: Mapping[str, torch.Tensor] = field(repr=False)
     unlabeled_category: str | None = None
     """scANVI's category for cells without a label (not in ``labels``)."""
+    minified_fields: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Where minified data keep what replaces the counts, as the saved registry says:
+    ``"latent_qzm"``, ``"latent_qzv"``, ``"observed_lib_size"`` and ``"minify_type"`` ->
+    ``(attribute, key)``, e.g. ``("obsm", "scvi_latent_qzm")``. Empty for models saved before
+    ``minify_adata()``."""
 
     @property
     def n_batch(self) -> int:

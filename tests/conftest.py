@@ -1,7 +1,13 @@
 """Shared test settings."""
 
+import os
+import tempfile
+
 import pytest
 import torch
+
+# Workspaces keep what they compute in a cache folder: the tests use one of their own, never ~/.cache.
+os.environ.setdefault("SCVI_VIZ_CACHE_DIR", tempfile.mkdtemp(prefix="scvi-viz-test-cache-"))
 
 # The tests decode tiny tensors: extra threads only add overhead, most of all on a busy CI box.
 torch.set_num_threads(1)

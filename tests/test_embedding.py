@@ -139,25 +139,45 @@ def npy_files(folder):
 
 def test_cached_umap_writes_once_and_reads_back(tmp_path, fake_umap):
     cache = tmp_path / "cache"
-    first = cached_umap(LATENT, cache)
+    first = cached_umap(LATENT, cache / "umap.npz")
     assert fake_umap == [(N, D)]
     assert first.shape == (N, 2)
-    files = npy_files(cache)
-    assert len(files) == 1 and files[0].startswith("umap-")
-    assert list(cache.iterdir()) == [cache / files[0]]  # no temporary file left
-    second = cached_umap(LATENT, cache)
+    assert list(cache.iterdir()) == [cache / "umap.npz"]  # no temporary file left
+    second = cached_umap(LATENT, cache / "umap.npz")
     assert fake_umap == [(N, D)]  # not recomputed
     np.testing.assert_array_equal(second, first)
-    # Another latent: another file.
-    cached_umap(LATENT[:40], cache)
-    assert len(fake_umap) == 2 and len(npy_files(cache)) == 2
+    # Another latent: the file is not taken for it, and is replaced.
+    cached_umap(LATENT[:40], cache / "umap.npz")
+    assert len(fake_umap) == 2 and npy_files(cache) == ["umap.npz"]
 
 
-def test_cached_umap_default_dir_from_env(tmp_path, monkeypatch, fake_umap):
-    monkeypatch.setenv("SCVI_VIZ_CACHE_DIR", str(tmp_path / "env-cache"))
-    assert embedding.default_cache_dir() == tmp_path / "env-cache"
-    cached_umap(LATENT)
-    assert len(npy_files(tmp_path / "env-cache")) == 1
+def test_cached_umap_fit_on_a_sample_transforms_the_rest(tmp_path, monkeypatch):
+    class Reducer:
+        def __init__(self, **kwargs):
+            pass
+
+        def fit(self, x):
+            self.embedding_ = x[:, :2] * 10
+            return self
+
+        def transform(self, x):
+            return x[:, :2] * -1
+
+    monkeypatch.setattr(embedding, "_reducer", lambda n: Reducer())
+    seen = []
+    coords = cached_umap(LATENT, tmp_path / "umap.npz", fit_cells=20, progress=lambda done, total: seen.append((done, total)))
+    fit = embedding.umap_fit_cells(N, 20)
+    assert len(fit) == 20 and np.all(np.diff(fit) > 0)
+    np.testing.assert_allclose(coords[fit], LATENT[fit, :2] * 10)
+    rest = np.setdiff1d(np.arange(N), fit)
+    np.testing.assert_allclose(coords[rest], -LATENT[rest, :2])
+    assert seen[0] == (20, N) and seen[-1] == (N, N)
+    assert embedding.stored_umap_fit(tmp_path / "umap.npz") == 20
+    # Asked for another fit, it is computed again; asked for none, the stored one is taken.
+    monkeypatch.setattr(embedding, "subsampled_umap", lambda *a, **k: pytest.fail("recomputed"))
+    np.testing.assert_array_equal(cached_umap(LATENT, tmp_path / "umap.npz"), coords)
+    with pytest.raises(pytest.fail.Exception):
+        cached_umap(LATENT, tmp_path / "umap.npz", fit_cells=30)
 
 
 @pytest.mark.parametrize(
@@ -165,39 +185,38 @@ def test_cached_umap_default_dir_from_env(tmp_path, monkeypatch, fake_umap):
     [b"garbage, not numpy", "truncated", "wrong shape", "digest mismatch"],
 )
 def test_cached_umap_recomputes_corrupt_file(tmp_path, fake_umap, content):
-    cache = tmp_path / "cache"
-    good = cached_umap(LATENT, cache)
-    (path,) = cache.glob("*.npz")
+    path = tmp_path / "cache" / "umap.npz"
+    good = cached_umap(LATENT, path)
     if content == "truncated":
         path.write_bytes(path.read_bytes()[:150])
     elif content == "wrong shape":
-        np.savez(path, coords=np.zeros((3, 2), np.float32), digest=np.zeros(16, np.uint8))
+        stored = dict(np.load(path))
+        np.savez(path, **{**stored, "coords": np.zeros((3, 2), np.float32)})
     elif content == "digest mismatch":
         stored = dict(np.load(path))
         stored["coords"][0, 0] += 1  # a flipped value: the file reads, but is not what was written
         np.savez(path, **stored)
     else:
         path.write_bytes(content)
-    again = cached_umap(LATENT, cache)
+    again = cached_umap(LATENT, path)
     assert len(fake_umap) == 2
     np.testing.assert_array_equal(again, good)
     np.testing.assert_array_equal(np.load(path)["coords"], good)  # repaired
 
 
 def test_cached_umap_recomputes_empty_file(tmp_path, fake_umap):
-    cache = tmp_path / "cache"
-    good = cached_umap(LATENT, cache)
-    (path,) = cache.glob("*.npz")
+    path = tmp_path / "cache" / "umap.npz"
+    good = cached_umap(LATENT, path)
     path.write_bytes(b"")
-    np.testing.assert_array_equal(cached_umap(LATENT, cache), good)
+    np.testing.assert_array_equal(cached_umap(LATENT, path), good)
 
 
 def test_cached_umap_unwritable_cache_still_returns_and_says_so_once(tmp_path, fake_umap):
     blocker = tmp_path / "file-not-dir"
     blocker.write_text("x")
     with pytest.warns(embedding.CacheDirWarning, match="cannot be written") as record:
-        coords = cached_umap(LATENT, blocker / "cache")
-        cached_umap(LATENT[:40], blocker / "cache")
+        coords = cached_umap(LATENT, blocker / "cache" / "umap.npz")
+        cached_umap(LATENT[:40], blocker / "cache" / "umap.npz")
     assert len(record) == 1
     assert coords.shape == (N, 2) and len(fake_umap) == 2
     assert blocker.read_text() == "x"
@@ -208,7 +227,7 @@ def test_cached_umap_concurrent_writers_leave_one_whole_file(tmp_path, fake_umap
 
     cache = tmp_path / "cache"
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: cached_umap(LATENT, cache), range(8)))
+        results = list(pool.map(lambda _: cached_umap(LATENT, cache / "umap.npz"), range(8)))
     for r in results:
         np.testing.assert_array_equal(r, results[0])
-    assert [p.name for p in cache.iterdir()] == npy_files(cache) and len(npy_files(cache)) == 1
+    assert [p.name for p in cache.iterdir()] == ["umap.npz"]

@@ -20,6 +20,7 @@ LAYERS = [
     ("engine", ["scvi_viz.model", "scvi_viz"]),  # the package itself exports the engine's API
     ("analysis", ["scvi_viz.analysis"]),
     ("plots", ["scvi_viz.plots"]),
+    ("cli", ["scvi_viz.cli", "scvi_viz.__main__"]),
     ("ui", ["scvi_viz.ui"]),
 ]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scvi_viz.analysis import embedding, workspace
+from scvi_viz.analysis import embedding, prepare
 from scvi_viz.analysis.embedding import UMAP_OBSM_KEY
 from scvi_viz.errors import DataError
 from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
@@ -78,12 +78,13 @@ def test_latent_ranges_contain_every_cell(ws):
     np.testing.assert_allclose(ranges[:, 1] - ranges[:, 0], 1.2 * span, rtol=1e-5)
 
 
-def test_embeddings_use_precomputed_umap(ws, adata, monkeypatch):
+def test_embeddings_use_precomputed_umap(adata, monkeypatch, tmp_path):
     def forbidden(*args, **kwargs):
         raise AssertionError("UMAP must not be computed when the file has one for this model")
 
     monkeypatch.setattr(embedding, "compute_umap", forbidden)
-    monkeypatch.setattr(workspace, "cached_umap", forbidden)
+    monkeypatch.setattr(prepare, "cached_umap", forbidden)
+    ws = Workspace.open(DEMO_MODEL, DEMO_DATA, device="cpu", cache_dir=tmp_path)
     names = ws.embedding_names()
     assert names[0] == LATENT_UMAP
     assert "X_umap" in names

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
-import threading
-import warnings
-import zipfile
-import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
+
+from scvi_viz.io.array_cache import CacheDirWarning, read_arrays, write_arrays
+
+__all__ = ["CacheDirWarning", "InverseMap", "cached_umap", "compute_umap", "content_key", "resolve_click",
+           "stored_umap_fit", "subsampled_umap"]
 
 UMAP_OBSM_KEY = "X_scvi_umap"
 """obsm key where a precomputed UMAP of the model's latent means may be stored."""
 
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.3, "random_state": 0, "n_jobs": 1}
-
-
-def default_cache_dir() -> Path:
-    """Folder for computed embeddings: ``$SCVI_VIZ_CACHE_DIR`` or ``~/.cache/scvi-viz``."""
-    return Path(os.environ.get("SCVI_VIZ_CACHE_DIR") or Path.home() / ".cache" / "scvi-viz")
 
 
 def content_key(*arrays: np.ndarray, extra: str = "") -> str:
@@ -34,6 +30,21 @@ def content_key(*arrays: np.ndarray, extra: str = "") -> str:
         digest.update(a.tobytes())
     digest.update(extra.encode())
     return digest.hexdigest()
+
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` while cells are processed."""
+
+UMAP_FIT_CELLS = 50_000
+"""Cells the latent UMAP is fit on by default; the others are placed with ``transform``."""
+TRANSFORM_BLOCK = 20_000
+"""Cells placed by one ``transform`` call (each block with the same seed, so results do not depend on workers)."""
+
+
+def _reducer(n: int) -> Any:
+    import umap
+
+    return umap.UMAP(n_components=2, **{**UMAP_PARAMS, "n_neighbors": min(UMAP_PARAMS["n_neighbors"], max(n - 1, 2))})
 
 
 def compute_umap(latent: np.ndarray) -> np.ndarray:
@@ -49,83 +60,96 @@ def compute_umap(latent: np.ndarray) -> np.ndarray:
     numpy.ndarray
         Float32 coordinates of shape ``(n_cells, 2)``.
     """
-    import umap
-
-    n = latent.shape[0]
-    reducer = umap.UMAP(n_components=2, **{**UMAP_PARAMS, "n_neighbors": min(UMAP_PARAMS["n_neighbors"], max(n - 1, 2))})
-    return reducer.fit_transform(np.asarray(latent, dtype=np.float32)).astype(np.float32)
+    return _reducer(latent.shape[0]).fit_transform(np.asarray(latent, dtype=np.float32)).astype(np.float32)
 
 
-def cached_umap(latent: np.ndarray, cache_dir: Path | None = None) -> np.ndarray:
-    """:func:`compute_umap`, stored in ``cache_dir`` under the latent's content hash.
+def umap_fit_cells(n_cells: int, fit_cells: int) -> np.ndarray:
+    """The cells a UMAP of ``n_cells`` is fit on: all, or a uniform random sample (seed 0) of ``fit_cells``, sorted."""
+    if n_cells <= fit_cells:
+        return np.arange(n_cells)
+    return np.sort(np.random.default_rng(0).choice(n_cells, fit_cells, replace=False))
 
-    Only ``.npz`` files of coordinates (with a digest of them) are written, in a folder of
-    scvi-viz's own, each through a temporary file in that folder that is renamed into place
-    (another session never sees half a file). A cache file is used only if it holds the right
-    shape of finite float32 coordinates whose digest matches; otherwise it is recomputed and
-    replaced. If the folder cannot be written, the embedding is computed without the disk
-    cache and a :class:`CacheDirWarning` says so, once per folder.
+
+def subsampled_umap(latent: np.ndarray, fit_cells: int = UMAP_FIT_CELLS, *, progress: Progress | None = None,
+                    transform_blocks: Callable[[Any, np.ndarray, list[tuple[int, int]]], list[np.ndarray]] | None = None,
+                    ) -> np.ndarray:
+    """UMAP of all cells: fit on :func:`umap_fit_cells`, the rest placed by ``transform`` in blocks.
+
+    With ``n_cells <= fit_cells`` this is :func:`compute_umap`. ``transform_blocks(reducer,
+    points, blocks)`` may run the transforms elsewhere (on Dask workers); each block is
+    transformed on its own either way, so the result is the same.
     """
-    cache_dir = Path(cache_dir or default_cache_dir())
-    path = cache_dir / f"umap-{content_key(latent, extra=repr(sorted(UMAP_PARAMS.items())))}.npz"
-    coords = _read_cached(path, latent.shape[0])
-    if coords is not None:
+    n = latent.shape[0]
+    fit = umap_fit_cells(n, fit_cells)
+    if len(fit) == n:
+        coords = compute_umap(latent)
+        if progress:
+            progress(n, n)
         return coords
-    coords = compute_umap(latent)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=cache_dir, prefix=".umap-", suffix=".tmp", delete=False) as handle:
-            tmp = Path(handle.name)
-            try:
-                np.savez(handle, coords=coords, digest=np.frombuffer(_digest(coords), np.uint8))
-                handle.flush()
-                os.fsync(handle.fileno())
-            except BaseException:
-                handle.close()
-                tmp.unlink(missing_ok=True)
-                raise
-        os.replace(tmp, path)
-    except OSError as exc:
-        _warn_once(cache_dir, exc)
+    latent = np.asarray(latent, dtype=np.float32)
+    coords = np.empty((n, 2), dtype=np.float32)
+    reducer = _reducer(len(fit)).fit(latent[fit])
+    coords[fit] = reducer.embedding_.astype(np.float32)
+    if progress:
+        progress(len(fit), n)
+    rest = np.setdiff1d(np.arange(n), fit)
+    points = latent[rest]
+    blocks = [(start, min(start + TRANSFORM_BLOCK, len(rest))) for start in range(0, len(rest), TRANSFORM_BLOCK)]
+    if transform_blocks is None:
+        done = len(fit)
+        for start, stop in blocks:
+            coords[rest[start:stop]] = transform_block(reducer, points, start, stop)
+            done += stop - start
+            if progress:
+                progress(done, n)
+    else:
+        for (start, stop), part in zip(blocks, transform_blocks(reducer, points, blocks)):
+            coords[rest[start:stop]] = part
+        if progress:
+            progress(n, n)
     return coords
 
 
-class CacheDirWarning(UserWarning):
-    """The embedding cache folder cannot be written; embeddings are recomputed each time the app starts."""
+def transform_block(reducer: Any, points: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """UMAP positions of ``points[start:stop]`` (a fixed transform seed: the same block gives the same result)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(reducer.transform(points[start:stop]), dtype=np.float32)
 
 
-_WARNED: set[str] = set()
-_WARNED_LOCK = threading.Lock()
+def cached_umap(latent: np.ndarray, path: Path, *, fit_cells: int | None = None, progress: Progress | None = None,
+                transform_blocks: Any = None) -> np.ndarray:
+    """:func:`subsampled_umap` of ``latent``, kept at ``path`` with the number of cells it was fit on.
+
+    A stored UMAP is used when it was made from this very ``latent`` (its content hash is kept
+    with it) and, if ``fit_cells`` is given, fit on that many cells; ``fit_cells=None`` takes
+    whatever fit is stored, and fits on :data:`UMAP_FIT_CELLS` when computing. Files are written
+    by :func:`scvi_viz.io.array_cache.write_arrays` (atomic, with a digest); a damaged or
+    foreign file is recomputed and replaced. If the folder cannot be written, the embedding is
+    computed without the disk cache and a :class:`CacheDirWarning` says so, once per folder.
+    """
+    n = latent.shape[0]
+    key = np.frombuffer(bytes.fromhex(content_key(latent, extra=repr(sorted(UMAP_PARAMS.items())))), np.uint8)
+    stored = read_arrays(path, {"coords": ((n, 2), "float32"), "fit_cells": ((), "int64"), "latent_key": (key.shape, "uint8")})
+    fit = min(int(UMAP_FIT_CELLS if fit_cells is None else fit_cells), n)
+    if stored is not None and np.array_equal(stored["latent_key"], key) and (fit_cells is None or int(stored["fit_cells"]) == fit):
+        if progress:
+            progress(n, n)
+        return stored["coords"]
+    coords = subsampled_umap(latent, fit, progress=progress, transform_blocks=transform_blocks)
+    write_arrays(path, {"coords": coords, "fit_cells": np.int64(fit), "latent_key": key})
+    return coords
 
 
-def _warn_once(cache_dir: Path, exc: OSError) -> None:
-    with _WARNED_LOCK:
-        if str(cache_dir) in _WARNED:
-            return
-        _WARNED.add(str(cache_dir))
-    warnings.warn(
-        f"The embedding cache folder {cache_dir} cannot be written ({exc.strerror or exc}); UMAPs are computed "
-        "without the disk cache. Set SCVI_VIZ_CACHE_DIR to a writable folder to keep them.",
-        CacheDirWarning, stacklevel=3,
-    )
-
-
-def _digest(coords: np.ndarray) -> bytes:
-    return hashlib.blake2b(np.ascontiguousarray(coords).tobytes(), digest_size=16).digest()
-
-
-def _read_cached(path: Path, n_cells: int) -> np.ndarray | None:
-    """The coordinates in a cache file, or ``None`` if it is missing, damaged or not what was written."""
-    if not path.is_file():
-        return None
+def stored_umap_fit(path: Path) -> int | None:
+    """Cells the UMAP kept at ``path`` was fit on, or ``None`` when there is none."""
     try:
         with np.load(path, allow_pickle=False) as stored:
-            coords, digest = stored["coords"], stored["digest"]
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+            return int(stored["fit_cells"])
+    except (OSError, ValueError, KeyError, EOFError):
         return None
-    if coords.shape != (n_cells, 2) or coords.dtype != np.float32 or not np.isfinite(coords).all():
-        return None
-    return coords if digest.tobytes() == _digest(coords) else None
 
 
 class InverseMap:

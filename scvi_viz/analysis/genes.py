@@ -20,13 +20,18 @@ def overlay_unit(ws: Workspace) -> str:
 def gene_overlay(ws: Workspace, gene: str) -> np.ndarray:
     """Decoded expression of ``gene`` for every cell, with its own z and covariates.
 
+    With the prepared softmax normalisers (:mod:`scvi_viz.analysis.prepare`) this costs one
+    pass over the cells' hidden layer, not one over every gene.
+
     Returns
     -------
     numpy.ndarray
         Per cell, ``scale * 10,000`` (expected counts in a library of 10,000) for softmax
         models, or the softplus scale of size-factor models (see :func:`overlay_unit`).
     """
-    out = ws.model.decode_genes(ws.latent, [gene], library_size=ws.library, **ws.covariates.decode_kwargs())
+    log_norm = ws.prepared.log_normaliser if ws.prepared is not None else None
+    out = ws.model.decode_genes(ws.latent, [gene], library_size=ws.library, log_normaliser=log_norm,
+                                **ws.covariates.decode_kwargs())
     scale = out.scale[:, 0].cpu().numpy()
     return scale if ws.model.uses_size_factor else scale * OVERLAY_LIBRARY_SIZE
 

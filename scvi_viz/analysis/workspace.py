@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 
 from scvi_viz.arrays import read_only
-from scvi_viz.analysis.embedding import UMAP_OBSM_KEY, InverseMap, cached_umap
+from scvi_viz.analysis.embedding import UMAP_OBSM_KEY, InverseMap
+from scvi_viz.analysis.prepare import Prepared, Progress, prepare
 from scvi_viz.covariates import Covariates
-from scvi_viz.io.adata import GeneMatch, model_inputs_from_adata, read_h5ad
+from scvi_viz.io.adata import GeneMatch, is_minified
+from scvi_viz.io.store import open_data
 from scvi_viz.model import ScviModel, load_model
 from scvi_viz.point import Point
 
@@ -35,7 +37,7 @@ class Workspace:
 
     One workspace is shared by every browser session that opens the same files, so nothing
     in it changes after :meth:`open`: the dataclass is frozen and its arrays are read-only
-    (``obs`` is a copy of the file's table that no code writes).
+    (``obs`` is a copy of the file's table that no code writes). The counts stay on disk.
 
     Attributes
     ----------
@@ -48,7 +50,7 @@ class Workspace:
     gene_match
         How model and data genes line up.
     latent
-        Each cell's latent mean, ``(n_cells, n_latent)``.
+        Each cell's latent point, ``(n_cells, n_latent)``.
     library
         Each cell's observed library size (or size factor).
     covariates
@@ -59,7 +61,13 @@ class Workspace:
         SHA-256 of the data's cell ids and gene names: which cells and genes, not their counts
         (links and saved views name their data by it).
     data_path
-        The ``.h5ad`` the cells were read from (pages that need the counts read them again).
+        The ``.h5ad`` file or ``.zarr`` store the cells were read from (pages that need the
+        counts read blocks of them from it).
+    prepared
+        The results of :func:`scvi_viz.analysis.prepare.prepare`: latent source, posterior,
+        UMAP, normalisers.
+    minified
+        Whether the data are minified (no counts: pages that need counts say so).
     """
 
     model: ScviModel
@@ -72,10 +80,23 @@ class Workspace:
     precomputed_umap: np.ndarray | None = None
     data_key: str = ""
     data_path: Path | None = None
+    prepared: Prepared | None = None
+    minified: bool = False
 
     @classmethod
-    def open(cls, model_path: str | Path, data_path: str | Path, *, device: str | None = None) -> Workspace:
-        """Load the model and the ``.h5ad``, check they fit, and encode every cell.
+    def open(cls, model_path: str | Path, data_path: str | Path, *, device: str | None = None,
+             cache_dir: str | Path | None = None, latent_key: str | None = None, umap_fit: int | None = None,
+             progress: Progress | None = None) -> Workspace:
+        """Load the model, open the data (counts stay on disk) and run or read back :func:`~scvi_viz.analysis.prepare.prepare`.
+
+        Parameters
+        ----------
+        model_path, data_path
+            A ``model.save()`` folder (or its ``model.pt``) and an ``.h5ad`` file or ``.zarr`` store.
+        device
+            ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when there is one).
+        cache_dir, latent_key, umap_fit, progress
+            As in :func:`~scvi_viz.analysis.prepare.prepare`.
 
         Raises
         ------
@@ -83,24 +104,21 @@ class Workspace:
             (a ``ValueError``) with a message for a person when anything does not fit.
         """
         model = load_model(model_path, device=device)
-        adata = read_h5ad(data_path)
-        cells = model_inputs_from_adata(model.spec, adata, allow_missing_genes=True)
-        latent = model.encode_counts(cells.counts, cells.covariates)
-        if model.uses_size_factor:
-            library = adata.obs[model.spec.size_factor_key].to_numpy(dtype=np.float64)
-        else:
-            library = np.asarray(cells.counts.sum(axis=1)).ravel().astype(np.float64)
-        library = np.where(library > 0, library, 1.0)
-        obsm = {k: read_only(np.asarray(v)[:, :2].astype(np.float32)) for k, v in adata.obsm.items()
-                if k != UMAP_OBSM_KEY and getattr(v, "ndim", 0) == 2 and v.shape[1] == 2}
-        precomputed = None
-        record = adata.uns.get("scvi_viz", {}) if hasattr(adata.uns, "get") else {}
-        if UMAP_OBSM_KEY in adata.obsm and record.get("umap_model_sha256") == model.file_sha256:
-            precomputed = read_only(np.asarray(adata.obsm[UMAP_OBSM_KEY], dtype=np.float32))
-        obs = adata.obs.copy()
-        obs.index = obs.index.astype(str)
-        return cls(model, obs, obsm, cells.gene_match, read_only(latent), read_only(library), cells.covariates, precomputed,
-                   data_key(obs.index, adata.var_names), Path(data_path))
+        with open_data(data_path) as store:
+            shapes = store.obsm_shapes()
+            obsm = {k: read_only(store.obsm(k)[:, :2]) for k, shape in shapes.items()
+                    if k != UMAP_OBSM_KEY and len(shape) == 2 and shape[1] == 2 and shape[0] == store.n_obs}
+            record = store.uns_value("scvi_viz")
+            own_umap = (isinstance(record, dict) and record.get("umap_model_sha256") == model.file_sha256
+                        and shapes.get(UMAP_OBSM_KEY, (0,))[0] == store.n_obs)
+            prepared = prepare(model, data_path, store=store, cache_dir=cache_dir, latent_key=latent_key,
+                               embedding_key=UMAP_OBSM_KEY if own_umap else None, umap_fit=umap_fit, progress=progress)
+            minified = is_minified(store, model.spec)
+            obs, genes = store.obs, store.var_names
+        frozen = Prepared(**{**prepared.__dict__, **{k: read_only(v) for k, v in prepared.__dict__.items()
+                                                     if isinstance(v, np.ndarray)}})
+        return cls(model, obs, obsm, frozen.layout.gene_match, frozen.latent, frozen.library, frozen.layout.covariates,
+                   frozen.umap if own_umap else None, data_key(obs.index, genes), Path(data_path), frozen, minified)
 
     @property
     def n_cells(self) -> int:
@@ -111,12 +129,10 @@ class Workspace:
         """Embeddings to choose from: the latent UMAP first, then 2-D ``obsm`` entries."""
         return [LATENT_UMAP, *self.obsm]
 
-    def embedding(self, name: str, cache_dir: Path | None = None) -> np.ndarray:
-        """Coordinates of embedding ``name`` (computing and caching the latent UMAP if needed), read-only."""
+    def embedding(self, name: str) -> np.ndarray:
+        """Coordinates of embedding ``name`` (the latent UMAP, or an ``obsm`` entry), read-only."""
         if name == LATENT_UMAP:
-            if self.precomputed_umap is not None:
-                return self.precomputed_umap
-            return read_only(cached_umap(self.latent, cache_dir))
+            return self.precomputed_umap if self.precomputed_umap is not None else self.prepared.umap
         return self.obsm[name]
 
     def inverse_map(self, coords: np.ndarray) -> InverseMap:

@@ -313,4 +313,20 @@ def _spec_from_saved(saved: Any, model_file: Path) -> ModelSpec:
         file_sha256=_sha256(model_file),
         state_dict=state,
         unlabeled_category=None if unlabeled is None else str(unlabeled),
+        minified_fields=_minified_fields(fields),
     )
+
+
+MINIFIED_FIELDS = {"latent_qzm": "obsm", "latent_qzv": "obsm", "observed_lib_size": "obs", "minify_type": "uns"}
+"""Registry fields of minified data, and the AnnData attribute each must live in."""
+
+
+def _minified_fields(fields: dict) -> dict[str, tuple[str, str]]:
+    """``(attribute, key)`` of each minified-data field the registry holds (the names differ between releases)."""
+    found = {}
+    for name, attr in MINIFIED_FIELDS.items():
+        entry = fields.get(name)
+        data = entry.get("data_registry") if isinstance(entry, dict) else None
+        if isinstance(data, dict) and data.get("attr_name") == attr and isinstance(data.get("attr_key"), str):
+            found[name] = (attr, data["attr_key"][:200])
+    return found

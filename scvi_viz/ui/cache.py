@@ -1,8 +1,9 @@
 """Everything the pages cache, in one place.
 
-``st.cache_resource`` values are shared by every browser session and never changed after they
-are built: the :class:`~scvi_viz.analysis.workspace.Workspace` (frozen, read-only arrays; its
-model guards its own cache with a lock), read-only embedding arrays, the
+``st.cache_resource`` values (and the workspaces of :func:`open_workspace`) are shared by every
+browser session and never changed after they are built: the
+:class:`~scvi_viz.analysis.workspace.Workspace` (frozen, read-only arrays; its model guards its
+own cache with a lock), read-only embedding arrays, the
 :class:`~scvi_viz.analysis.embedding.InverseMap` (only queried) and the map figure (only
 drawn). Arrays computed per gene or group go through ``st.cache_data``, which hands each
 session its own copy. Functions take the workspace as ``_ws`` (not hashed) and key on the
@@ -11,7 +12,10 @@ session's workspace id instead.
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,6 +25,7 @@ import streamlit as st
 
 from scvi_viz.analysis import compare, genes
 from scvi_viz.analysis.embedding import CacheDirWarning, InverseMap, content_key
+from scvi_viz.analysis.prepare import STEP_TEXT
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.covariates import CovariateKind
 from scvi_viz.io import sources
@@ -37,35 +42,76 @@ def workspace_id() -> str:
     return st.session_state[keys.WORKSPACE_ID]
 
 
-@st.cache_resource(show_spinner="Loading the model and encoding every cell…", max_entries=4)
-def _open_workspace(model_path: str, data_path: str, stamp: tuple) -> Workspace:
-    return Workspace.open(model_path, data_path)
+_WORKSPACES: OrderedDict[tuple, tuple[Workspace, tuple[str, ...]]] = OrderedDict()
+_WORKSPACES_LOCK = threading.Lock()
+_OPENING: dict[tuple, threading.Lock] = {}
+MAX_WORKSPACES = 4
+"""Workspaces kept open on the server (the least recently used is dropped first)."""
 
 
-def open_workspace(model_path: str, data_path: str) -> Workspace:
-    """The workspace of these files, opened once per server and reopened when a file changes."""
-    return _open_workspace(model_path, data_path, sources.file_stamp(model_path, data_path))
+def open_workspace(model_path: str, data_path: str, *, latent_key: str | None = None) -> Workspace:
+    """The workspace of these files, opened once per server and reopened when a file changes.
+
+    Opening runs the steps of :func:`scvi_viz.analysis.prepare.prepare` that the cache folder
+    does not hold yet, with a progress bar on the page that says what is being done. This is a
+    cache of its own (guarded by locks) rather than ``st.cache_resource``, which cannot show
+    progress from inside: sessions that ask for the same files while they open wait for the
+    first one and share its workspace.
+    """
+    key = (model_path, data_path, sources.file_stamp(model_path, data_path), latent_key)
+    with _WORKSPACES_LOCK:
+        if key in _WORKSPACES:
+            _WORKSPACES.move_to_end(key)
+            return _WORKSPACES[key][0]
+        opening = _OPENING.setdefault(key, threading.Lock())
+    with opening:
+        with _WORKSPACES_LOCK:
+            if key in _WORKSPACES:
+                return _WORKSPACES[key][0]
+        bar = st.empty()
+        # The library warns once per process when the cache folder cannot be written; the
+        # warning is kept with the workspace so that each session is told (see cache_notes).
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CacheDirWarning)
+            try:
+                ws = Workspace.open(model_path, data_path, latent_key=latent_key, progress=_progress_bar(bar))
+            finally:
+                bar.empty()
+        notes = tuple(str(w.message) for w in caught if issubclass(w.category, CacheDirWarning))
+        with _WORKSPACES_LOCK:
+            _WORKSPACES[key] = (ws, notes)
+            _OPENING.pop(key, None)
+            while len(_WORKSPACES) > MAX_WORKSPACES:
+                _WORKSPACES.popitem(last=False)
+    return ws
 
 
-@st.cache_resource(show_spinner="Computing a UMAP of the latent space (once per model and data; cached on disk)…", max_entries=8)
-def _embedding(ws_id: str, name: str, _ws: Workspace) -> tuple[np.ndarray, tuple[str, ...]]:
-    # The library warns once per process when the disk cache cannot be written; that warning is
-    # kept with the coordinates so that each session is told (this runs once, not per rerun).
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CacheDirWarning)
-        coords = _ws.embedding(name)
-    return coords, tuple(str(w.message) for w in caught if issubclass(w.category, CacheDirWarning))
-
-
-def embedding(ws: Workspace, name: str) -> np.ndarray:
-    """Coordinates of embedding ``name`` (read-only); says once per session when they cannot be cached on disk."""
-    coords, notes = _embedding(workspace_id(), name, ws)
+def cache_notes(ws: Workspace) -> None:
+    """Say (once per session) when what opening ``ws`` computed could not be kept on disk."""
+    with _WORKSPACES_LOCK:
+        notes = next((n for w, n in _WORKSPACES.values() if w is ws), ())
     for note in notes:
         shown = st.session_state.get(_SHOWN_NOTES, frozenset())
         if note not in shown:
             st.session_state[_SHOWN_NOTES] = shown | {note}
             st.warning(note)
-    return coords
+
+
+def _progress_bar(slot: Any) -> Callable[[str, int, int], None]:
+    """Progress of the opening steps in ``slot``, redrawn at most every 1% of cells (and always at a step's end)."""
+    shown: dict[str, int] = {}
+
+    def show(step: str, done: int, total: int) -> None:
+        if done < total and done - shown.get(step, -total) < max(total // 100, 1):
+            return
+        shown[step] = done
+        slot.progress(done / max(total, 1), text=f"{STEP_TEXT.get(step, step)}: {done:,} of {total:,} cells")
+    return show
+
+
+def embedding(ws: Workspace, name: str) -> np.ndarray:
+    """Coordinates of embedding ``name`` (read-only; computed when the workspace was opened)."""
+    return ws.embedding(name)
 
 
 @st.cache_resource(max_entries=8)
@@ -125,8 +171,7 @@ def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | No
     so a download can draw the figure after the script run, without session state."""
     color, color_name = map_colour(ws, color_by, gene)
     m = ws.model
-    # The silent lookup: this runs inside the cached map figure, which would replay any message.
-    return {"coords": _embedding(workspace_id(), embedding_name, ws)[0], "color": color, "color_name": color_name,
+    return {"coords": ws.embedding(embedding_name), "color": color, "color_name": color_name,
             "hover": map_hover(ws), "embedding_name": embedding_name.removeprefix("X_"),
             "subtitle": f"{ws.n_cells:,} cells · {m.model_name} model (scvi-tools {m.scvi_version})"}
 

@@ -66,8 +66,11 @@ def pick_options(ws: Workspace) -> dict[str, Any]:
 @st.cache_data(max_entries=16, show_spinner="Sampling the posterior of both groups…")
 def _de_table(ws_id: str, key1: str, key2: str, options: tuple, _ws: Workspace, _cells1: np.ndarray,
               _cells2: np.ndarray) -> pd.DataFrame:
-    data = cell_set(_ws)
-    return _ws.model.differential_expression_counts(data.counts, data.covariates, _cells1, _cells2,
+    # Only the two groups' counts are read; the groups become positions in their union.
+    both = np.union1d(_cells1, _cells2)
+    data = cell_set(_ws, both)
+    where = np.searchsorted(both, _cells1), np.searchsorted(both, _cells2)
+    return _ws.model.differential_expression_counts(data.counts, data.covariates, *where,
                                                     qz=(data.qz_mean, data.qz_var), **dict(options))
 
 

@@ -9,7 +9,7 @@ import streamlit as st
 from scvi_viz.analysis import fit
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.errors import DataError
-from scvi_viz.io.adata import model_inputs_from_adata, read_h5ad
+from scvi_viz.io.store import open_data
 from scvi_viz.plots import export
 from scvi_viz.plots import fit as fit_plots
 from scvi_viz.arrays import read_only
@@ -22,21 +22,32 @@ SHOW = "cell_posterior_show"
 
 
 
-@st.cache_resource(max_entries=4, show_spinner="Reading the cells' counts and posteriors…")
-def _cells(ws_id: str, _ws: Workspace) -> fit.CellSet:
-    if _ws.data_path is None:
-        raise DataError("This workspace does not know its data file; open it again from the sidebar.")
-    adata = read_h5ad(_ws.data_path)
-    inputs = model_inputs_from_adata(_ws.model.spec, adata, allow_missing_genes=True)
-    mean, var = _ws.model.latent_posterior(adata, allow_missing_genes=True)
-    for array in (mean, var):
-        array.flags.writeable = False
-    return fit.CellSet(read_only(inputs.counts), inputs.covariates, _ws.library, mean, var)
+def cells(ws: Workspace, rows: np.ndarray) -> fit.CellSet:
+    """The counts (read from disk, only these rows), covariates, library sizes and posteriors of cells ``rows``.
 
-
-def cells(ws: Workspace) -> fit.CellSet:
-    """Every cell's counts, covariates, library size and posterior q(z|x), read once per server (read-only)."""
-    return _cells(cache.workspace_id(), ws)
+    Raises
+    ------
+    DataError
+        For minified data, which hold no counts.
+    """
+    if ws.minified:
+        raise DataError("These data are minified: scvi-tools kept each cell's latent posterior and dropped the counts, "
+                        "so observed counts cannot be compared with the model here. Open the full data with counts.")
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    with open_data(ws.data_path) as store:
+        sorted_rows = rows[order]
+        block = store.count_rows(ws.model.spec.layer, sorted_rows)
+        counts = ws.prepared.layout.model_counts(block, ws.model.n_genes)
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    counts = counts[back]
+    covariates = ws.covariates.rows(rows)
+    if ws.prepared.qz_mean is not None:
+        mean, var = ws.prepared.qz_mean[rows], ws.prepared.qz_var[rows]
+    else:
+        mean, var = ws.model.latent_posterior_counts(counts, covariates)
+    return fit.CellSet(read_only(counts), covariates, ws.library[rows], read_only(mean), read_only(var))
 
 
 def clicked_cell(ws: Workspace) -> int | None:
@@ -51,7 +62,7 @@ def clicked_cell(ws: Workspace) -> int | None:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _uncertainty(ws_id: str, cell: int, genes: tuple[str, ...], _ws: Workspace) -> pd.DataFrame:
-    one = cells(_ws).rows(np.array([cell]))
+    one = cells(_ws, np.array([cell]))
     return fit.cell_uncertainty(_ws.model, one, list(genes), point_z=_ws.latent[cell], seed=cell)
 
 

@@ -1,0 +1,227 @@
+"""An AnnData dataset opened read-only with its counts left where they are.
+
+``.h5ad`` files (HDF5) and ``.zarr`` stores are read part by part with anndata's element
+readers: ``obs``, ``var`` names and the ``obsm`` entries asked for come into memory, while the
+count matrix (``X`` or a layer) stays on disk and is read in blocks of rows. An in-memory
+:class:`anndata.AnnData` is wrapped the same way, so every reader of cells takes a
+:class:`DataStore`. Nothing is ever written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from scvi_viz.errors import DataError
+
+if TYPE_CHECKING:
+    import anndata
+
+DataKind = Literal["h5ad", "zarr", "memory"]
+"""Where a store's data live: an HDF5 ``.h5ad`` file, a ``.zarr`` store, or memory."""
+
+MAX_UNS_VALUE_BYTES = 1_000_000
+"""``uns`` values larger than this are not read (only small markers are looked up there)."""
+
+
+def data_kind(path: str | Path) -> DataKind:
+    """``"zarr"`` for a ``.zarr`` folder, ``"h5ad"`` for a file; raises when neither fits."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "zarr.json").is_file() or (path / ".zgroup").is_file():
+            return "zarr"
+        raise DataError(f"{path.name} is a folder but not a .zarr store (it has no zarr.json or .zgroup). "
+                        "Pick an .h5ad file or a store written with adata.write_zarr().")
+    if not path.is_file():
+        raise FileNotFoundError(f"No .h5ad file or .zarr store at {path}.")
+    return "h5ad"
+
+
+class DataStore:
+    """An AnnData's parts, read on demand; see the module docstring.
+
+    Build it with :func:`open_data` (a file or store, closed when the ``with`` block ends) or
+    :meth:`in_memory`. Attributes ``obs`` (a copy whose index is the cell ids, as text) and
+    ``var_names`` are read when the store is opened.
+    """
+
+    def __init__(self, kind: DataKind, group: Any, name: str):
+        self.kind = kind
+        self.name = name
+        self._group = group
+        try:
+            if kind == "memory":
+                obs, var_names = group.obs.copy(), pd.Index(group.var_names)
+            else:
+                from anndata.io import read_elem
+
+                obs, var_names = read_elem(group["obs"]), read_elem(group["var"]).index
+        except KeyError as exc:
+            raise DataError(f"{name} is not an AnnData store: it has no {exc} element. Save it with adata.write_h5ad().") from exc
+        obs.index = obs.index.astype(str)
+        self.obs: pd.DataFrame = obs
+        self.var_names = pd.Index([str(g) for g in var_names])
+
+    @classmethod
+    def in_memory(cls, adata: anndata.AnnData) -> DataStore:
+        """Wrap an in-memory AnnData (its arrays are read, never changed)."""
+        return cls("memory", adata, "the AnnData")
+
+    @property
+    def n_obs(self) -> int:
+        """Number of cells."""
+        return len(self.obs)
+
+    # ----------------------------------------------------------------- obsm and uns
+    def obsm_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of each ``obsm`` entry that is a plain array (data frames and sparse entries are left out)."""
+        if self.kind == "memory":
+            return {str(k): tuple(v.shape) for k, v in self._group.obsm.items() if isinstance(v, np.ndarray)}
+        obsm = self._group.get("obsm")
+        if obsm is None:
+            return {}
+        shapes = {}
+        for key in obsm.keys():
+            item = obsm[key]
+            if hasattr(item, "shape") and hasattr(item, "dtype") and item.dtype.kind in "fiu":
+                shapes[str(key)] = tuple(int(n) for n in item.shape)
+        return shapes
+
+    def obsm(self, key: str) -> np.ndarray:
+        """``obsm[key]`` as a float32 array (read whole: one row per cell).
+
+        Raises
+        ------
+        DataError
+            If there is no such numeric entry.
+        """
+        shapes = self.obsm_shapes()
+        if key not in shapes:
+            raise DataError(f"{self.name} has no numeric obsm entry {key!r} (it has {', '.join(shapes) or 'none'}).")
+        values = self._group.obsm[key] if self.kind == "memory" else self._group["obsm"][key][...]
+        return np.asarray(values, dtype=np.float32)
+
+    def uns_value(self, key: str) -> Any:
+        """A small ``uns`` entry (a marker or a record), or ``None`` when absent or large."""
+        if self.kind == "memory":
+            uns = self._group.uns
+            return uns.get(key) if hasattr(uns, "get") else None
+        uns = self._group.get("uns")
+        if uns is None or key not in uns:
+            return None
+        item = uns[key]
+        if getattr(item, "nbytes", 0) > MAX_UNS_VALUE_BYTES:
+            return None
+        from anndata.io import read_elem
+
+        try:
+            return read_elem(item)
+        except Exception:  # a damaged or unknown uns entry only loses that marker
+            return None
+
+    # ----------------------------------------------------------------- counts
+    def _matrix(self, layer: str | None) -> Any:
+        if self.kind == "memory":
+            if layer is None:
+                return self._group.X
+            if layer not in self._group.layers:
+                raise self._no_layer(layer, list(self._group.layers))
+            return self._group.layers[layer]
+        if layer is None:
+            if "X" not in self._group:
+                raise DataError(f"{self.name} has no X; the model needs the counts it was trained on.")
+            element = self._group["X"]
+        else:
+            layers = self._group.get("layers")
+            if layers is None or layer not in layers:
+                raise self._no_layer(layer, list(layers.keys()) if layers is not None else [])
+            element = layers[layer]
+        encoding = element.attrs.get("encoding-type", "array")
+        if encoding in ("csr_matrix", "csc_matrix"):
+            from anndata.io import sparse_dataset
+
+            return sparse_dataset(element)
+        if encoding != "array" or not hasattr(element, "dtype"):
+            raise DataError(f"The counts in {self.name} are stored as {encoding!r}, which scvi-viz cannot read in blocks.")
+        return element
+
+    def _no_layer(self, layer: str, layers: list[str]) -> DataError:
+        return DataError(f"The model was set up with counts in layer {layer!r}, which this data lacks "
+                         f"(layers: {', '.join(map(str, layers)) or 'none'}).")
+
+    def counts_shape(self, layer: str | None) -> tuple[int, int]:
+        """``(cells, genes)`` of ``X`` or the layer."""
+        return tuple(int(n) for n in self._matrix(layer).shape)  # type: ignore[return-value]
+
+    def count_rows(self, layer: str | None, rows: slice | np.ndarray) -> Any:
+        """Counts of ``rows`` (a slice, or sorted row indices) in the data's gene order: CSR or dense.
+
+        Column-compressed (CSC) counts on disk would have to be read whole for every block, so
+        they are refused with what to do.
+        """
+        matrix = self._matrix(layer)
+        if getattr(matrix, "format", None) == "csc" or (sp.issparse(matrix) and matrix.format == "csc"):
+            raise DataError(f"The counts in {self.name} are stored by column (CSC), which cannot be read a block of "
+                            "cells at a time. Save them by row first: adata.X = adata.X.tocsr(); adata.write_h5ad(...).")
+        block = matrix[rows]
+        return sp.csr_matrix(block) if sp.issparse(block) else np.asarray(block)
+
+    def close(self) -> None:
+        """Close the file (a no-op for memory and zarr stores)."""
+        if self.kind == "h5ad":
+            self._group.close()
+
+
+@contextmanager
+def open_data(path: str | Path) -> Iterator[DataStore]:
+    """Open an ``.h5ad`` file or ``.zarr`` store read-only for the duration of a ``with`` block.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is nothing at ``path``.
+    DataError
+        If it is not an AnnData file or store.
+    """
+    path = Path(path)
+    kind = data_kind(path)
+    if kind == "zarr":
+        import zarr
+
+        try:
+            group = zarr.open_group(str(path), mode="r")
+        except Exception as exc:  # zarr raises many types for damaged stores
+            raise DataError(f"{path.name} could not be opened as a zarr store: {type(exc).__name__}: {exc}") from exc
+    else:
+        import h5py
+
+        if not h5py.is_hdf5(path):
+            raise DataError(f"{path.name} is not an .h5ad file (not HDF5). Save your data with adata.write_h5ad().")
+        try:
+            group = h5py.File(path, "r")
+        except OSError as exc:
+            raise DataError(f"{path.name} could not be opened: {exc}") from exc
+    try:
+        try:
+            store = DataStore(kind, group, path.name)
+        except DataError:
+            raise
+        except Exception as exc:  # anndata raises many types for damaged files
+            raise DataError(f"{path.name} could not be read as AnnData: {type(exc).__name__}: {exc}") from exc
+        yield store
+    finally:
+        if kind == "h5ad":
+            group.close()
+
+
+def read_blocks(store: DataStore, layer: str | None, n_rows: int, block: int) -> Iterator[tuple[int, int, Any]]:
+    """``(start, stop, counts)`` for consecutive blocks of ``block`` rows."""
+    for start in range(0, n_rows, block):
+        stop = min(start + block, n_rows)
+        yield start, stop, store.count_rows(layer, slice(start, stop))
