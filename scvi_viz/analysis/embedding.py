@@ -243,3 +243,42 @@ def resolve_click(
         custom = custom[0] if custom else None
     cell = int(custom) if custom is not None else inverse.nearest_cell(x, y)[0]
     return cell, inverse.latent[cell], (float(inverse.coords[cell, 0]), float(inverse.coords[cell, 1]))
+
+
+def cells_in_shapes(coords: np.ndarray, boxes: list[dict], lassos: list[dict]) -> np.ndarray:
+    """Rows of every cell inside any of the drawn boxes or lasso polygons (sorted).
+
+    Parameters
+    ----------
+    coords
+        ``(n_cells, 2)`` map coordinates of all cells (drawn or not).
+    boxes, lassos
+        Plotly selection shapes as Streamlit reports them: dicts with ``"x"`` and ``"y"`` lists
+        (a box's two corners; a lasso's vertices).
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    inside = np.zeros(len(coords), dtype=bool)
+    for box in boxes:
+        (x0, x1), (y0, y1) = sorted(map(float, box["x"][:2])), sorted(map(float, box["y"][:2]))
+        inside |= (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
+    for lasso in lassos:
+        xs, ys = np.asarray(lasso["x"], dtype=np.float64), np.asarray(lasso["y"], dtype=np.float64)
+        if len(xs) >= 3:
+            inside |= _in_polygon(coords, xs, ys)
+    return np.flatnonzero(inside)
+
+
+def _in_polygon(points: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Even-odd rule: a point is inside when a ray to its right crosses the polygon's edges an odd number of times."""
+    px, py = points[:, 0], points[:, 1]
+    inside = np.zeros(len(points), dtype=bool)
+    candidates = np.flatnonzero((px >= xs.min()) & (px <= xs.max()) & (py >= ys.min()) & (py <= ys.max()))
+    qx, qy = px[candidates], py[candidates]
+    hit = np.zeros(len(candidates), dtype=bool)
+    for x1, y1, x2, y2 in zip(xs, ys, np.roll(xs, -1), np.roll(ys, -1)):
+        if y1 == y2:
+            continue
+        crosses = (y1 > qy) != (y2 > qy)
+        hit ^= crosses & (qx < (x2 - x1) * (qy - y1) / (y2 - y1) + x1)
+    inside[candidates] = hit
+    return inside

@@ -101,11 +101,15 @@ def _inside(path: Path, root: Path, shown: str | Path) -> Path:
     return resolved
 
 
-def _walk(root: Path):
+def _walk(root: Path, stores: list[Path] | None = None):
+    """Folders under ``root`` and their files; ``.zarr`` stores are not entered (they go in ``stores``)."""
     root_depth = len(root.parts)
     for current, dirs, files in os.walk(root):
         depth = len(Path(current).parts) - root_depth
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__") if depth < _MAX_DEPTH else []
+        if stores is not None:
+            stores.extend(Path(current) / d for d in dirs if d.endswith(".zarr"))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__" and not d.endswith(".zarr")) \
+            if depth < _MAX_DEPTH else []
         yield Path(current), files
 
 
@@ -116,9 +120,11 @@ def list_model_dirs(root: Path | None = None) -> list[str]:
 
 
 def list_h5ad_files(root: Path | None = None) -> list[str]:
-    """``.h5ad`` files under ``root``, relative to ``root``."""
+    """``.h5ad`` files and ``.zarr`` stores under ``root``, relative to ``root``."""
     root = (root or data_root()).resolve()
-    return [str((d / f).relative_to(root)) for d, files in _walk(root) for f in sorted(files) if f.endswith(".h5ad")]
+    stores: list[Path] = []
+    files = [str((d / f).relative_to(root)) for d, names in _walk(root, stores) for f in sorted(names) if f.endswith(".h5ad")]
+    return files + sorted(str(s.relative_to(root)) for s in stores)
 
 
 def _check_size(data: bytes, name: str) -> None:

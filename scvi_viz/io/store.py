@@ -9,6 +9,7 @@ count matrix (``X`` or a layer) stays on disk and is read in blocks of rows. An 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,26 +48,40 @@ class DataStore:
     """An AnnData's parts, read on demand; see the module docstring.
 
     Build it with :func:`open_data` (a file or store, closed when the ``with`` block ends) or
-    :meth:`in_memory`. Attributes ``obs`` (a copy whose index is the cell ids, as text) and
-    ``var_names`` are read when the store is opened.
+    :meth:`in_memory`. ``obs`` and ``var_names`` are read on first use.
     """
 
     def __init__(self, kind: DataKind, group: Any, name: str):
         self.kind = kind
         self.name = name
         self._group = group
-        try:
-            if kind == "memory":
-                obs, var_names = group.obs.copy(), pd.Index(group.var_names)
-            else:
-                from anndata.io import read_elem
+        if kind != "memory":
+            for part in ("obs", "var"):
+                if part not in group:
+                    raise DataError(f"{name} is not an AnnData store: it has no {part!r} element. Save it with adata.write_h5ad().")
 
-                obs, var_names = read_elem(group["obs"]), read_elem(group["var"]).index
-        except KeyError as exc:
-            raise DataError(f"{name} is not an AnnData store: it has no {exc} element. Save it with adata.write_h5ad().") from exc
+    @functools.cached_property
+    def obs(self) -> pd.DataFrame:
+        """The cells' ``obs`` table (a copy; index = cell ids as text), read on first use."""
+        if self.kind == "memory":
+            obs = self._group.obs.copy()
+        else:
+            from anndata.io import read_elem
+
+            obs = read_elem(self._group["obs"])
         obs.index = obs.index.astype(str)
-        self.obs: pd.DataFrame = obs
-        self.var_names = pd.Index([str(g) for g in var_names])
+        return obs
+
+    @functools.cached_property
+    def var_names(self) -> pd.Index:
+        """The genes' names as text, read on first use."""
+        if self.kind == "memory":
+            names = self._group.var_names
+        else:
+            from anndata.io import read_elem
+
+            names = read_elem(self._group["var"]).index
+        return pd.Index([str(g) for g in names])
 
     @classmethod
     def in_memory(cls, adata: anndata.AnnData) -> DataStore:
@@ -76,7 +91,10 @@ class DataStore:
     @property
     def n_obs(self) -> int:
         """Number of cells."""
-        return len(self.obs)
+        if self.kind == "memory" or "obs" in self.__dict__:
+            return len(self.obs)
+        index = self._group["obs"].attrs.get("_index", "_index")
+        return int(self._group["obs"][index].shape[0])
 
     # ----------------------------------------------------------------- obsm and uns
     def obsm_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -218,10 +236,3 @@ def open_data(path: str | Path) -> Iterator[DataStore]:
     finally:
         if kind == "h5ad":
             group.close()
-
-
-def read_blocks(store: DataStore, layer: str | None, n_rows: int, block: int) -> Iterator[tuple[int, int, Any]]:
-    """``(start, stop, counts)`` for consecutive blocks of ``block`` rows."""
-    for start in range(0, n_rows, block):
-        stop = min(start + block, n_rows)
-        yield start, stop, store.count_rows(layer, slice(start, stop))

@@ -24,6 +24,27 @@ MAX_COLOUR_CATEGORIES = 60
 """A categorical colour with more categories than this is refused (its legend would be unreadable)."""
 MAP_HOVER_MAX_CELLS = 20_000
 """Above this many cells a map is drawn without per-cell hover texts, which keeps its figure small."""
+MAP_MAX_POINTS = 100_000
+"""Most cells a map draws; larger datasets draw a uniform random sample of this many (density is kept),
+and say so. Clicks, box and lasso selections and the CSV export still use every cell."""
+
+
+def map_sample(n_cells: int, max_points: int = MAP_MAX_POINTS) -> np.ndarray | None:
+    """Rows a map of ``n_cells`` draws: ``None`` for all, else a uniform random sample (seed 0), sorted.
+
+    Every cell is as likely to be drawn as any other, so the drawn density follows the data's.
+    """
+    if n_cells <= max_points:
+        return None
+    return np.sort(np.random.default_rng(0).choice(n_cells, max_points, replace=False)).astype(np.int32)
+
+
+def sample_note(n_cells: int, max_points: int = MAP_MAX_POINTS) -> str:
+    """What a map of ``n_cells`` draws, in words ("" when it draws every cell)."""
+    if n_cells <= max_points:
+        return ""
+    return (f"{max_points:,} of {n_cells:,} cells drawn (a uniform random sample, so density is kept); "
+            "clicks, selections and the CSV use all cells")
 
 
 def umap_figure(
@@ -38,8 +59,12 @@ def umap_figure(
     subtitle: str = "",
     grid_size: int = 60,
     height: int = 520,
+    max_points: int = MAP_MAX_POINTS,
 ) -> go.Figure:
     """Cells in a 2-D embedding, coloured by a column, with the current point and a click grid.
+
+    Of more than ``max_points`` cells a uniform random sample is drawn (:func:`map_sample`) and
+    the subtitle says so; each drawn marker's ``customdata`` is its row among all cells.
 
     Parameters
     ----------
@@ -64,6 +89,8 @@ def umap_figure(
         Points per side of the invisible grid that makes clicks on empty space register.
     height
         Figure height in pixels.
+    max_points
+        Most cells drawn.
 
     Returns
     -------
@@ -72,16 +99,21 @@ def umap_figure(
         ``point_xy`` is given) the current point, a black × with a legend entry.
     """
     coords = np.asarray(coords, dtype=np.float32)
+    gx, gy = np.meshgrid(*_grid_axes(coords, grid_size))  # over all cells, as grid_step computes it
+    values = np.asarray(color)
+    texts = None if hover is None else np.asarray(hover, dtype=object)
+    index = np.arange(len(coords), dtype=np.int32)
+    drawn = map_sample(len(coords), max_points)
+    if drawn is not None:
+        subtitle = " · ".join(t for t in (subtitle, sample_note(len(coords), max_points)) if t)
+        coords, values, index = coords[drawn], values[drawn], drawn
+        texts = None if texts is None else texts[drawn]
     x, y = coords[:, 0], coords[:, 1]
-    gx, gy = np.meshgrid(*_grid_axes(coords, grid_size))
     cell_size = 5 if len(x) < 20_000 else 3
     # The grid's markers are no larger than the cells': plotly gives a click to the nearest
     # marker edge, so a larger grid marker would take clicks aimed right at a cell.
     traces = [{"type": "scattergl", "x": gx.ravel(), "y": gy.ravel(), "mode": "markers", "name": GRID_TRACE,
                "showlegend": False, "marker": {"size": cell_size, "opacity": 0}, "hoverinfo": "none"}]
-    values = np.asarray(color)
-    index = np.arange(len(x), dtype=np.int32)
-    texts = None if hover is None else np.asarray(hover, dtype=object)
     template = "%{text}<extra></extra>" if texts is not None else "%{fullData.name}, cell #%{customdata}<extra></extra>"
     cell_trace = {"type": "scattergl", "mode": "markers", "hovertemplate": template}
     if values.dtype.kind in "fiub":
@@ -97,7 +129,7 @@ def umap_figure(
         for i, cat in enumerate(pd.unique(labels)):
             sel = np.flatnonzero(labels == cat).astype(np.int32)
             traces.append({**cell_trace, "x": x[sel], "y": y[sel], "name": str(cat), "legendgroup": CELLS_TRACE,
-                           "customdata": sel, **({"text": texts[sel]} if texts is not None else {}),
+                           "customdata": index[sel], **({"text": texts[sel]} if texts is not None else {}),
                            "marker": {"size": cell_size, "color": PALETTE[i % len(PALETTE)]}})
         legend_title = color_name
     if point_xy is not None:

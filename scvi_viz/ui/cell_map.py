@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from scvi_viz.analysis.embedding import resolve_click
+from scvi_viz.analysis.embedding import cells_in_shapes, resolve_click
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots.cell_map import GRID_TRACE_INDEX, grid_step, umap_figure
 from scvi_viz.plots.cell_map import map_chart as plots_map_chart
@@ -81,15 +81,21 @@ def selected_cells(ws: Workspace, *, key: str, subtitle: str, height: int = 420)
     """A map of the cells to draw a box or lasso on; returns the selected cells' row numbers.
 
     Coloured by the model's labels column (or the first ``obs`` column); ``subtitle`` says what
-    the selection is for.
+    the selection is for. The drawn shapes select every cell inside them, also those a large
+    map does not draw; without shapes (a restored selection) the selected points count.
     """
     name = ws.embedding_names()[0]
     column = ws.model.labels_key if ws.model.labels_key in ws.obs else ws.color_columns()[0]
-    fig = umap_figure(cache.embedding(ws, name), ws.obs[column].to_numpy(), color_name=column, hover=cache.map_hover(ws),
+    coords = cache.embedding(ws, name)
+    fig = umap_figure(coords, ws.obs[column].to_numpy(), color_name=column, hover=cache.map_hover(ws),
                       embedding_name=name.removeprefix("X_"), height=height, subtitle=subtitle)
     fig.update_layout(dragmode="lasso")
     event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("box", "lasso"))
-    points = ((event or {}).get("selection") or {}).get("points") or []
+    selection = (event or {}).get("selection") or {}
+    boxes, lassos = list(selection.get("box") or []), list(selection.get("lasso") or [])
+    if boxes or lassos:
+        return [int(i) for i in cells_in_shapes(coords, boxes, lassos)]
+    points = selection.get("points") or []
     return sorted({int(p["customdata"][0] if isinstance(p["customdata"], list) else p["customdata"])
                    for p in points if p.get("curve_number") != GRID_TRACE_INDEX
                    and isinstance(p.get("customdata"), (int, float, list)) and p.get("customdata") != []})

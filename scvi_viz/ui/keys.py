@@ -13,6 +13,8 @@ SOURCE = "_source"
 """Where the open model and data came from, as a view records it (``{"kind": "demo"}``, ...)."""
 UPLOADS = "_uploads"
 """This session's :class:`scvi_viz.io.sources.SessionUploads`."""
+LATENT_KEY = "latent_key"
+"""The sidebar's choice of where the latent points come from (the model, or an ``obsm`` entry)."""
 
 POINT = "point"
 """The current :class:`scvi_viz.point.Point`."""

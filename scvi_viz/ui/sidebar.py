@@ -10,6 +10,7 @@ import torch
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.errors import ScviVizError
 from scvi_viz.io import sources
+from scvi_viz.io.store import open_data
 from scvi_viz.io.view_state import ViewState, read_state_upload
 from scvi_viz.ui import cache, keys, views
 from scvi_viz.ui.point import remember_clicked, set_point
@@ -50,11 +51,11 @@ def _server_files() -> tuple[str, str, str] | None:
                                   on_change=follow_model, args=("root_model_typed",))
     if st.session_state.get("root_data") not in datasets:
         st.session_state["root_data"] = None  # e.g. a link naming a file that is not there
-    data_rel = st.sidebar.selectbox("AnnData (.h5ad)", datasets, index=None, key="root_data",
-                                    placeholder=".h5ad files under the data root")
+    data_rel = st.sidebar.selectbox("AnnData (.h5ad or .zarr)", datasets, index=None, key="root_data",
+                                    placeholder=".h5ad files and .zarr stores under the data root")
     model_rel = typed.strip() or model_rel
     if not model_rel or not data_rel:
-        st.sidebar.info("Pick a model folder and an .h5ad file.")
+        st.sidebar.info("Pick a model folder and an .h5ad file or .zarr store.")
         return None
     if Path(data_rel).parent != Path(model_rel):
         st.sidebar.info(f"The model ({model_rel}) and the data ({data_rel}) come from different folders: "
@@ -98,12 +99,69 @@ def _model_card(ws: Workspace, label: str) -> None:
             unlabeled = m.spec.unlabeled_category
             st.markdown(f"Labels **{m.labels_key}** ({len(m.labels)} categories"
                         + (f", plus unlabeled cells as '{unlabeled}'" if unlabeled is not None else "") + ")")
+        st.markdown(_data_lines(ws))
         device = f"CUDA ({torch.cuda.get_device_name(m.device)})" if m.device.type == "cuda" else "CPU"
         last = st.session_state.get(keys.LAST_DECODE_MS)
         st.markdown(f"Decoding on **{device}**" + (f" · last decode {last:.1f} ms" if last is not None else ""))
     if ws.gene_match.model_only or ws.gene_match.data_only:
         (st.sidebar.warning if ws.gene_match.model_only else st.sidebar.info)(ws.gene_match.summary()
             + (" Missing model genes are encoded as zero counts." if ws.gene_match.model_only else ""))
+
+
+def server_memory_bytes() -> int | None:
+    """Memory this server process holds now (resident set size), or ``None`` where it cannot be read."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # the peak, in KiB on Linux
+    except (ImportError, OSError):
+        return None
+
+
+def _data_lines(ws: Workspace) -> str:
+    """The model card's lines on the data: cells held, where the counts and latent points are, memory."""
+    prepared = ws.prepared
+    where = "a .zarr store" if ws.data_path is not None and ws.data_path.is_dir() else "the .h5ad file"
+    counts = ("minified data: no counts, the stored posterior instead" if ws.minified
+              else f"counts stay in {where}, read a block of cells at a time")
+    lines = [f"**{ws.n_cells:,} cells** held ({counts})",
+             f"Latent points from {prepared.source.describe()}"]
+    if ws.precomputed_umap is None and prepared.umap_fit_cells < ws.n_cells:
+        lines.append(f"UMAP fit on a random {prepared.umap_fit_cells:,} cells; the other "
+                     f"{ws.n_cells - prepared.umap_fit_cells:,} placed on it by UMAP's transform")
+    memory = server_memory_bytes()
+    if memory is not None:
+        lines.append(f"App memory: {memory / 1024**3:.2f} GB (this server, all sessions)")
+    return "  \n".join(lines)
+
+
+def _latent_key(data_path: str) -> str | None:
+    """The sidebar's choice of where the latent points come from: the model (default) or an obsm entry."""
+    wide = [k for k, shape in _obsm_shapes(data_path, sources.file_stamp(data_path)).items()
+            if len(shape) == 2 and shape[1] > 2]
+    if not wide:
+        return None
+    encode = "the model: stored posterior, or encode the counts"
+    choice = st.sidebar.selectbox(
+        "Latent points from", [encode, *wide], key=keys.LATENT_KEY,
+        help="Minified data give their stored posterior; other data are encoded by the model (on first open; then "
+             "kept in the cache). Or take an obsm entry with one column per latent dimension, such as X_scVI, as given.")
+    return None if choice == encode else choice
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _obsm_shapes(data_path: str, stamp: tuple) -> dict[str, tuple[int, ...]]:
+    try:
+        with open_data(data_path) as store:
+            return store.obsm_shapes()
+    except (ScviVizError, FileNotFoundError):
+        return {}  # opening the workspace says what is wrong with the file
 
 
 def _restore_controls(ws: Workspace) -> None:
@@ -139,19 +197,20 @@ def sidebar() -> Workspace | None:
             st.session_state[keys.WORKSPACE] = None
             return None
         model_path, data_path, label = chosen
-        ws = cache.open_workspace(model_path, data_path)
+        ws = cache.open_workspace(model_path, data_path, latent_key=_latent_key(data_path))
     except (ScviVizError, FileNotFoundError) as exc:
         st.session_state[keys.WORKSPACE] = None
         st.sidebar.error(str(exc))
         st.error(f"Could not open this model and data: {exc}")
         return None
-    ws_id = f"{ws.model.file_sha256}:{model_path}:{data_path}"
+    ws_id = f"{ws.model.file_sha256}:{model_path}:{data_path}:{ws.prepared.source.slug}"
     if st.session_state.get(keys.WORKSPACE_ID) != ws_id:
         st.session_state[keys.WORKSPACE_ID] = ws_id
         point, origin = remember_clicked(ws, 0)
         set_point(ws, point, origin=origin, xy=None)
         st.session_state[keys.GENES] = cache.variable_genes(ws)
     views.apply_link(ws)
+    cache.cache_notes(ws)
     _model_card(ws, label)
     _restore_controls(ws)
     st.session_state[keys.WORKSPACE] = ws
