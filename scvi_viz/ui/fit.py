@@ -16,23 +16,20 @@ from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.posterior import cells as cell_set
 
 
-FIT_MAX_CELLS = 20_000
-"""Most cells one check draws counts for; larger choices are checked on a stated random sample."""
-
-
 def pick_cells(ws: Workspace) -> tuple[np.ndarray | None, str]:
     """All cells, or a group (an obs category or a map selection); returns (indices, description).
 
-    Choices of more than :data:`FIT_MAX_CELLS` cells are checked on a uniform random sample of
-    that many (seed 0), and the description says so.
+    Choices of more than :data:`scvi_viz.analysis.fit.MAX_FIT_CELLS` cells are checked on a
+    uniform random sample of that many (seed 0), whose counts alone are read; the description
+    says so.
     """
     if st.radio("Cells to check", ["all cells", "a group of cells"], horizontal=True, key="fit_which") == "all cells":
         cells, name = np.arange(ws.n_cells), "all cells"
     else:
         cells, name, _ = group_picker(ws, key="fit_group")
-    if cells is not None and len(cells) > FIT_MAX_CELLS:
-        name = f"a random {FIT_MAX_CELLS:,} of {name} ({len(cells):,} cells)"
-        cells = np.sort(np.random.default_rng(0).choice(cells, FIT_MAX_CELLS, replace=False))
+    if cells is not None and len(cells) > fit.MAX_FIT_CELLS:
+        name = f"a random {fit.MAX_FIT_CELLS:,} of {name} ({len(cells):,} cells)"
+        cells = np.sort(np.random.default_rng(0).choice(cells, fit.MAX_FIT_CELLS, replace=False))
     return cells, name
 
 
