@@ -20,7 +20,8 @@ from torch.nn import functional as F
 
 from scvi_viz.covariates import Covariates
 from scvi_viz.errors import CudaFallbackWarning, DataError, DecodeInputError, ModelFileError
-from scvi_viz.io.adata import model_inputs_from_adata
+from scvi_viz.io.adata import is_minified, model_inputs_from_adata, stored_posterior
+from scvi_viz.io.store import DataStore
 from scvi_viz.io.model_file import read_model_spec, resolve_model_file
 from scvi_viz import posterior
 from scvi_viz.nn import DecoderSCVI, Encoder
@@ -377,21 +378,35 @@ class ScviModel:
         return arr
 
     def _category_index(self, value: PerRow | None, categories: Sequence[str], n: int, what: str) -> torch.Tensor:
+        """Each row's category as an index into ``categories``: from a name, or an index (not a bool).
+
+        Distinct values are looked up once (``pandas.factorize``), so a million rows of a few
+        batches cost a hash pass, not a Python loop.
+        """
         if value is None:
             idx = np.zeros(n, dtype=np.int64)
         else:
+            values = self._per_row(value, n, what)
+            if values.dtype.kind in "iu":
+                distinct, codes = np.unique(values), None
+            else:
+                try:
+                    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+                except TypeError:  # unhashable values (dicts, lists): compared by their text, as any other name
+                    codes, distinct = pd.factorize(np.array([str(v) for v in values], dtype=object), use_na_sentinel=False)
             lookup = {c: i for i, c in enumerate(categories)}
-            idx = np.empty(n, dtype=np.int64)
-            for j, v in enumerate(self._per_row(value, n, what)):
-                if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            mapped = np.empty(len(distinct), dtype=np.int64)
+            for j, v in enumerate(distinct):
+                if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
                     if not 0 <= int(v) < len(categories):
                         raise DecodeInputError(f"{what} index {v} is out of range: the model has {len(categories)} categories.")
-                    idx[j] = int(v)
+                    mapped[j] = int(v)
                 elif str(v) in lookup:
-                    idx[j] = lookup[str(v)]
+                    mapped[j] = lookup[str(v)]
                 else:
                     shown = ", ".join(map(repr, categories[:8])) + (" ..." if len(categories) > 8 else "")
                     raise DecodeInputError(f"{what} {str(v)!r} is not one of the model's categories: {shown}.")
+            idx = mapped[np.searchsorted(distinct, values)] if codes is None else mapped[codes]
         return torch.as_tensor(idx, device=self.device).unsqueeze(1)
 
     def _inputs(
@@ -666,6 +681,55 @@ class ScviModel:
         return hidden, log_norm
 
     @torch.inference_mode()
+    def hidden_layer(
+        self,
+        z: Any,
+        *,
+        batch: PerRow | None = None,
+        label: PerRow | None = None,
+        categorical: Mapping[str, PerRow] | None = None,
+        continuous: Mapping[str, Any] | None = None,
+        chunk_size: int = 8192,
+    ) -> torch.Tensor:
+        """The decoder's hidden layer, ``px_decoder(z, covariates)``, per row: what every gene's output is computed from.
+
+        With it and :meth:`softmax_log_normaliser`, :meth:`scale_from_hidden` gives any gene's
+        ``px_scale`` for all rows with one dot product each.
+
+        Returns
+        -------
+        torch.Tensor
+            Float32 ``(n, n_hidden)`` on the model's device.
+        """
+        chunk_size = _check_chunk(chunk_size)
+        inputs = self._inputs(z, batch=batch, label=label, categorical=categorical, continuous=continuous)
+        hidden = torch.empty(inputs.x.shape[0], self.spec.n_hidden, device=self.device)
+        for start in range(0, inputs.x.shape[0], chunk_size):
+            part = inputs.rows(start, start + chunk_size)
+            hidden[start : start + part.x.shape[0]] = self.decoder.px_decoder(part.x, *part.cats)
+        return hidden
+
+    @torch.inference_mode()
+    def scale_from_hidden(self, hidden: torch.Tensor, genes: Sequence[str], *, log_normaliser: Any = None) -> torch.Tensor:
+        """``px_scale`` of ``genes`` for rows whose :meth:`hidden_layer` is ``hidden``, ``(n, len(genes))``.
+
+        Softmax models need each row's :meth:`softmax_log_normaliser` (same rows, same
+        covariates); size-factor models take none.
+        """
+        idx = self.gene_indices([str(g) for g in genes])
+        linear = self.decoder.px_scale_decoder[0]
+        logits = F.linear(hidden, linear.weight[idx], linear.bias[idx])
+        if self.decoder.scale_activation != "softmax":
+            return F.softplus(logits)
+        if log_normaliser is None:
+            raise DecodeInputError("A softmax model needs each row's log_normaliser (see softmax_log_normaliser).")
+        log_norm = log_normaliser.to(self.device) if isinstance(log_normaliser, torch.Tensor) else \
+            torch.from_numpy(np.array(log_normaliser, dtype=np.float32)).to(self.device)
+        if log_norm.shape != (hidden.shape[0],):
+            raise DecodeInputError(f"log_normaliser has shape {tuple(log_norm.shape)}; it needs one value per row ({hidden.shape[0]}).")
+        return torch.exp(logits - log_norm.unsqueeze(1))
+
+    @torch.inference_mode()
     def softmax_log_normaliser(
         self,
         z: Any,
@@ -885,11 +949,12 @@ class ScviModel:
         """:meth:`latent_posterior_counts` for an AnnData; minified data give their stored posterior.
 
         Data minified by scvi-tools (``uns["_scvi_adata_minify_type"] ==
-        "latent_posterior_parameters"``) hold no counts: their ``obsm["scvi_latent_qzm"]`` and
-        ``obsm["scvi_latent_qzv"]`` are returned.
+        "latent_posterior_parameters"``) hold no counts: the posterior they store where the
+        model's saved registry says (see :func:`scvi_viz.io.adata.stored_posterior`) is returned.
         """
-        if _is_minified(adata):
-            return (np.asarray(adata.obsm[_QZM], dtype=np.float32), np.asarray(adata.obsm[_QZV], dtype=np.float32))
+        stored = stored_posterior(self.spec, DataStore.in_memory(adata))
+        if stored is not None:
+            return stored.qz_mean, stored.qz_var
         cells = model_inputs_from_adata(self.spec, adata, allow_missing_genes=allow_missing_genes)
         return self.latent_posterior_counts(cells.counts, cells.covariates, batch_size=batch_size)
 
@@ -1073,7 +1138,7 @@ class ScviModel:
         DataError
             If the data does not fit the model, or is minified (no counts).
         """
-        if _is_minified(adata):
+        if is_minified(DataStore.in_memory(adata), self.spec):
             raise DataError("This AnnData is minified (its counts were dropped): differential expression needs the "
                             "counts; use the full data the model was trained on.")
         names = None
@@ -1161,7 +1226,7 @@ class ScviModel:
             Float32 counts of shape ``(n_cells, n_genes, n_samples)`` (also for
             ``n_samples=1``, where scvi-tools drops the last axis), genes in :attr:`genes` order.
         """
-        if _is_minified(adata):
+        if is_minified(DataStore.in_memory(adata), self.spec):
             raise DataError("This AnnData is minified (its counts were dropped): use the full data, whose library "
                             "sizes the predictive draws need.")
         cells = model_inputs_from_adata(self.spec, adata, allow_missing_genes=allow_missing_genes)
@@ -1173,14 +1238,6 @@ class ScviModel:
             library = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
         return self.posterior_predictive_counts(counts, cells.covariates.rows(rows), np.where(library > 0, library, 1.0),
                                                 n_samples=n_samples, seed=seed)
-
-
-_QZM, _QZV = "scvi_latent_qzm", "scvi_latent_qzv"
-
-
-def _is_minified(adata: Any) -> bool:
-    uns = getattr(adata, "uns", {})
-    return hasattr(uns, "get") and uns.get("_scvi_adata_minify_type") == "latent_posterior_parameters"
 
 
 def _as_indices(idx: Any, n: int, what: str) -> np.ndarray:

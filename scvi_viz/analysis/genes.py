@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import torch
 
 from scvi_viz.analysis.workspace import Workspace
 
@@ -17,11 +20,37 @@ def overlay_unit(ws: Workspace) -> str:
     return "decoded scale" if ws.model.uses_size_factor else f"decoded counts per {OVERLAY_LIBRARY_SIZE:,.0f}"
 
 
-def gene_overlay(ws: Workspace, gene: str) -> np.ndarray:
+@dataclass(frozen=True)
+class OverlayBasis:
+    """What one gene's decoded expression of every cell is computed from, built once per workspace.
+
+    Attributes
+    ----------
+    hidden
+        Each cell's decoder hidden layer at its own z and covariates, ``(n_cells, n_hidden)``.
+    log_normaliser
+        Each cell's softmax log-normaliser (``None`` for size-factor models).
+    """
+
+    hidden: torch.Tensor
+    log_normaliser: torch.Tensor | None
+
+
+def overlay_basis(ws: Workspace) -> OverlayBasis:
+    """:class:`OverlayBasis` of the workspace's cells (the normalisers come from ``prepare`` when it kept them)."""
+    model, kwargs = ws.model, ws.covariates.decode_kwargs()
+    log_norm = None
+    if not model.uses_size_factor:
+        log_norm = ws.prepared.log_normaliser if ws.prepared is not None and ws.prepared.log_normaliser is not None \
+            else model.softmax_log_normaliser(ws.latent, **kwargs)
+    return OverlayBasis(model.hidden_layer(ws.latent, **kwargs),
+                        None if log_norm is None else torch.from_numpy(np.array(log_norm, dtype=np.float32)))
+
+
+def gene_overlay(ws: Workspace, gene: str, basis: OverlayBasis | None = None) -> np.ndarray:
     """Decoded expression of ``gene`` for every cell, with its own z and covariates.
 
-    With the prepared softmax normalisers (:mod:`scvi_viz.analysis.prepare`) this costs one
-    pass over the cells' hidden layer, not one over every gene.
+    With a ``basis`` (:func:`overlay_basis`, kept by the app) this is one dot product per cell.
 
     Returns
     -------
@@ -29,10 +58,8 @@ def gene_overlay(ws: Workspace, gene: str) -> np.ndarray:
         Per cell, ``scale * 10,000`` (expected counts in a library of 10,000) for softmax
         models, or the softplus scale of size-factor models (see :func:`overlay_unit`).
     """
-    log_norm = ws.prepared.log_normaliser if ws.prepared is not None else None
-    out = ws.model.decode_genes(ws.latent, [gene], library_size=ws.library, log_normaliser=log_norm,
-                                **ws.covariates.decode_kwargs())
-    scale = out.scale[:, 0].cpu().numpy()
+    basis = basis or overlay_basis(ws)
+    scale = ws.model.scale_from_hidden(basis.hidden, [gene], log_normaliser=basis.log_normaliser)[:, 0].cpu().numpy()
     return scale if ws.model.uses_size_factor else scale * OVERLAY_LIBRARY_SIZE
 
 

@@ -124,9 +124,14 @@ def inverse_map(ws: Workspace, name: str) -> InverseMap:
     return _inverse_map(workspace_id(), name, ws, embedding(ws, name))
 
 
+@st.cache_resource(max_entries=2, show_spinner="Computing every cell's hidden layer (once per dataset)…")
+def _overlay_basis(ws_id: str, _ws: Workspace) -> genes.OverlayBasis:
+    return genes.overlay_basis(_ws)
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def _gene_overlay(ws_id: str, gene: str, _ws: Workspace) -> np.ndarray:
-    return genes.gene_overlay(_ws, gene)
+    return genes.gene_overlay(_ws, gene, _overlay_basis(ws_id, _ws))
 
 
 def gene_overlay(ws: Workspace, gene: str) -> np.ndarray:

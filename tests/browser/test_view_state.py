@@ -70,10 +70,10 @@ def test_the_data_box_follows_the_model_folder(new_page, tmp_path):
         wait_idle(page)
         choose(page, "Model folder", "atlas")
         wait_explore_ready(page)
-        assert page.get_by_role("combobox", name="AnnData (.h5ad)").input_value() == "atlas/adata.h5ad"
+        assert page.get_by_role("combobox", name="AnnData (.h5ad or .zarr)").input_value() == "atlas/adata.h5ad"
         assert "atlas + atlas/adata.h5ad" in body_text(page)
         assert "different folders" not in body_text(page)
-        choose(page, "AnnData (.h5ad)", "elsewhere.h5ad")
+        choose(page, "AnnData (.h5ad or .zarr)", "elsewhere.h5ad")
         wait_explore_ready(page)
         assert "come from different folders" in body_text(page)
         assert_no_exception(page)
