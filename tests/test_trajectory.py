@@ -243,3 +243,14 @@ def test_an_endpoint_of_selected_cells_is_their_centroid_and_says_how_many():
     assert tr.describe_endpoint(endpoint) == "3 cells selected on the map (centroid)"
     with pytest.raises(tr.TrajectoryError, match="box or lasso"):
         tr.endpoint_cells(obs, {"kind": "cells", "cells": ["nope"]})
+
+
+def test_graph_of_many_cells_is_built_on_a_stated_sample():
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(500, 3))
+    graph = tr.LatentGraph.build(latent, max_cells=100)
+    assert graph.cells is not None and len(graph.cells) == 100 and np.all(np.diff(graph.cells) > 0)
+    np.testing.assert_array_equal(graph.latent, latent[graph.cells])
+    path = tr.latent_path(latent[0], latent[1], kind="graph", n_steps=20, graph=graph)
+    np.testing.assert_allclose(path[[0, -1]], latent[[0, 1]])
+    assert tr.LatentGraph.build(latent[:100], max_cells=100).cells is None

@@ -40,6 +40,10 @@ data. On the demo no cell is farther than 2.0 from its own nearest neighbour (99
 OFF_DATA_TEXT = "off the data: the decoder is extrapolating here"
 
 
+GRAPH_MAX_CELLS = 30_000
+"""Most cells the kNN graph is built on (building it for a million cells would take many minutes here)."""
+
+
 class TrajectoryError(ScviVizError):
     """An endpoint or path that cannot be built (unknown cell or group, disconnected graph)."""
 
@@ -58,26 +62,40 @@ class LatentGraph:
         A fitted :class:`sklearn.neighbors.NearestNeighbors` over ``latent`` (only queried).
     typical_distance
         Median over cells of the distance to the nearest other cell.
+    cells
+        Which of all cells the graph holds (row numbers), or ``None`` for every cell: datasets
+        of more than :data:`GRAPH_MAX_CELLS` cells are represented by a uniform random sample.
     """
 
     latent: np.ndarray
     graph: csr_matrix
     index: NearestNeighbors
     typical_distance: float
+    cells: np.ndarray | None = None
 
     @classmethod
-    def build(cls, latent: np.ndarray, *, n_neighbors: int = N_NEIGHBOURS) -> LatentGraph:
-        """The kNN graph of ``latent`` (scikit-learn), symmetrised so that a path can go either way."""
+    def build(cls, latent: np.ndarray, *, n_neighbors: int = N_NEIGHBOURS, max_cells: int | None = None) -> LatentGraph:
+        """The kNN graph of ``latent`` (scikit-learn), symmetrised so that a path can go either way.
+
+        ``max_cells`` (default :data:`GRAPH_MAX_CELLS`) bounds the cells it is built on: of more,
+        a uniform random sample (seed 0) stands for them all.
+        """
         latent = np.asarray(latent, dtype=np.float64)
         if latent.ndim != 2 or latent.shape[0] < 2:
             raise TrajectoryError("A path through the cells needs at least two cells.")
+        max_cells = max_cells or GRAPH_MAX_CELLS
+        cells = None
+        if latent.shape[0] > max_cells:
+            cells = np.sort(np.random.default_rng(0).choice(latent.shape[0], max_cells, replace=False))
+            latent = latent[cells]
         k = min(n_neighbors, latent.shape[0] - 1)
         index = NearestNeighbors(n_neighbors=k).fit(latent)
         graph = index.kneighbors_graph(mode="distance")
         graph = graph.maximum(graph.T).tocsr()
         nearest, _ = index.kneighbors(n_neighbors=1)
         typical = float(np.median(nearest[:, 0]))
-        return cls(read_only(latent), graph, index, typical if typical > 0 else 1.0)
+        return cls(read_only(latent), graph, index, typical if typical > 0 else 1.0,
+                   None if cells is None else read_only(cells))
 
     def distance_to_data(self, points: np.ndarray) -> np.ndarray:
         """Per row of ``points``: distance to the nearest cell divided by :attr:`typical_distance`."""

@@ -165,7 +165,9 @@ def path_controls(ws: Workspace) -> None:
         st.radio("Path", list(tr.PATH_KINDS), key=keys.TRAJECTORY_KIND, format_func=tr.PATH_KINDS.get,
                  on_change=_kind_changed, persist_state="session",
                  help="Through the cells: the shortest path in the graph of each cell's 15 nearest neighbours in "
-                      "latent space, so it stays among the data. Straight: the line between the endpoints in z.")
+                      "latent space, so it stays among the data. Straight: the line between the endpoints in z."
+                      + (f" With more than {tr.GRAPH_MAX_CELLS:,} cells the graph is built on a uniform random "
+                         f"{tr.GRAPH_MAX_CELLS:,} of the {ws.n_cells:,}." if ws.n_cells > tr.GRAPH_MAX_CELLS else ""))
         st.slider("Number of steps", *STEP_CHOICES, key=keys.TRAJECTORY_STEPS, on_change=_kind_changed,
                   persist_state="session")
         st.radio("Genes to chart", list(GENE_MODES), key=keys.TRAJECTORY_GENES, format_func=GENE_MODES.get,
