@@ -348,3 +348,40 @@ def test_every_page_runs_on_each_kind_of_model(name, monkeypatch, tmp_path):
     else:
         assert any(json.loads(e.proto.spec)["layout"]["title"]["text"].startswith("Top 20 genes by |log2 fold change|")
                    for e in at.get("plotly_chart"))
+
+
+def test_minified_data_open_with_their_stored_posterior(data_root):
+    folder = Path(__file__).parent / "fixtures" / "minified" / "scvi_1.4"
+    shutil.copytree(folder, data_root / "hub_model")
+    before = _snapshot(data_root)
+    at = _open_from_root("hub_model", "hub_model/adata.h5ad")
+    assert not at.error and not at.exception
+    card = " ".join(m.value for m in at.markdown)
+    assert "120 cells" in card and "minified data: no counts" in card
+    assert "the posterior stored in the minified data (obsm['scvi_latent_qzm'])" in card
+    assert "App memory:" in card
+    assert _snapshot(data_root) == before
+    run(at.switch_page("pages/model_fit.py"))
+    assert any("minified" in e.value for e in at.error)  # the page says why it cannot check the fit
+
+
+def test_a_zarr_store_opens_like_an_h5ad(data_root):
+    _copy_demo(data_root)
+    ad.read_h5ad(data_root / "cells.h5ad").write_zarr(data_root / "cells.zarr")
+    assert "cells.zarr" in sources.list_h5ad_files(data_root)
+    at = _open_from_root("demo_model", "cells.zarr")
+    assert not at.error and not at.exception
+    card = " ".join(m.value for m in at.markdown)
+    assert "700 cells" in card and "counts stay in a .zarr store" in card
+
+
+def test_de_runs_on_minified_data_from_the_stored_posterior(data_root):
+    shutil.copytree(Path(__file__).parent / "fixtures" / "minified" / "scvi_1.4", data_root / "hub_model")
+    at = _open_from_root("hub_model", "hub_model/adata.h5ad")
+    at = run(at.switch_page("pages/differential_expression.py"))
+    at = run(at.selectbox(key="de_group1_column").set_value("batch"))
+    at = run(at.toggle(key="de_group2_rest").set_value(True))
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert len(table) == 40 and np.isfinite(table["lfc_mean"]).all()
+    assert (table["raw_mean1"] == 0).all()  # minified X is all zeros, as scvi-tools reads it

@@ -68,7 +68,7 @@ def _de_table(ws_id: str, key1: str, key2: str, options: tuple, _ws: Workspace, 
               _cells2: np.ndarray) -> pd.DataFrame:
     # Only the two groups' counts are read; the groups become positions in their union.
     both = np.union1d(_cells1, _cells2)
-    data = cell_set(_ws, both)
+    data = cell_set(_ws, both, need_counts=False)
     where = np.searchsorted(both, _cells1), np.searchsorted(both, _cells2)
     return _ws.model.differential_expression_counts(data.counts, data.covariates, *where,
                                                     qz=(data.qz_mean, data.qz_var), **dict(options))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import streamlit as st
 
 from scvi_viz.analysis import fit
@@ -22,18 +23,24 @@ SHOW = "cell_posterior_show"
 
 
 
-def cells(ws: Workspace, rows: np.ndarray) -> fit.CellSet:
+def cells(ws: Workspace, rows: np.ndarray, *, need_counts: bool = True) -> fit.CellSet:
     """The counts (read from disk, only these rows), covariates, library sizes and posteriors of cells ``rows``.
+
+    Minified data hold no counts: with ``need_counts=False`` their counts are zeros, as
+    scvi-tools' own minified ``X`` (its differential expression reads them so too).
 
     Raises
     ------
     DataError
-        For minified data, which hold no counts.
+        For minified data when ``need_counts``.
     """
-    if ws.minified:
-        raise DataError("These data are minified: scvi-tools kept each cell's latent posterior and dropped the counts, "
-                        "so observed counts cannot be compared with the model here. Open the full data with counts.")
     rows = np.asarray(rows, dtype=np.int64)
+    if ws.minified:
+        if need_counts:
+            raise DataError("These data are minified: scvi-tools kept each cell's latent posterior and dropped the counts, "
+                            "so observed counts cannot be compared with the model here. Open the full data with counts.")
+        return fit.CellSet(read_only(sp.csr_matrix((len(rows), ws.model.n_genes), dtype=np.float32)),
+                           ws.covariates.rows(rows), ws.library[rows], ws.prepared.qz_mean[rows], ws.prepared.qz_var[rows])
     order = np.argsort(rows, kind="stable")
     with open_data(ws.data_path) as store:
         sorted_rows = rows[order]
