@@ -751,13 +751,12 @@ class ScviModel:
         """
         if self.decoder.scale_activation != "softmax":
             raise DecodeInputError("This model scales by a size factor (softplus); it has no softmax normaliser.")
-        chunk_size = _check_chunk(chunk_size)
-        inputs = self._inputs(z, batch=batch, label=label, categorical=categorical, continuous=continuous)
+        hidden = self.hidden_layer(z, batch=batch, label=label, categorical=categorical, continuous=continuous,
+                                   chunk_size=chunk_size)
         linear = self.decoder.px_scale_decoder[0]
-        out = np.empty(inputs.x.shape[0], dtype=np.float32)
-        for start in range(0, inputs.x.shape[0], chunk_size):
-            part = inputs.rows(start, start + chunk_size)
-            out[start : start + part.x.shape[0]] = torch.logsumexp(linear(self.decoder.px_decoder(part.x, *part.cats)), dim=-1).cpu().numpy()
+        out = np.empty(hidden.shape[0], dtype=np.float32)
+        for start in range(0, hidden.shape[0], chunk_size):
+            out[start : start + chunk_size] = torch.logsumexp(linear(hidden[start : start + chunk_size]), dim=-1).cpu().numpy()
         return out
 
     @torch.inference_mode()
