@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import os
 import random
@@ -253,9 +252,7 @@ def overlay_timing(ds: Dataset, n_genes: int = 7) -> dict[str, Any]:
         samples.append(time.perf_counter() - t)
     result = {"open_s": opened, "basis_ms": 1e3 * basis_s if basis is not None else None, "first_ms": 1e3 * first,
               "median_ms": 1e3 * statistics.median(samples), "max_ms": 1e3 * max(samples), "genes": others}
-    del ws, basis, values
-    gc.collect()
-    return result
+    return result  # the workspace (and its basis) go with this frame
 
 
 def link_info(ds: Dataset) -> dict[str, Any]:

@@ -137,3 +137,28 @@ def test_lasso_map_says_what_it_shows(compare_page):
     assert "×" not in spec["layout"]["title"]["subtitle"]["text"]
     assert "current point" not in spec["layout"]["title"]["subtitle"]["text"]
     assert spec["layout"]["title"]["subtitle"]["text"] == "700 cells · SCVI model in model/"
+
+
+def test_a_drawn_box_selects_every_cell_inside_it(compare_page, monkeypatch):
+    recorded: dict = {}
+    real = downloads.current_view
+
+    def recording(ws, *, page, extras=None):
+        if extras and "compare_group_cells" in extras:
+            recorded["cells"] = extras["compare_group_cells"]
+        return real(ws, page=page, extras=extras)
+
+    monkeypatch.setattr(downloads, "current_view", recording)
+    at = run(compare_page.radio(key="cmp_group_how").set_value("cells selected on the map"))
+    ws = at.session_state["_workspace"]
+    coords = ws.embedding(ws.embedding_names()[0])
+    x0, x1 = np.percentile(coords[:, 0], [20, 60])
+    y0, y1 = np.percentile(coords[:, 1], [10, 90])
+    inside = np.flatnonzero((coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1))
+    # The shape counts, not the points the browser reports (a large map draws only a sample of its cells).
+    at.session_state["cmp_group_map"] = {"selection": {"points": [{"curve_number": 1, "point_number": 0, "customdata": 4}],
+                                                       "box": [{"x": [float(x1), float(x0)], "y": [float(y0), float(y1)]}],
+                                                       "lasso": []}}
+    run(at)
+    assert 50 < len(inside) < 650
+    assert recorded["cells"] == [str(c) for c in ws.obs.index[inside]]
