@@ -67,10 +67,13 @@ class LatentSource:
         or ``"encoded"`` (the model's encoder, from the counts).
     detail
         Where exactly, for a person: ``obsm['scvi_latent_qzm']``, ``obsm['X_scVI']``, the layer.
+    obsm_key
+        The ``obsm`` entry of an ``"obsm"`` source.
     """
 
     kind: str
     detail: str
+    obsm_key: str | None = None
 
     @property
     def slug(self) -> str:
@@ -143,7 +146,7 @@ def latent_source(model: ScviModel, store: DataStore, latent_key: str | None = N
             found = f"has shape {shape}" if shape else "is not there"
             raise DataError(f"obsm[{latent_key!r}] {found}; a latent of this model needs {store.n_obs:,} x {model.n_latent} "
                             "values (one row per cell, one column per latent dimension).")
-        return LatentSource("obsm", f"obsm[{latent_key!r}]"), None
+        return LatentSource("obsm", f"obsm[{latent_key!r}]", latent_key), None
     return LatentSource("encoded", f"layer {model.spec.layer!r}" if model.spec.layer else "X"), None
 
 
@@ -362,8 +365,7 @@ def _latent_step(model: ScviModel, store: DataStore, data_path: Path, layout: Da
             arrays = {"latent": values[:, :k].astype(np.float32), "qz_mean": values[:, k:2 * k].astype(np.float32),
                       "qz_var": values[:, 2 * k:3 * k].astype(np.float32), "library": values[:, -1]}
         else:
-            key = source.detail.removeprefix("obsm[").removesuffix("]").strip("'\"")
-            arrays = {"latent": store.obsm(key), "library": values[:, 0]}
+            arrays = {"latent": store.obsm(source.obsm_key), "library": values[:, 0]}
     if model.uses_size_factor:
         arrays["library"] = size_factors(model.spec, store)
     arrays["library"] = np.where(arrays["library"] > 0, arrays["library"], 1.0).astype(np.float64)
