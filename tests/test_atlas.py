@@ -289,3 +289,22 @@ def test_dask_local_cluster_gives_the_single_process_results(tmp_path, adata, mo
         np.testing.assert_allclose(getattr(spread, name), getattr(alone, name), rtol=1e-6, atol=1e-7, err_msg=name)
     np.testing.assert_array_equal(spread.library, alone.library)
     np.testing.assert_array_equal(spread.umap, alone.umap)
+
+
+def test_content_hash_is_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    from scvi_viz.io import fingerprint
+
+    data = tmp_path / "a.h5ad"
+    data.write_bytes(b"cells" * 1000)
+    first = content_sha256(data, memo_dir=tmp_path / "cache")
+    monkeypatch.setattr(fingerprint, "_file_sha256", lambda path: pytest.fail("hashed again"))
+    assert content_sha256(data, memo_dir=tmp_path / "cache") == first
+    monkeypatch.undo()
+    data.write_bytes(b"other" * 1000)
+    assert content_sha256(data, memo_dir=tmp_path / "cache") != first
+    store = tmp_path / "s.zarr"
+    (store / "X").mkdir(parents=True)
+    (store / "X" / "0").write_bytes(b"abc")
+    one = content_sha256(store)
+    (store / "X" / "0").write_bytes(b"abd")
+    assert content_sha256(store) != one

@@ -16,6 +16,8 @@ import threading
 from pathlib import Path
 
 MEMO_NAME = "content-hashes.json"
+MEMO_ENTRIES = 10_000
+"""Hashes the memo keeps (the oldest are forgotten first)."""
 _LOCK = threading.Lock()
 
 
@@ -72,7 +74,7 @@ def content_sha256(path: str | Path, memo_dir: Path | None = None) -> str:
         with _LOCK:
             current = _read_memo(memo_dir / MEMO_NAME)
             current.update(fresh)
-            _write_memo(memo_dir / MEMO_NAME, current)
+            _write_memo(memo_dir / MEMO_NAME, dict(list(current.items())[-MEMO_ENTRIES:]))
     if path.is_file():
         return digests[0]
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()
