@@ -133,8 +133,9 @@ def umap_figure(
                            "marker": {"size": cell_size, "color": PALETTE[i % len(PALETTE)]}})
         legend_title = color_name
     if point_xy is not None:
-        traces.append({"type": "scatter", "x": [float(point_xy[0])], "y": [float(point_xy[1])], "mode": "markers",
-                       "name": POINT_NAME, "hoverinfo": "skip", "cliponaxis": False,
+        # scattergl, so that it is drawn over the cells (plotly puts WebGL traces above SVG ones).
+        traces.append({"type": "scattergl", "x": [float(point_xy[0])], "y": [float(point_xy[1])], "mode": "markers",
+                       "name": POINT_NAME, "hoverinfo": "skip",
                        "marker": {"symbol": "x-thin", "size": 16, "color": "black", "line": {"width": 3, "color": "black"}}})
     title_dict, top = title_block(title or f"Cells in {embedding_name}, coloured by {color_name}", subtitle,
                                   width=MIN_WIDTH)
