@@ -308,3 +308,11 @@ def test_content_hash_is_remembered_until_the_file_changes(tmp_path, monkeypatch
     one = content_sha256(store)
     (store / "X" / "0").write_bytes(b"abd")
     assert content_sha256(store) != one
+
+
+def test_the_current_point_is_drawn_over_the_cells():
+    # plotly draws WebGL traces above SVG ones: an SVG x would hide under a dense cluster of WebGL cells.
+    coords = np.random.default_rng(2).normal(size=(300, 2))
+    fig = umap_figure(coords, np.zeros(300), color_name="value", point_xy=(0.0, 0.0))
+    assert fig.data[-1].name == "current point" and fig.data[-1].type == "scattergl"
+    assert all(t.type == "scattergl" for t in fig.data)
