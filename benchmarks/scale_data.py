@@ -2,7 +2,7 @@
 
 Each dataset lives in its own folder ``DATA_DIR/scale-<cells>x<genes>/``:
 
-* ``adata.h5ad``: NB-like counts (sparse CSR, float32, about 4.5% of entries nonzero) of
+* ``adata.h5ad``: NB-like counts (sparse CSR, float32, about 4.2% of entries nonzero) of
   :data:`N_PROGRAMS` cell-type programs in two batches; ``obs`` has the categoricals ``batch``
   (``b0``, ``b1``) and ``cell_type``; genes are named ``G0000``, ``G0001``, ...
 * ``model.pt``: an scVI model in scvi-tools' saved format (``model.save()``: ``model_state_dict``,
