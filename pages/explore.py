@@ -22,7 +22,8 @@ def map_view(ws: Workspace) -> tuple[str, str, str | None]:
     c1, c2, c3 = st.columns(3)
     emb_name = c1.selectbox("Map", ws.embedding_names(), key=keys.EMBEDDING, persist_state="session")
     columns = ws.color_columns()
-    default = columns.index(ws.model.labels_key) + 1 if ws.model.labels_key in columns else 0
+    first = ws.default_color_column(MAX_COLOUR_CATEGORIES)
+    default = columns.index(first) + 1 if first else 0
     color_by = c2.selectbox("Colour cells by", [cache.GENE_COLOUR, *columns], index=default, key=keys.COLOR_BY,
                             persist_state="session",
                             help=f"An obs column (at most {MAX_COLOUR_CATEGORIES} categories) or a gene's decoded expression.")

@@ -316,3 +316,12 @@ def test_the_current_point_is_drawn_over_the_cells():
     fig = umap_figure(coords, np.zeros(300), color_name="value", point_xy=(0.0, 0.0))
     assert fig.data[-1].name == "current point" and fig.data[-1].type == "scattergl"
     assert all(t.type == "scattergl" for t in fig.data)
+
+
+def test_a_model_without_labels_first_colours_by_an_obs_column_of_few_categories(tmp_path):
+    ws = Workspace.open(MODEL, ADATA, device="cpu", cache_dir=tmp_path)
+    assert ws.model.labels_key is None
+    first = ws.default_color_column(60)
+    assert first == next(c for c in ws.obs.columns if 1 < ws.obs[c].nunique() <= 60)
+    assert ws.category_count(first) > 1
+    assert ws.default_color_column(1) is None  # no column fits: a gene's decoded expression

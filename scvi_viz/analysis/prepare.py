@@ -306,17 +306,18 @@ def prepare(model: ScviModel, data_path: str | Path, *, store: DataStore | None 
     latent = latent_arrays["latent"]
     started = time.perf_counter()
     umap = embedding
+    kept = _mtime(folder / "umap.npz")
     if embedding is None:
         report = (lambda done, total: progress("umap", done, total)) if progress else None
         umap = cached_umap(latent, folder / "umap.npz", fit_cells=umap_fit, progress=report,
                            transform_blocks=_dask_transform(client) if client is not None else None)
-    seconds["umap"] = time.perf_counter() - started
+    seconds["umap"] = time.perf_counter() - started if embedding is None and _mtime(folder / "umap.npz") != kept else 0.0
     fit = n if embedding is not None else (stored_umap_fit(folder / "umap.npz") or min(umap_fit or UMAP_FIT_CELLS, n))
     log_norm = None
     if not model.uses_size_factor:
         log_norm = _normaliser_step(model, latent, layout.covariates, folder, client, progress, seconds)
     written = folder.is_dir() and (folder / "latent.npz").is_file()
-    if written:
+    if written and any(seconds.values()):  # a run that only read results back leaves the record as it was
         _write_manifest(folder, model, data_path, source, n, fit, seconds)
     return Prepared(latent, latent_arrays["library"], latent_arrays.get("qz_mean"), latent_arrays.get("qz_var"),
                     umap, log_norm, source, layout, fit, folder if written else None, seconds)
@@ -405,6 +406,13 @@ def _normaliser_step(model: ScviModel, latent: np.ndarray, covariates: Covariate
         _clear_parts(folder, "normaliser")
     seconds["normaliser"] = time.perf_counter() - started
     return log_norm
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _rows(array: np.ndarray, start: int, stop: int) -> np.ndarray:

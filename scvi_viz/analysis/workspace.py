@@ -161,6 +161,14 @@ class Workspace:
         """``obs`` columns that can colour the cells."""
         return [c for c in self.obs.columns if not str(c).startswith("_scvi")]
 
+    def default_color_column(self, max_categories: int) -> str | None:
+        """The ``obs`` column a first map is coloured by: the model's labels, else the first column of 2 to
+        ``max_categories`` categories (cell types, say), else ``None`` (a gene's decoded expression)."""
+        columns = self.color_columns()
+        if self.model.labels_key in columns:
+            return self.model.labels_key
+        return next((c for c in columns if 1 < self.category_count(c) <= max_categories), None)
+
     def category_count(self, column: str) -> int:
         """Distinct values of a non-numeric ``obs`` column (0 for numeric columns, which colour by a scale)."""
         values = self.obs[column]
