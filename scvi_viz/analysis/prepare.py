@@ -26,7 +26,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -252,9 +252,9 @@ def cache_folder(model: ScviModel, data_path: Path, source: LatentSource, cache_
     return cache_dir / "prepared" / f"{model.file_sha256[:16]}-{data_sha[:16]}-{source.slug}"
 
 
-def prepare(model: ScviModel, data_path: str | Path, *, store: DataStore | None = None, cache_dir: str | Path | None = None, latent_key: str | None = None,
-            embedding_key: str | None = None, umap_fit: int | None = None, client: Any = None,
-            progress: Progress | None = None) -> Prepared:
+def prepare(model: ScviModel, data_path: str | Path, *, store: DataStore | None = None,
+            cache_dir: str | Path | None = None, latent_key: str | None = None, embedding_key: str | None = None,
+            umap_fit: int | None = None, client: Any = None, progress: Progress | None = None) -> Prepared:
     """Run every step that the cache does not hold yet, and return all results.
 
     Parameters
@@ -354,8 +354,11 @@ def _latent_step(model: ScviModel, store: DataStore, data_path: Path, layout: Da
         if client is not None:
             from dask import delayed
 
+            # Each task gets its own cells' covariates, and a layout without everyone's.
+            genes_only = replace(layout, covariates=Covariates())
+
             def remote(start: int, stop: int) -> Any:
-                return delayed(_latent_task, pure=True)(model_path, model.file_sha256, str(data_path), layout,
+                return delayed(_latent_task, pure=True)(model_path, model.file_sha256, str(data_path), genes_only,
                                                         layout.covariates.rows(slice(start, stop)), start, stop, encode)
 
         width = 3 * k + 1 if encode else 1
