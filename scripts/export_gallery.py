@@ -24,7 +24,6 @@ import numpy as np  # noqa: E402
 
 from scvi_viz.analysis import compare, fit, genes, profiles  # noqa: E402
 from scvi_viz.analysis.workspace import Workspace  # noqa: E402
-from scvi_viz.io.adata import model_inputs_from_adata, read_h5ad  # noqa: E402
 from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL  # noqa: E402
 from scvi_viz.plots import cell_map, comparison, decoded, export  # noqa: E402
 from scvi_viz.plots import de as de_plots  # noqa: E402
@@ -37,14 +36,6 @@ GROUP = ("bulk_labels", "CD14+ Monocyte")
 """The demo cell type the group comparison is drawn for."""
 DE_GROUPS = ("bulk_labels", "CD14+ Monocyte", "Dendritic")
 """The demo cell types compared by differential expression."""
-
-
-def cell_set(ws: Workspace) -> fit.CellSet:
-    """Every demo cell's counts, covariates, library size and posterior, as the app reads them."""
-    adata = read_h5ad(DEMO_DATA)
-    inputs = model_inputs_from_adata(ws.model.spec, adata, allow_missing_genes=True)
-    mean, var = ws.model.latent_posterior(adata, allow_missing_genes=True)
-    return fit.CellSet(inputs.counts, inputs.covariates, ws.library, mean, var)
 
 
 def explore_charts(ws: Workspace) -> Iterator[export.Chart]:
@@ -70,7 +61,7 @@ def explore_charts(ws: Workspace) -> Iterator[export.Chart]:
                                     subtitle=point_text, caption=profiles.provenance(here, origin=origin, model=model))
     yield charts.whole
     yield from charts.panels.values()
-    table = fit.cell_uncertainty(model, cell_set(ws).rows(np.array([CELL])), chosen, point_z=ws.latent[CELL], seed=CELL)
+    table = fit.cell_uncertainty(model, fit.read_cells(ws, np.array([CELL])), chosen, point_z=ws.latent[CELL], seed=CELL)
     yield from fit_plots.uncertainty_charts(table, cell=f"cell {ws.obs.index[CELL]}",
                                             library_size=float(ws.library[CELL])).values()
 
@@ -98,7 +89,7 @@ def de_charts(ws: Workspace) -> Iterator[export.Chart]:
     """The differential-expression page's download: the volcano of two cell types."""
     column, group1, group2 = DE_GROUPS
     labels = ws.obs[column].astype(str).to_numpy()
-    cells = cell_set(ws)
+    cells = fit.read_cells(ws, np.arange(ws.n_cells))
     options = {"delta": 0.25, "fdr_target": 0.05, "seed": 0}
     table = ws.model.differential_expression_counts(cells.counts, cells.covariates, np.flatnonzero(labels == group1),
                                                     np.flatnonzero(labels == group2), qz=(cells.qz_mean, cells.qz_var),
@@ -108,7 +99,7 @@ def de_charts(ws: Workspace) -> Iterator[export.Chart]:
 
 def fit_charts(ws: Workspace) -> Iterator[export.Chart]:
     """The model-fit page's downloads for all cells."""
-    check = fit.posterior_predictive_check(ws.model, cell_set(ws), seed=0)
+    check = fit.posterior_predictive_check(ws.model, fit.read_cells(ws, np.arange(ws.n_cells)), seed=0)
     yield from fit_plots.fit_charts(check, name="all cells").values()
 
 

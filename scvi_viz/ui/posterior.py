@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import streamlit as st
 
 from scvi_viz.analysis import fit
 from scvi_viz.analysis.workspace import Workspace
-from scvi_viz.errors import DataError
-from scvi_viz.io.store import open_data
 from scvi_viz.plots import export
 from scvi_viz.plots import fit as fit_plots
-from scvi_viz.arrays import read_only
 from scvi_viz.ui import cache, keys
 from scvi_viz.ui.downloads import export_picker
 from scvi_viz.ui.genes import chosen_genes
@@ -24,37 +20,8 @@ SHOW = "cell_posterior_show"
 
 
 def cells(ws: Workspace, rows: np.ndarray, *, need_counts: bool = True) -> fit.CellSet:
-    """The counts (read from disk, only these rows), covariates, library sizes and posteriors of cells ``rows``.
-
-    Minified data hold no counts: with ``need_counts=False`` their counts are zeros, as
-    scvi-tools' own minified ``X`` (its differential expression reads them so too).
-
-    Raises
-    ------
-    DataError
-        For minified data when ``need_counts``.
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    if ws.minified:
-        if need_counts:
-            raise DataError("These data are minified: scvi-tools kept each cell's latent posterior and dropped the counts, "
-                            "so observed counts cannot be compared with the model here. Open the full data with counts.")
-        return fit.CellSet(read_only(sp.csr_matrix((len(rows), ws.model.n_genes), dtype=np.float32)),
-                           ws.covariates.rows(rows), ws.library[rows], ws.prepared.qz_mean[rows], ws.prepared.qz_var[rows])
-    order = np.argsort(rows, kind="stable")
-    with open_data(ws.data_path) as store:
-        sorted_rows = rows[order]
-        block = store.count_rows(ws.model.spec.layer, sorted_rows)
-        counts = ws.prepared.layout.model_counts(block, ws.model.n_genes)
-    back = np.empty_like(order)
-    back[order] = np.arange(len(order))
-    counts = counts[back]
-    covariates = ws.covariates.rows(rows)
-    if ws.prepared.qz_mean is not None:
-        mean, var = ws.prepared.qz_mean[rows], ws.prepared.qz_var[rows]
-    else:
-        mean, var = ws.model.latent_posterior_counts(counts, covariates)
-    return fit.CellSet(read_only(counts), covariates, ws.library[rows], read_only(mean), read_only(var))
+    """:func:`scvi_viz.analysis.fit.read_cells` (the counts of only these rows are read)."""
+    return fit.read_cells(ws, rows, need_counts=need_counts)
 
 
 def clicked_cell(ws: Workspace) -> int | None:
