@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                         f"(default {UMAP_FIT_CELLS:,})")
     p.add_argument("--latent-key", default=None,
                    help="an obsm entry to take as the latent points (e.g. X_scVI) instead of encoding the counts")
+    p.add_argument("--embedding", default=None,
+                   help="a 2-D obsm embedding (e.g. X_umap) to map the cells on instead of computing a UMAP "
+                        "(the app's 'Map the cells on' choice)")
     p.add_argument("--scheduler", default="local",
                    help="Dask scheduler for the per-cell steps: a distributed scheduler address (tcp://host:8786), "
                         "'local' for a local cluster (the default), or 'none' to run in this process")
@@ -77,8 +80,9 @@ def _client(scheduler: str, workers: int | None) -> Any:
 
 
 def _summary(prepared: Prepared, started: float) -> str:
+    mapped = f"UMAP fit on {prepared.umap_fit_cells:,} cells" if prepared.umap is not None else "no UMAP: an obsm map"
     lines = [f"Prepared {prepared.latent.shape[0]:,} cells in {time.perf_counter() - started:.1f} s "
-             f"(latent from {prepared.source.describe()}; UMAP fit on {prepared.umap_fit_cells:,} cells)."]
+             f"(latent from {prepared.source.describe()}; {mapped})."]
     lines += [f"  {step}: {seconds:.1f} s" + (" (from the cache)" if seconds == 0 else "")
               for step, seconds in prepared.seconds.items()]
     lines.append(f"Kept in {prepared.folder}" if prepared.folder else "The cache folder could not be written: nothing was kept.")
@@ -93,8 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         model = load_model(args.model_dir, device="cpu")
         client = _client(args.scheduler, args.workers)
-        prepared = prepare(model, args.data, cache_dir=args.cache, latent_key=args.latent_key, umap_fit=args.umap_fit,
-                           client=client, progress=_Bars())
+        prepared = prepare(model, args.data, cache_dir=args.cache, latent_key=args.latent_key,
+                           embedding_key=args.embedding, umap_fit=args.umap_fit, client=client, progress=_Bars())
     except (ScviVizError, FileNotFoundError) as exc:
         print(f"scvi-viz prepare: {exc}", file=sys.stderr)
         return 2

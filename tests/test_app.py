@@ -385,3 +385,16 @@ def test_de_runs_on_minified_data_from_the_stored_posterior(data_root):
     table = at.dataframe[0].value
     assert len(table) == 40 and np.isfinite(table["lfc_mean"]).all()
     assert (table["raw_mean1"] == 0).all()  # minified X is all zeros, as scvi-tools reads it
+
+
+def test_the_cells_can_be_mapped_on_an_obsm_embedding_instead_of_a_umap(data_root):
+    _copy_demo(data_root)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["source"] = "Files on this server"
+    at.session_state["root_model"] = "demo_model"
+    at.session_state["root_data"] = "cells.h5ad"
+    at.session_state["embedding_key"] = "X_umap"
+    at = run(at)
+    assert not at.exception and not at.error
+    assert any("Mapped on obsm['X_umap']" in m.value for m in at.markdown)
+    assert at.selectbox(key="embedding").options == ["X_umap"]

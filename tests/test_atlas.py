@@ -325,3 +325,20 @@ def test_a_model_without_labels_first_colours_by_an_obs_column_of_few_categories
     assert first == next(c for c in ws.obs.columns if 1 < ws.obs[c].nunique() <= 60)
     assert ws.category_count(first) > 1
     assert ws.default_color_column(1) is None  # no column fits: a gene's decoded expression
+
+
+def test_a_named_obsm_map_replaces_the_umap(tmp_path, adata, monkeypatch, capsys):
+    from scvi_viz.cli import main
+
+    data = adata.copy()
+    data.obsm["X_umap"] = np.random.default_rng(0).normal(size=(data.n_obs, 2)).astype(np.float32)
+    data.write_h5ad(tmp_path / "a.h5ad")
+    monkeypatch.setattr(embedding, "subsampled_umap", lambda *a, **k: pytest.fail("a UMAP was computed"))
+    assert main(["prepare", str(MODEL), str(tmp_path / "a.h5ad"), "--cache", str(tmp_path / "cache"),
+                 "--scheduler", "none", "--embedding", "X_umap"]) == 0
+    assert "no UMAP: an obsm map" in capsys.readouterr().out
+    ws = Workspace.open(MODEL, tmp_path / "a.h5ad", device="cpu", cache_dir=tmp_path / "cache", embedding_key="X_umap")
+    assert ws.embedding_names() == ["X_umap"] and not ws.has_latent_umap()
+    np.testing.assert_array_equal(ws.embedding("X_umap"), data.obsm["X_umap"])
+    with pytest.raises(DataError, match="X_tsne"):
+        Workspace.open(MODEL, tmp_path / "a.h5ad", device="cpu", cache_dir=tmp_path / "cache", embedding_key="X_tsne")

@@ -100,7 +100,7 @@ class Prepared:
     qz_mean, qz_var
         Each cell's posterior q(z|x), or ``None`` when the latent came from ``obsm``.
     umap
-        The map of the cells: a UMAP of the latent points, or the ``obsm`` embedding named instead.
+        A UMAP of the latent points, or ``None`` when an ``obsm`` embedding was named instead.
     log_normaliser
         Softmax log-normaliser per cell at its own covariates, or ``None`` (size-factor models).
     source
@@ -108,7 +108,7 @@ class Prepared:
     layout
         How the data line up with the model (genes, each cell's covariates).
     umap_fit_cells
-        Cells the UMAP was fit on (the rest were placed by ``transform``).
+        Cells the UMAP was fit on (the rest were placed by ``transform``); 0 without a UMAP.
     folder
         The cache folder of these results, or ``None`` when it could not be written.
     seconds
@@ -271,7 +271,8 @@ def prepare(model: ScviModel, data_path: str | Path, *, store: DataStore | None 
         An ``obsm`` entry to take as the latent points instead of encoding the counts
         (ignored for minified data, whose stored posterior is used).
     embedding_key
-        An ``obsm`` embedding to map the cells on instead of computing a UMAP.
+        An ``obsm`` embedding to map the cells on instead of computing a UMAP (``umap`` is then
+        ``None``).
     umap_fit
         Cells the UMAP is fit on; the rest are placed by ``transform``. ``None`` takes the
         UMAP already kept, whatever its fit (:data:`~scvi_viz.analysis.embedding.UMAP_FIT_CELLS`
@@ -302,23 +303,22 @@ def prepare(model: ScviModel, data_path: str | Path, *, store: DataStore | None 
     if embedding_key is not None and store.obsm_shapes().get(embedding_key, (0, 0))[:1] != (n,):
         raise DataError(f"obsm[{embedding_key!r}] is not an embedding of these {n:,} cells.")
     latent_arrays = _latent_step(model, store, data_path, layout, source, posterior, folder, client, progress, seconds)
-    embedding = store.obsm(embedding_key)[:, :2] if embedding_key is not None else None
     latent = latent_arrays["latent"]
     started = time.perf_counter()
-    umap = embedding
+    umap = None
     kept = _mtime(folder / "umap.npz")
-    if embedding is None:
+    if embedding_key is None:
         report = (lambda done, total: progress("umap", done, total)) if progress else None
         umap = cached_umap(latent, folder / "umap.npz", fit_cells=umap_fit, progress=report,
                            transform_blocks=_dask_transform(client) if client is not None else None)
-    seconds["umap"] = time.perf_counter() - started if embedding is None and _mtime(folder / "umap.npz") != kept else 0.0
-    fit = n if embedding is not None else (stored_umap_fit(folder / "umap.npz") or min(umap_fit or UMAP_FIT_CELLS, n))
+    seconds["umap"] = time.perf_counter() - started if umap is not None and _mtime(folder / "umap.npz") != kept else 0.0
+    fit = 0 if umap is None else (stored_umap_fit(folder / "umap.npz") or min(umap_fit or UMAP_FIT_CELLS, n))
     log_norm = None
     if not model.uses_size_factor:
         log_norm = _normaliser_step(model, latent, layout.covariates, folder, client, progress, seconds)
     written = folder.is_dir() and (folder / "latent.npz").is_file()
     if written and any(seconds.values()):  # a run that only read results back leaves the record as it was
-        _write_manifest(folder, model, data_path, source, n, fit, seconds)
+        _write_manifest(folder, model, data_path, source, n, fit, embedding_key, seconds)
     return Prepared(latent, latent_arrays["library"], latent_arrays.get("qz_mean"), latent_arrays.get("qz_var"),
                     umap, log_norm, source, layout, fit, folder if written else None, seconds)
 
@@ -432,10 +432,10 @@ def _dask_transform(client: Any) -> Callable[[Any, np.ndarray, list[tuple[int, i
 
 
 def _write_manifest(folder: Path, model: ScviModel, data_path: Path, source: LatentSource, n: int, umap_fit: int,
-                    seconds: dict[str, float]) -> None:
+                    embedding_key: str | None, seconds: dict[str, float]) -> None:
     """A note for people looking into the cache folder: what these results are of."""
     manifest = {"model": str(model.path), "model_sha256": model.file_sha256, "data": str(data_path), "cells": n,
-                "latent_source": source.describe(), "umap_fit_cells": umap_fit,
+                "latent_source": source.describe(), "umap_fit_cells": umap_fit, "map": embedding_key or "UMAP",
                 "seconds": {k: round(v, 3) for k, v in seconds.items()}}
     try:
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")

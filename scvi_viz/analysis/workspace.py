@@ -14,6 +14,7 @@ from scvi_viz.arrays import read_only
 from scvi_viz.analysis.embedding import UMAP_OBSM_KEY, InverseMap
 from scvi_viz.analysis.prepare import Prepared, Progress, prepare
 from scvi_viz.covariates import Covariates
+from scvi_viz.errors import DataError
 from scvi_viz.io.adata import GeneMatch, is_minified
 from scvi_viz.io.store import open_data
 from scvi_viz.model import ScviModel, load_model
@@ -85,8 +86,8 @@ class Workspace:
 
     @classmethod
     def open(cls, model_path: str | Path, data_path: str | Path, *, device: str | None = None,
-             cache_dir: str | Path | None = None, latent_key: str | None = None, umap_fit: int | None = None,
-             progress: Progress | None = None) -> Workspace:
+             cache_dir: str | Path | None = None, latent_key: str | None = None, embedding_key: str | None = None,
+             umap_fit: int | None = None, progress: Progress | None = None) -> Workspace:
         """Load the model, open the data (counts stay on disk) and run or read back :func:`~scvi_viz.analysis.prepare.prepare`.
 
         Parameters
@@ -97,6 +98,9 @@ class Workspace:
             ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when there is one).
         cache_dir, latent_key, umap_fit, progress
             As in :func:`~scvi_viz.analysis.prepare.prepare`.
+        embedding_key
+            A 2-D ``obsm`` embedding to map the cells on instead of computing a latent UMAP
+            (then no UMAP is offered).
 
         Raises
         ------
@@ -109,25 +113,36 @@ class Workspace:
             obsm = {k: read_only(store.obsm(k)[:, :2]) for k, shape in shapes.items()
                     if k != UMAP_OBSM_KEY and len(shape) == 2 and shape[1] == 2 and shape[0] == store.n_obs}
             record = store.uns_value("scvi_viz")
-            own_umap = (isinstance(record, dict) and record.get("umap_model_sha256") == model.file_sha256
+            own_umap = (embedding_key is None and isinstance(record, dict) and record.get("umap_model_sha256") == model.file_sha256
                         and shapes.get(UMAP_OBSM_KEY, (0,))[0] == store.n_obs)
+            if embedding_key is not None and embedding_key not in obsm:
+                raise DataError(f"{store.name} has no 2-D obsm embedding {embedding_key!r} to map the cells on "
+                                f"(it has {', '.join(obsm) or 'none'}).")
+            precomputed = read_only(store.obsm(UMAP_OBSM_KEY)) if own_umap else None
             prepared = prepare(model, data_path, store=store, cache_dir=cache_dir, latent_key=latent_key,
-                               embedding_key=UMAP_OBSM_KEY if own_umap else None, umap_fit=umap_fit, progress=progress)
+                               embedding_key=UMAP_OBSM_KEY if own_umap else embedding_key, umap_fit=umap_fit,
+                               progress=progress)
             minified = is_minified(store, model.spec)
             obs, genes = store.obs, store.var_names
+        if embedding_key is not None:  # the named map first
+            obsm = {embedding_key: obsm[embedding_key], **obsm}
         frozen = Prepared(**{**prepared.__dict__, **{k: read_only(v) for k, v in prepared.__dict__.items()
                                                      if isinstance(v, np.ndarray)}})
         return cls(model, obs, obsm, frozen.layout.gene_match, frozen.latent, frozen.library, frozen.layout.covariates,
-                   frozen.umap if own_umap else None, data_key(obs.index, genes), Path(data_path), frozen, minified)
+                   precomputed, data_key(obs.index, genes), Path(data_path), frozen, minified)
 
     @property
     def n_cells(self) -> int:
         """Number of cells."""
         return self.latent.shape[0]
 
+    def has_latent_umap(self) -> bool:
+        """Whether there is a UMAP of the latent points (stored in the file or prepared)."""
+        return self.precomputed_umap is not None or (self.prepared is not None and self.prepared.umap is not None)
+
     def embedding_names(self) -> list[str]:
-        """Embeddings to choose from: the latent UMAP first, then 2-D ``obsm`` entries."""
-        return [LATENT_UMAP, *self.obsm]
+        """Embeddings to choose from: the latent UMAP first (when there is one), then 2-D ``obsm`` entries."""
+        return [LATENT_UMAP, *self.obsm] if self.has_latent_umap() else list(self.obsm)
 
     def embedding(self, name: str) -> np.ndarray:
         """Coordinates of embedding ``name`` (the latent UMAP, or an ``obsm`` entry), read-only."""

@@ -49,7 +49,8 @@ MAX_WORKSPACES = 4
 """Workspaces kept open on the server (the least recently used is dropped first)."""
 
 
-def open_workspace(model_path: str, data_path: str, *, latent_key: str | None = None) -> Workspace:
+def open_workspace(model_path: str, data_path: str, *, latent_key: str | None = None,
+                   embedding_key: str | None = None) -> Workspace:
     """The workspace of these files, opened once per server and reopened when a file changes.
 
     Opening runs the steps of :func:`scvi_viz.analysis.prepare.prepare` that the cache folder
@@ -58,7 +59,7 @@ def open_workspace(model_path: str, data_path: str, *, latent_key: str | None = 
     progress from inside: sessions that ask for the same files while they open wait for the
     first one and share its workspace.
     """
-    key = (model_path, data_path, sources.file_stamp(model_path, data_path), latent_key)
+    key = (model_path, data_path, sources.file_stamp(model_path, data_path), latent_key, embedding_key)
     with _WORKSPACES_LOCK:
         if key in _WORKSPACES:
             _WORKSPACES.move_to_end(key)
@@ -74,7 +75,8 @@ def open_workspace(model_path: str, data_path: str, *, latent_key: str | None = 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CacheDirWarning)
             try:
-                ws = Workspace.open(model_path, data_path, latent_key=latent_key, progress=_progress_bar(bar))
+                ws = Workspace.open(model_path, data_path, latent_key=latent_key, embedding_key=embedding_key,
+                                    progress=_progress_bar(bar))
             finally:
                 bar.empty()
         notes = tuple(str(w.message) for w in caught if issubclass(w.category, CacheDirWarning))

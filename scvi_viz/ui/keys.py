@@ -15,6 +15,8 @@ UPLOADS = "_uploads"
 """This session's :class:`scvi_viz.io.sources.SessionUploads`."""
 LATENT_KEY = "latent_key"
 """The sidebar's choice of where the latent points come from (the model, or an ``obsm`` entry)."""
+EMBEDDING_KEY = "embedding_key"
+"""The sidebar's choice of the cells' map (a latent UMAP, or a 2-D ``obsm`` embedding)."""
 
 POINT = "point"
 """The current :class:`scvi_viz.point.Point`."""

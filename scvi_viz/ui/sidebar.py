@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
+from scvi_viz.analysis.embedding import UMAP_OBSM_KEY
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.errors import ScviVizError
 from scvi_viz.io import sources
@@ -132,7 +133,9 @@ def _data_lines(ws: Workspace) -> str:
               else f"counts stay in {where}, read a block of cells at a time")
     lines = [f"**{ws.n_cells:,} cells** held ({counts})",
              f"Latent points from {prepared.source.describe()}"]
-    if ws.precomputed_umap is None and prepared.umap_fit_cells < ws.n_cells:
+    if not ws.has_latent_umap():
+        lines.append(f"Mapped on obsm['{ws.embedding_names()[0]}'] (no UMAP computed)")
+    elif ws.precomputed_umap is None and 0 < prepared.umap_fit_cells < ws.n_cells:
         lines.append(f"UMAP fit on a random {prepared.umap_fit_cells:,} cells; the other "
                      f"{ws.n_cells - prepared.umap_fit_cells:,} placed on it by UMAP's transform")
     memory = server_memory_bytes()
@@ -153,6 +156,21 @@ def _latent_key(data_path: str) -> str | None:
         help="Minified data give their stored posterior; other data are encoded by the model (on first open; then "
              "kept in the cache). Or take an obsm entry with one column per latent dimension, such as X_scVI, as given.")
     return None if choice == encode else choice
+
+
+def _embedding_key(data_path: str) -> str | None:
+    """The sidebar's choice of the cells' map: a UMAP of the latent points (default) or a 2-D obsm embedding."""
+    flat = [k for k, shape in _obsm_shapes(data_path, sources.file_stamp(data_path)).items()
+            if len(shape) == 2 and shape[1] == 2 and k != UMAP_OBSM_KEY]
+    if not flat:
+        return None
+    umap = "a UMAP of the latent points"
+    choice = st.sidebar.selectbox(
+        "Map the cells on", [umap, *flat], key=keys.EMBEDDING_KEY,
+        help="The UMAP is computed when the data are first opened (minutes for a million cells; then kept in the "
+             "cache). An obsm embedding of the file, such as X_umap, needs no computing; it is not a map of this "
+             "model's latent space.")
+    return None if choice == umap else choice
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -197,13 +215,14 @@ def sidebar() -> Workspace | None:
             st.session_state[keys.WORKSPACE] = None
             return None
         model_path, data_path, label = chosen
-        ws = cache.open_workspace(model_path, data_path, latent_key=_latent_key(data_path))
+        ws = cache.open_workspace(model_path, data_path, latent_key=_latent_key(data_path),
+                                  embedding_key=_embedding_key(data_path))
     except (ScviVizError, FileNotFoundError) as exc:
         st.session_state[keys.WORKSPACE] = None
         st.sidebar.error(str(exc))
         st.error(f"Could not open this model and data: {exc}")
         return None
-    ws_id = f"{ws.model.file_sha256}:{model_path}:{data_path}:{ws.prepared.source.slug}"
+    ws_id = f"{ws.model.file_sha256}:{model_path}:{data_path}:{ws.prepared.source.slug}:{ws.embedding_names()[0]}"
     if st.session_state.get(keys.WORKSPACE_ID) != ws_id:
         st.session_state[keys.WORKSPACE_ID] = ws_id
         point, origin = remember_clicked(ws, 0)

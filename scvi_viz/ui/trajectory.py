@@ -17,7 +17,7 @@ import streamlit as st
 
 from scvi_viz.analysis import trajectory as tr
 from scvi_viz.analysis.embedding import content_key
-from scvi_viz.analysis.workspace import LATENT_UMAP, Workspace
+from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES
 from scvi_viz.plots.trajectory import path_map_figure
 from scvi_viz.ui import cache, keys
@@ -225,7 +225,7 @@ def path_view(ws: Workspace) -> PathView:
     """
     ss = st.session_state
     embedding = ss.get(keys.EMBEDDING)
-    embedding = embedding if embedding in ws.embedding_names() else LATENT_UMAP
+    embedding = embedding if embedding in ws.embedding_names() else ws.embedding_names()[0]
     start, end, kind = ss[keys.TRAJECTORY_START], ss[keys.TRAJECTORY_END], ss[keys.TRAJECTORY_KIND]
     z, xy, dist = _paths(cache.workspace_id(), json.dumps([start, end], sort_keys=True), ss[keys.TRAJECTORY_STEPS], embedding, ws)
     view = PathView(start, end, kind, z, xy, dist[kind], tr.off_data(dist[kind]), embedding)
