@@ -385,6 +385,7 @@ def test_de_runs_on_minified_data_from_the_stored_posterior(data_root):
     table = at.dataframe[0].value
     assert len(table) == 40 and np.isfinite(table["lfc_mean"]).all()
     assert (table["raw_mean1"] == 0).all()  # minified X is all zeros, as scvi-tools reads it
+    assert any("These data are minified" in c.value for c in at.caption)
 
 
 def test_the_cells_can_be_mapped_on_an_obsm_embedding_instead_of_a_umap(data_root):

@@ -107,6 +107,9 @@ def results_view(ws: Workspace, table: pd.DataFrame, *, name1: str, name2: str, 
         chart_gene_on_explore(gene)
     st.caption("Click a gene to chart it on the Explore page. The grey band is |LFC| < delta; proba_de is "
                "max(P(LFC ≥ delta), P(LFC < −delta)) over posterior samples.")
+    if ws.minified:
+        st.caption("These data are minified: the posterior comes from the file, and with no counts the raw_* and "
+                   "non_zeros_* columns are 0, as scvi-tools computes them on minified data.")
     query = st.text_input("Search genes", key="de_search", placeholder="part of a gene name")
     shown = table[table.index.str.contains(query, case=False, regex=False)] if query else table
     st.dataframe(shown, height=360, column_config={c: st.column_config.NumberColumn(format="%.4g")

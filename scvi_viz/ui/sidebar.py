@@ -11,6 +11,7 @@ from scvi_viz.analysis.embedding import UMAP_OBSM_KEY
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.errors import ScviVizError
 from scvi_viz.io import sources
+from scvi_viz.io.adata import is_minified
 from scvi_viz.io.store import open_data
 from scvi_viz.io.view_state import ViewState, read_state_upload
 from scvi_viz.ui import cache, keys, views
@@ -146,9 +147,9 @@ def _data_lines(ws: Workspace) -> str:
 
 def _latent_key(data_path: str) -> str | None:
     """The sidebar's choice of where the latent points come from: the model (default) or an obsm entry."""
-    wide = [k for k, shape in _obsm_shapes(data_path, sources.file_stamp(data_path)).items()
-            if len(shape) == 2 and shape[1] > 2]
-    if not wide:
+    shapes, minified = _obsm_shapes(data_path, sources.file_stamp(data_path))
+    wide = [k for k, shape in shapes.items() if len(shape) == 2 and shape[1] > 2]
+    if not wide or minified:  # minified data give their stored posterior whatever is chosen
         return None
     encode = "the model: stored posterior, or encode the counts"
     choice = st.sidebar.selectbox(
@@ -160,7 +161,7 @@ def _latent_key(data_path: str) -> str | None:
 
 def _embedding_key(data_path: str) -> str | None:
     """The sidebar's choice of the cells' map: a UMAP of the latent points (default) or a 2-D obsm embedding."""
-    flat = [k for k, shape in _obsm_shapes(data_path, sources.file_stamp(data_path)).items()
+    flat = [k for k, shape in _obsm_shapes(data_path, sources.file_stamp(data_path))[0].items()
             if len(shape) == 2 and shape[1] == 2 and k != UMAP_OBSM_KEY]
     if not flat:
         return None
@@ -174,12 +175,13 @@ def _embedding_key(data_path: str) -> str | None:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _obsm_shapes(data_path: str, stamp: tuple) -> dict[str, tuple[int, ...]]:
+def _obsm_shapes(data_path: str, stamp: tuple) -> tuple[dict[str, tuple[int, ...]], bool]:
+    """The data's ``obsm`` shapes and whether they are minified (read without ``obs`` or counts)."""
     try:
         with open_data(data_path) as store:
-            return store.obsm_shapes()
+            return store.obsm_shapes(), is_minified(store)
     except (ScviVizError, FileNotFoundError):
-        return {}  # opening the workspace says what is wrong with the file
+        return {}, False  # opening the workspace says what is wrong with the file
 
 
 def _restore_controls(ws: Workspace) -> None:
