@@ -60,6 +60,16 @@ class DataStore:
                 if part not in group:
                     raise DataError(f"{name} is not an AnnData store: it has no {part!r} element. Save it with adata.write_h5ad().")
 
+    def _read(self, what: str, read: Any) -> Any:
+        """``read()``, with any error of a damaged file turned into a :class:`DataError` naming ``what``."""
+        try:
+            return read()
+        except DataError:
+            raise
+        except Exception as exc:  # h5py, zarr and anndata raise many types for damaged files
+            raise DataError(f"The {what} of {self.name} could not be read ({type(exc).__name__}: {exc}); "
+                            "the file may be damaged. Write it again with adata.write_h5ad().") from exc
+
     @functools.cached_property
     def obs(self) -> pd.DataFrame:
         """The cells' ``obs`` table (a copy; index = cell ids as text), read on first use."""
@@ -68,7 +78,9 @@ class DataStore:
         else:
             from anndata.io import read_elem
 
-            obs = read_elem(self._group["obs"])
+            obs = self._read("obs table", lambda: read_elem(self._group["obs"]))
+            if not isinstance(obs, pd.DataFrame):
+                raise DataError(f"The obs of {self.name} is not a table; the file is not AnnData or is damaged.")
         obs.index = obs.index.astype(str)
         return obs
 
@@ -80,7 +92,7 @@ class DataStore:
         else:
             from anndata.io import read_elem
 
-            names = read_elem(self._group["var"]).index
+            names = self._read("gene names (var)", lambda: read_elem(self._group["var"]).index)
         return pd.Index([str(g) for g in names])
 
     @classmethod
@@ -93,23 +105,22 @@ class DataStore:
         """Number of cells."""
         if self.kind == "memory" or "obs" in self.__dict__:
             return len(self.obs)
-        index = self._group["obs"].attrs.get("_index", "_index")
-        return int(self._group["obs"][index].shape[0])
+        return self._read("obs table", lambda: int(self._group["obs"][self._group["obs"].attrs.get("_index", "_index")].shape[0]))
 
     # ----------------------------------------------------------------- obsm and uns
     def obsm_shapes(self) -> dict[str, tuple[int, ...]]:
         """Shape of each ``obsm`` entry that is a plain array (data frames and sparse entries are left out)."""
         if self.kind == "memory":
             return {str(k): tuple(v.shape) for k, v in self._group.obsm.items() if isinstance(v, np.ndarray)}
-        obsm = self._group.get("obsm")
-        if obsm is None:
-            return {}
-        shapes = {}
-        for key in obsm.keys():
-            item = obsm[key]
-            if hasattr(item, "shape") and hasattr(item, "dtype") and item.dtype.kind in "fiu":
-                shapes[str(key)] = tuple(int(n) for n in item.shape)
-        return shapes
+        def read() -> dict[str, tuple[int, ...]]:
+            obsm = self._group.get("obsm")
+            shapes = {}
+            for key in obsm.keys() if obsm is not None else ():
+                item = obsm[key]
+                if hasattr(item, "shape") and hasattr(item, "dtype") and item.dtype.kind in "fiu":
+                    shapes[str(key)] = tuple(int(n) for n in item.shape)
+            return shapes
+        return self._read("obsm entries", read)
 
     def obsm(self, key: str) -> np.ndarray:
         """``obsm[key]`` as a float32 array (read whole: one row per cell).
@@ -122,8 +133,9 @@ class DataStore:
         shapes = self.obsm_shapes()
         if key not in shapes:
             raise DataError(f"{self.name} has no numeric obsm entry {key!r} (it has {', '.join(shapes) or 'none'}).")
-        values = self._group.obsm[key] if self.kind == "memory" else self._group["obsm"][key][...]
-        return np.asarray(values, dtype=np.float32)
+        if self.kind == "memory":
+            return np.asarray(self._group.obsm[key], dtype=np.float32)
+        return self._read(f"obsm entry {key!r}", lambda: np.asarray(self._group["obsm"][key][...], dtype=np.float32))
 
     def uns_value(self, key: str) -> Any:
         """A small ``uns`` entry (a marker or a record), or ``None`` when absent or large."""
@@ -164,7 +176,7 @@ class DataStore:
         if encoding in ("csr_matrix", "csc_matrix"):
             from anndata.io import sparse_dataset
 
-            return sparse_dataset(element)
+            return self._read("counts", lambda: sparse_dataset(element))
         if encoding != "array" or not hasattr(element, "dtype"):
             raise DataError(f"The counts in {self.name} are stored as {encoding!r}, which scvi-viz cannot read in blocks.")
         return element
@@ -187,7 +199,7 @@ class DataStore:
         if getattr(matrix, "format", None) == "csc" or (sp.issparse(matrix) and matrix.format == "csc"):
             raise DataError(f"The counts in {self.name} are stored by column (CSC), which cannot be read a block of "
                             "cells at a time. Save them by row first: adata.X = adata.X.tocsr(); adata.write_h5ad(...).")
-        block = matrix[rows]
+        block = matrix[rows] if self.kind == "memory" else self._read("counts", lambda: matrix[rows])
         return sp.csr_matrix(block) if sp.issparse(block) else np.asarray(block)
 
     def close(self) -> None:
