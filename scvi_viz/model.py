@@ -643,35 +643,25 @@ class ScviModel:
             total_rate += (library[start:stop].T @ scale).squeeze(0).double()
         return {"scale": (total_scale / n).cpu().numpy(), "rate": (total_rate / n).cpu().numpy()}
 
-    def _hidden(self, inputs: _Inputs, chunk_size: int,
-                log_normaliser: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _hidden(self, inputs: _Inputs, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Hidden layer and softmax log-normaliser per row, cached by input content.
 
-        ``log_normaliser`` (one per row, from :meth:`softmax_log_normaliser` for the same
-        inputs) spares the pass over every gene. The cache is shared by every thread using
-        this model: reads and writes hold ``_hidden_lock``; the computation itself runs
-        outside it (two threads that miss at once both compute the same values, and the
-        second stores them again). It keeps :data:`HIDDEN_CACHE_ENTRIES` settings and at most
-        :data:`HIDDEN_CACHE_BYTES` (always the newest one).
+        The cache is shared by every thread using this model: reads and writes hold
+        ``_hidden_lock``; the computation itself runs outside it (two threads that miss at once
+        both compute the same values, and the second stores them again). It keeps
+        :data:`HIDDEN_CACHE_ENTRIES` settings and at most :data:`HIDDEN_CACHE_BYTES` (always the
+        newest one).
         """
         key = inputs.key()
         with self._hidden_lock:
             if key in self._hidden_cache:
                 self._hidden_cache.move_to_end(key)
                 return self._hidden_cache[key]
-        n = inputs.x.shape[0]
-        hidden = torch.empty(n, self.spec.n_hidden, device=self.device)
-        softmax = self.decoder.scale_activation == "softmax"
+        hidden = self._px_hidden(inputs, chunk_size)
         log_norm = None
-        if softmax:
-            log_norm = torch.empty(n, device=self.device) if log_normaliser is None else log_normaliser.to(self.device)
-        linear = self.decoder.px_scale_decoder[0]
-        for start in range(0, n, chunk_size):
-            part = inputs.rows(start, start + chunk_size)
-            h = self.decoder.px_decoder(part.x, *part.cats)
-            hidden[start : start + h.shape[0]] = h
-            if softmax and log_normaliser is None:
-                log_norm[start : start + h.shape[0]] = torch.logsumexp(linear(h), dim=-1)
+        if self.decoder.scale_activation == "softmax":
+            linear = self.decoder.px_scale_decoder[0]
+            log_norm = torch.cat([torch.logsumexp(linear(h), dim=-1) for h in hidden.split(chunk_size)])
         with self._hidden_lock:
             self._hidden_cache[key] = (hidden, log_norm)
             sizes = {k: v[0].nbytes + (0 if v[1] is None else v[1].nbytes) for k, v in self._hidden_cache.items()}
@@ -702,7 +692,10 @@ class ScviModel:
             Float32 ``(n, n_hidden)`` on the model's device.
         """
         chunk_size = _check_chunk(chunk_size)
-        inputs = self._inputs(z, batch=batch, label=label, categorical=categorical, continuous=continuous)
+        return self._px_hidden(self._inputs(z, batch=batch, label=label, categorical=categorical, continuous=continuous),
+                               chunk_size)
+
+    def _px_hidden(self, inputs: _Inputs, chunk_size: int) -> torch.Tensor:
         hidden = torch.empty(inputs.x.shape[0], self.spec.n_hidden, device=self.device)
         for start in range(0, inputs.x.shape[0], chunk_size):
             part = inputs.rows(start, start + chunk_size)
@@ -742,7 +735,7 @@ class ScviModel:
     ) -> np.ndarray:
         """Per row, ``log(sum over genes of exp(logit))``: what turns one gene's logit into its ``px_scale``.
 
-        With it, :meth:`decode_genes` charts a gene for many cells without a pass over every gene.
+        With it, :meth:`scale_from_hidden` charts a gene for many cells without a pass over every gene.
 
         Raises
         ------
@@ -754,10 +747,7 @@ class ScviModel:
         hidden = self.hidden_layer(z, batch=batch, label=label, categorical=categorical, continuous=continuous,
                                    chunk_size=chunk_size)
         linear = self.decoder.px_scale_decoder[0]
-        out = np.empty(hidden.shape[0], dtype=np.float32)
-        for start in range(0, hidden.shape[0], chunk_size):
-            out[start : start + chunk_size] = torch.logsumexp(linear(hidden[start : start + chunk_size]), dim=-1).cpu().numpy()
-        return out
+        return torch.cat([torch.logsumexp(linear(h), dim=-1) for h in hidden.split(chunk_size)]).cpu().numpy()
 
     @torch.inference_mode()
     def decode_genes(
@@ -771,7 +761,6 @@ class ScviModel:
         categorical: Mapping[str, PerRow] | None = None,
         continuous: Mapping[str, Any] | None = None,
         chunk_size: int = 8192,
-        log_normaliser: Any = None,
     ) -> Decoded:
         """Decode only ``genes`` for every row of ``z``, cheaply after the first call.
 
@@ -788,9 +777,6 @@ class ScviModel:
             Gene names from :attr:`genes`.
         chunk_size
             Rows per chunk while computing the normaliser.
-        log_normaliser
-            Each row's :meth:`softmax_log_normaliser` for these same inputs, if already
-            computed (e.g. by ``python -m scvi_viz prepare``): then no pass over every gene is made.
 
         Returns
         -------
@@ -803,11 +789,7 @@ class ScviModel:
         idx = self.gene_indices([str(g) for g in genes])
         inputs = self._inputs(z, library_size=library_size, batch=batch, label=label, categorical=categorical, continuous=continuous)
         self._check_result_size(inputs.x.shape[0], len(idx) + self.spec.n_hidden, 5, "decode_genes")
-        given = None
-        if log_normaliser is not None and self.decoder.scale_activation == "softmax":
-            given = torch.as_tensor(_numbers(self._per_row(log_normaliser, inputs.x.shape[0], "log_normaliser"),
-                                             "log_normaliser"), dtype=torch.float32)
-        hidden, log_norm = self._hidden(inputs, chunk_size, given)
+        hidden, log_norm = self._hidden(inputs, chunk_size)
         heads = [self.decoder.px_scale_decoder[0]]
         if self.dispersion == "gene-cell" and self.gene_likelihood != "poisson":
             heads.append(self.decoder.px_r_decoder)
