@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from scvi_viz.analysis import fit
 from scvi_viz.analysis.embedding import content_key
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots import de as de_plots
@@ -15,7 +16,6 @@ from scvi_viz.plots import export
 from scvi_viz.ui import cache, keys
 from scvi_viz.ui.compare import group_picker
 from scvi_viz.ui.downloads import export_picker, report_button
-from scvi_viz.ui.posterior import cells as cell_set
 
 VOLCANO_KEY = "de_volcano"
 _LAST_CLICK = "de_last_click"
@@ -68,7 +68,7 @@ def _de_table(ws_id: str, key1: str, key2: str, options: tuple, _ws: Workspace, 
               _cells2: np.ndarray) -> pd.DataFrame:
     # Only the two groups' counts are read; the groups become positions in their union.
     both = np.union1d(_cells1, _cells2)
-    data = cell_set(_ws, both, need_counts=False)
+    data = fit.read_cells(_ws, both, need_counts=False)
     where = np.searchsorted(both, _cells1), np.searchsorted(both, _cells2)
     return _ws.model.differential_expression_counts(data.counts, data.covariates, *where,
                                                     qz=(data.qz_mean, data.qz_var), **dict(options))

@@ -13,7 +13,6 @@ from scvi_viz.plots import fit as fit_plots
 from scvi_viz.ui import cache
 from scvi_viz.ui.compare import group_picker
 from scvi_viz.ui.downloads import export_picker, report_button
-from scvi_viz.ui.posterior import cells as cell_set
 
 
 def pick_cells(ws: Workspace) -> tuple[np.ndarray | None, str]:
@@ -35,7 +34,7 @@ def pick_cells(ws: Workspace) -> tuple[np.ndarray | None, str]:
 
 @st.cache_data(max_entries=8, show_spinner="Drawing posterior predictive counts…")
 def _check(ws_id: str, key: str, _ws: Workspace, _cells: np.ndarray) -> fit.FitCheck:
-    return fit.posterior_predictive_check(_ws.model, cell_set(_ws, _cells), seed=0)
+    return fit.posterior_predictive_check(_ws.model, fit.read_cells(_ws, _cells), seed=0)
 
 
 def fit_check(ws: Workspace, cells: np.ndarray) -> fit.FitCheck:

@@ -1,4 +1,4 @@
-"""The cells' counts and posteriors for the pages that need them, and the clicked cell's uncertainty."""
+"""The clicked cell's posterior uncertainty, behind a toggle on the Explore page."""
 
 from __future__ import annotations
 
@@ -19,11 +19,6 @@ SHOW = "cell_posterior_show"
 
 
 
-def cells(ws: Workspace, rows: np.ndarray, *, need_counts: bool = True) -> fit.CellSet:
-    """:func:`scvi_viz.analysis.fit.read_cells` (the counts of only these rows are read)."""
-    return fit.read_cells(ws, rows, need_counts=need_counts)
-
-
 def clicked_cell(ws: Workspace) -> int | None:
     """Row of the last clicked cell (the cell *Reset to clicked cell* goes back to), or ``None``."""
     clicked = st.session_state.get(keys.CLICKED)
@@ -36,7 +31,7 @@ def clicked_cell(ws: Workspace) -> int | None:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _uncertainty(ws_id: str, cell: int, genes: tuple[str, ...], _ws: Workspace) -> pd.DataFrame:
-    one = cells(_ws, np.array([cell]))
+    one = fit.read_cells(_ws, np.array([cell]))
     return fit.cell_uncertainty(_ws.model, one, list(genes), point_z=_ws.latent[cell], seed=cell)
 
 

@@ -145,9 +145,9 @@ def _data_lines(ws: Workspace) -> str:
     return "  \n".join(lines)
 
 
-def _latent_key(data_path: str) -> str | None:
+def _latent_key(data_path: str, stamp: tuple) -> str | None:
     """The sidebar's choice of where the latent points come from: the model (default) or an obsm entry."""
-    shapes, minified = _obsm_shapes(data_path, sources.file_stamp(data_path))
+    shapes, minified = _obsm_shapes(data_path, stamp)
     wide = [k for k, shape in shapes.items() if len(shape) == 2 and shape[1] > 2]
     if not wide or minified:  # minified data give their stored posterior whatever is chosen
         return None
@@ -159,9 +159,9 @@ def _latent_key(data_path: str) -> str | None:
     return None if choice == encode else choice
 
 
-def _embedding_key(data_path: str) -> str | None:
+def _embedding_key(data_path: str, stamp: tuple) -> str | None:
     """The sidebar's choice of the cells' map: a UMAP of the latent points (default) or a 2-D obsm embedding."""
-    flat = [k for k, shape in _obsm_shapes(data_path, sources.file_stamp(data_path))[0].items()
+    flat = [k for k, shape in _obsm_shapes(data_path, stamp)[0].items()
             if len(shape) == 2 and shape[1] == 2 and k != UMAP_OBSM_KEY]
     if not flat:
         return None
@@ -217,8 +217,9 @@ def sidebar() -> Workspace | None:
             st.session_state[keys.WORKSPACE] = None
             return None
         model_path, data_path, label = chosen
-        ws = cache.open_workspace(model_path, data_path, latent_key=_latent_key(data_path),
-                                  embedding_key=_embedding_key(data_path))
+        stamp = sources.file_stamp(data_path)
+        ws = cache.open_workspace(model_path, data_path, latent_key=_latent_key(data_path, stamp),
+                                  embedding_key=_embedding_key(data_path, stamp))
     except (ScviVizError, FileNotFoundError) as exc:
         st.session_state[keys.WORKSPACE] = None
         st.sidebar.error(str(exc))
