@@ -24,7 +24,11 @@ class DataError(ScviVizError):
 
 
 class DecodeInputError(ScviVizError):
-    """An argument of ``decode``/``encode`` has the wrong shape, value or category."""
+    """An argument of the engine or of an analysis entry point has the wrong type, shape, range or category.
+
+    Every argument check lives in :mod:`scvi_viz.model.inputs`; the message names the argument
+    and what to pass instead.
+    """
 
 
 class CudaFallbackWarning(UserWarning):

@@ -15,7 +15,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import scvi_viz.model as model_module
+import scvi_viz.model.decoding as model_module
 from scvi_viz import DecodeInputError, ScviVizError, load_model
 from scvi_viz.errors import CudaFallbackWarning
 

@@ -69,7 +69,33 @@ def layer_of(name: str) -> int:
 def test_every_module_is_read():
     assert {"scvi_viz.model", "scvi_viz.io.model_file", "scvi_viz.analysis.workspace", "scvi_viz.plots.export",
             "scvi_viz.ui.sidebar", "scvi_viz.ui.components.live_chart"} <= set(MODULES)
-    assert GRAPH["scvi_viz.model"] >= {"scvi_viz.nn", "scvi_viz.io.model_file"}
+    engine = set().union(*(deps for name, deps in GRAPH.items() if name.startswith("scvi_viz.model.")))
+    assert engine >= {"scvi_viz.nn", "scvi_viz.io.model_file"}
+
+
+# Inside the engine, each concern imports only the ones it is built on (see scvi_viz/model/__init__.py).
+ENGINE_ORDER = ["inputs", "base", "decoding", "encoding", "hidden", "de", "predictive", "scvi_model"]
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(MODULES) if n.startswith("scvi_viz.model.")])
+def test_engine_modules_build_on_earlier_concerns(name):
+    rank = ENGINE_ORDER.index(name.rsplit(".", 1)[1])
+    later = [dep for dep in GRAPH[name] if dep.startswith("scvi_viz.model.") and ENGINE_ORDER.index(dep.rsplit(".", 1)[1]) > rank]
+    assert not later, f"{name} imports concerns built on it: {later}"
+
+
+MAX_FILE_LINES = 550
+MAX_CLASS_LINES = 400
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_files_and_classes_stay_small(name):
+    text = MODULES[name].read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= MAX_FILE_LINES, f"{name} has {len(text.splitlines())} lines: split it by concern"
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ClassDef):
+            lines = node.end_lineno - node.lineno + 1
+            assert lines <= MAX_CLASS_LINES, f"{name}.{node.name} has {lines} lines: split it by concern"
 
 
 def test_no_import_circles():

@@ -20,7 +20,8 @@ from sklearn.neighbors import NearestNeighbors
 
 from scvi_viz.arrays import read_only
 from scvi_viz.analysis.distributions import predictive_interval
-from scvi_viz.errors import ScviVizError
+from scvi_viz.errors import DecodeInputError, ScviVizError
+from scvi_viz.model.inputs import check_count, numbers
 
 if TYPE_CHECKING:
     from scvi_viz.model import ScviModel
@@ -40,6 +41,8 @@ data. On the demo no cell is farther than 2.0 from its own nearest neighbour (99
 OFF_DATA_TEXT = "off the data: the decoder is extrapolating here"
 
 
+MAX_PATH_STEPS = 10_000
+"""Most points one path may have (each is decoded for every gene)."""
 GRAPH_MAX_CELLS = 30_000
 """Most cells the kNN graph is built on (building it for a million cells would take many minutes here)."""
 
@@ -80,7 +83,8 @@ class LatentGraph:
         ``max_cells`` (default :data:`GRAPH_MAX_CELLS`) bounds the cells it is built on: of more,
         a uniform random sample (seed 0) stands for them all.
         """
-        latent = np.asarray(latent, dtype=np.float64)
+        latent = numbers(latent, "the cells' latent points")
+        n_neighbors = check_count(n_neighbors, "n_neighbors", high=1000)
         if latent.ndim != 2 or latent.shape[0] < 2:
             raise TrajectoryError("A path through the cells needs at least two cells.")
         max_cells = max_cells or GRAPH_MAX_CELLS
@@ -243,9 +247,10 @@ def latent_path(start: np.ndarray, end: np.ndarray, *, kind: PathKind = "straigh
     numpy.ndarray
         ``(n_steps, n_latent)``; the first row is ``start`` and the last ``end``.
     """
-    if n_steps < 2:
-        raise TrajectoryError(f"A path needs at least 2 steps, not {n_steps}.")
-    start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+    n_steps = check_count(n_steps, "n_steps (points along the path)", low=2, high=MAX_PATH_STEPS)
+    start, end = numbers(start, "the path's start"), numbers(end, "the path's end")
+    if start.ndim != 1 or start.shape != end.shape:
+        raise DecodeInputError(f"start and end must be two latent points of the same length; got shapes {start.shape} and {end.shape}.")
     if kind == "straight":
         return start + np.linspace(0.0, 1.0, n_steps)[:, None] * (end - start)
     if kind != "graph":
