@@ -20,7 +20,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from scvi_viz.arrays import read_only
 from scvi_viz.analysis.distributions import predictive_interval
-from scvi_viz.errors import DecodeInputError, ScviVizError
+from scvi_viz.errors import DecodeInputError
 from scvi_viz.model.inputs import check_count, numbers
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ GRAPH_MAX_CELLS = 30_000
 """Most cells the kNN graph is built on (building it for a million cells would take many minutes here)."""
 
 
-class TrajectoryError(ScviVizError):
+class TrajectoryError(DecodeInputError):
     """An endpoint or path that cannot be built (unknown cell or group, disconnected graph)."""
 
 
