@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 from test_app import APP, chart, latent, move_latent, run, top_gene_counts
@@ -28,15 +29,16 @@ def make_state(spec) -> ViewState:
                      page="compare", data_key="f" * 64, source={"kind": "server", "model": "m/x", "data": "m/x/adata.h5ad"})
 
 
-def test_a_view_survives_the_address_rounded_to_what_the_controls_show(demo_spec):
+def test_a_view_survives_the_address_exactly(demo_spec):
     state = make_state(demo_spec)
     query = view_link.to_query(state)
     assert len("&".join(f"{k}={v}" for k, v in query.items())) < 400
     assert query["m"] == demo_spec.file_sha256[:16] and query["d"] == "f" * 16
     back, warnings = ViewState.from_dict(view_link.from_query(query), demo_spec)
     assert not warnings
-    assert back.point.z == tuple(round(v, 3) for v in state.point.z)
-    assert back.point.library_size == pytest.approx(1235.0) and back.point.continuous == {"percent_mito": 0.03123}
+    # z as the decoder takes it (float32), library size and covariates as float64: exactly.
+    assert np.array(back.point.z, dtype=np.float32).tolist() == np.array(state.point.z, dtype=np.float32).tolist()
+    assert back.point.library_size == 1234.5678 and back.point.continuous == {"percent_mito": 0.0312345}
     assert (back.genes, back.page, back.source, back.cell_id) == (state.genes, "compare", state.source, "cell X (B)")
     assert back.extras == {"color_by": "phase", "n_top": 12, "show_table": True}
     assert back.same_model(demo_spec)
@@ -77,7 +79,8 @@ def test_the_address_follows_the_view_and_reopens_it():
     move_latent(at, 2)
     address = dict(at.query_params)
     assert address["g"] == "CD74,GNLY" and address["x.color_by"] == "phase" and address["src"] == "demo"
-    assert address["z"] == ",".join(f"{v:.3f}" for v in latent(at))
+    assert np.array([float(v) for v in address["z"].split(",")], dtype=np.float32).tolist() == \
+        np.array(latent(at), dtype=np.float32).tolist()  # float32-exact
     counts = top_gene_counts(at)
 
     other = open_with(address)
@@ -87,7 +90,7 @@ def test_the_address_follows_the_view_and_reopens_it():
     assert "coloured by phase" in chart(other, "Cells in UMAP")["layout"]["title"]["text"]
     reopened = top_gene_counts(other)
     assert reopened.keys() == counts.keys()
-    assert all(reopened[g] == pytest.approx(counts[g], rel=2e-3) for g in counts)  # z rounded to 3 decimals
+    assert reopened == counts  # the same float32 point decodes to the same numbers, exactly
     assert any("shared link" in m.value for m in other.markdown)
 
 

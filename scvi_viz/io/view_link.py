@@ -3,8 +3,9 @@
 :func:`to_query` writes a :class:`~scvi_viz.io.view_state.ViewState` as flat query parameters;
 :func:`from_query` turns parameters into the ``state.json`` object that
 :meth:`ViewState.from_dict` validates, so a link and a saved file are checked alike. Numbers are
-rounded to what the controls resolve (latent coordinates to 3 decimals, as the sliders show
-them); the model's SHA-256 and the data key are shortened to :data:`HASH_CHARS` characters.
+written so that they read back exactly: latent coordinates (float32) with 9 significant digits,
+the library size and continuous covariates (float64) with 17; the model's SHA-256 and the data
+key are shortened to :data:`HASH_CHARS` characters.
 
 Parameters: ``v`` (version), ``m`` (model hash), ``d`` (data key), ``src`` with ``sm``/``sd``
 (demo, or model and data paths under the data root), ``page``, ``z``, ``n`` (library size),
@@ -25,11 +26,13 @@ HASH_CHARS = 16
 VERSION = "2"
 MAX_QUERY_CHARS = 4000
 """Longer query strings are refused (a link is for a view, not for a dataset)."""
-_Z_DECIMALS = 3
+_Z_DIGITS = 9
+"""Significant digits that carry a float32 exactly through text."""
 
 
-def _number(value: float, digits: int = 4) -> str:
-    return f"{value:.{digits}g}"
+def _number(value: float, digits: int = 17) -> str:
+    """``value`` as text that reads back as the same float64 (17 digits; fewer when they suffice)."""
+    return repr(float(value)) if digits == 17 else f"{value:.{digits}g}"
 
 
 def query_length(params: Mapping[str, str]) -> int:
@@ -41,7 +44,7 @@ def to_query(state: ViewState) -> dict[str, str]:
     """The view as query parameters (see the module docstring); values are plain strings."""
     p = state.point
     query = {"v": VERSION, "m": state.model_sha256[:HASH_CHARS], "page": state.page,
-             "z": ",".join(f"{v:.{_Z_DECIMALS}f}" for v in p.z), "n": _number(p.library_size)}
+             "z": ",".join(_number(v, _Z_DIGITS) for v in p.z), "n": _number(p.library_size)}
     if state.data_key:
         query["d"] = state.data_key[:HASH_CHARS]
     kind = state.source.get("kind")

@@ -49,8 +49,9 @@ EMBEDDING = "embedding"
 COLOR_BY = "color_by"
 OVERLAY_GENE = "overlay_gene"
 SHOW_TABLE = "show_table"
-EXPLORE_VIEW = (EMBEDDING, COLOR_BY, OVERLAY_GENE, N_TOP, SHOW_TABLE)
-"""The Explore page's choices besides the point and genes: saved in a view's ``extras`` and restored."""
+EXPLORE_VIEW = (EMBEDDING, COLOR_BY, OVERLAY_GENE, N_TOP, SHOW_TABLE, POINT_XY)
+"""The Explore page's choices besides the point and genes (and where its x was clicked): saved in a
+view's ``extras`` and restored."""
 
 COMPARE_SECTIONS = ("cmp_point", "cmp_group")
 """The Compare page's two sections (their widget-key prefixes): at the current point, for a group."""

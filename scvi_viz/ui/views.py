@@ -8,6 +8,7 @@ another model's latent point would show other numbers, so then the page says so 
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +26,9 @@ from scvi_viz.ui.point import current_point, point_origin, set_point
 _LINK_READ = "_link_read"
 _LINK_PENDING = "_link_pending"
 _LINK_MESSAGE = "_link_message"
+_LINK_WRITTEN = "_link_written"
+"""The query string this session last wrote: any other one on a rerun came from Back / Forward."""
+_LINK_NAVIGATED = "_link_navigated"
 
 PAGE_CHOICES: dict[str, tuple[str, ...]] = {"explore": keys.EXPLORE_VIEW, "trajectory": keys.TRAJECTORY_VIEW}
 """Per page, the widget keys whose values a view keeps (besides point and genes). The Compare
@@ -38,6 +42,7 @@ def _choice_checks(ws: Workspace) -> dict[str, Any]:
         keys.OVERLAY_GENE: lambda v: v in ws.model.spec.genes,
         keys.N_TOP: lambda v: isinstance(v, int) and not isinstance(v, bool) and 5 <= v <= 50,
         keys.SHOW_TABLE: lambda v: isinstance(v, bool),
+        keys.POINT_XY: lambda v: isinstance(v, list) and len(v) == 2 and all(_finite(x) for x in v),
         # The Trajectory page checks its endpoints against the data itself (and says so).
         keys.TRAJECTORY_START: _endpoint,
         keys.TRAJECTORY_END: _endpoint,
@@ -46,6 +51,10 @@ def _choice_checks(ws: Workspace) -> dict[str, Any]:
         keys.TRAJECTORY_STEP: lambda v: _whole(v) and v >= 0,
         keys.TRAJECTORY_GENES: lambda v: v in ("changing", "chosen"),
     }
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _whole(value: Any) -> bool:
@@ -152,7 +161,7 @@ def apply_view(ws: Workspace, state: ViewState, *, origin: str) -> list[str]:
         if check is None:
             continue
         if check(value):
-            st.session_state[key] = value
+            st.session_state[key] = tuple(value) if key == keys.POINT_XY else value
         else:
             skipped.append(key)
     for section, recorded in _compare_sections(state.extras).items():
@@ -168,15 +177,20 @@ def apply_view(ws: Workspace, state: ViewState, *, origin: str) -> list[str]:
 
 # ----------------------------------------------------------------------------- links
 def read_link() -> None:
-    """On a session's first run, take the view from the address (before the sidebar runs).
+    """Take the view from the address (before the sidebar runs): on a session's first run, and
+    whenever the address is not the one this session last wrote (the browser's Back / Forward,
+    which rerun the app with an earlier address: every finished move is a step of history).
 
     The view waits until its model is open (:func:`apply_link`); its source (the demo, or files
     under the data root) is chosen in the sidebar.
     """
-    if st.session_state.get(_LINK_READ):
-        return
-    st.session_state[_LINK_READ] = True
     params = st.query_params.to_dict()
+    if st.session_state.get(_LINK_READ):
+        written = st.session_state.get(_LINK_WRITTEN)
+        if written is None or not params or params == written or "v" not in params:
+            return
+        st.session_state[_LINK_NAVIGATED] = True  # Back / Forward: the view it names, exactly as it was
+    st.session_state[_LINK_READ] = True
     if not params:
         return
     try:
@@ -202,7 +216,9 @@ def apply_link(ws: Workspace) -> None:
     if data is not None:
         try:
             state, warnings = ViewState.from_dict(data, ws.model.spec)
-            notes = apply_view(ws, state, origin=f"shared link ({state.cell_id or 'a latent point'})")
+            navigated = st.session_state.pop(_LINK_NAVIGATED, False)
+            origin = state.cell_id if navigated and state.cell_id else f"shared link ({state.cell_id or 'a latent point'})"
+            notes = apply_view(ws, state, origin=origin)
         except StateFileError as exc:
             st.session_state[_LINK_MESSAGE] = ("warning", f"The view in this address was not applied. {exc}")
         else:
@@ -226,3 +242,4 @@ def write_link(ws: Workspace, *, page: str) -> None:
         query = view_link.to_query(replace(state, extras=extras))
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
+    st.session_state[_LINK_WRITTEN] = query
