@@ -1,4 +1,8 @@
-"""Explore: move through latent space and watch what the decoder predicts for each gene."""
+"""Explore: move through latent space and watch what the decoder predicts for each gene.
+
+The map, the latent sliders and the chosen genes' chart share one screen; the full charts of
+the point, the downloads and the table of every gene follow below.
+"""
 
 import pandas as pd
 import streamlit as st
@@ -8,17 +12,20 @@ from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES
 from scvi_viz.plots.decoded import DecodedCharts, decoded_charts
 from scvi_viz.plots.export import table_csv, toolbar_config
-from scvi_viz.ui import cache, keys, point, sidebar
+from scvi_viz.ui import cache, keys, point, sidebar, walk
 from scvi_viz.ui.cell_map import map_chart, map_point
 from scvi_viz.ui.components.live_chart import live_chart
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.genes import chosen_genes, gene_picker
-from scvi_viz.ui.views import write_link
 from scvi_viz.ui.posterior import cell_uncertainty_section
+from scvi_viz.ui.views import write_link
+
+MAP_HEIGHT = 400
 
 
-def map_view(ws: Workspace) -> tuple[str, str, str | None]:
-    """The map and its choices of embedding and colours; returns (embedding, colour by, gene)."""
+def map_choices(ws: Workspace) -> tuple[str, str, str | None]:
+    """The map's embedding and colours; returns (embedding, colour by, gene). Inside the fragment:
+    a new colouring redraws the map, not the page."""
     c1, c2, c3 = st.columns(3)
     emb_name = c1.selectbox("Map", ws.embedding_names(), key=keys.EMBEDDING, persist_state="session")
     columns = ws.color_columns()
@@ -36,50 +43,33 @@ def map_view(ws: Workspace) -> tuple[str, str, str | None]:
                    f"{MAX_COLOUR_CATEGORIES}. " + (f"Cells are coloured by {fallback!r} instead: " if fallback else "")
                    + "choose another column, or a gene.")
         color_by, gene = (fallback, None) if fallback else (cache.GENE_COLOUR, ws.model.genes[0])
-    st.caption("Click a cell, or empty space between cells, to decode there; the black × marks the current point. "
-               "Drag to pan, scroll to zoom, double-click to reset the zoom.")
     cache.embedding(ws, emb_name)  # computed (or read) here, so that a note about its disk cache shows once
-    st.plotly_chart(cache.map_figure(ws, emb_name, color_by, gene), key="umap", config=toolbar_config(f"map_{emb_name}"))
     return emb_name, color_by, gene
 
 
-def point_view(ws: Workspace) -> tuple[DecodedCharts, pd.DataFrame, dict[str, str]]:
-    """Sliders and covariates, and everything the decoder says at that point.
-
-    Returns the point's charts, the profile of every gene and the provenance of exported numbers.
-    """
-    origin = point.point_origin()
-    st.markdown(f"**Current point:** {origin}",
-                help="How the point was set: a clicked cell, a click on empty space, sliders or a restored view.")
-    control_col, chart_col = st.columns([1, 3])
+def full_charts(ws: Workspace, profile: pd.DataFrame, origin: str, caption: dict[str, str]) -> DecodedCharts:
+    """Every panel decoded at the point (top genes, chosen genes' counts, zeros, parameters)."""
     here = point.current_point()
-    profile = point.timed_decode(lambda: profiles.gene_profile(ws.model, here))
     where = here.describe(ws.model.spec)
-    caption = profiles.provenance(here, origin=origin, model=ws.model)
     genes = chosen_genes()
     charts = decoded_charts(profile, genes=genes, n_top=st.session_state.get(keys.N_TOP, 20),
                             library_size=here.library_size, likelihood=ws.model.gene_likelihood,
                             size_factor=ws.model.uses_size_factor, subtitle=origin + (f" · {where}" if where else ""),
                             caption=caption)
-    with chart_col:
-        live_chart(charts.whole.figure, key="point_chart", config=toolbar_config("decoded_at_point"))
-        drawn = len(charts.drawn_genes)
-        more = f" The panels draw the first {drawn} of the {len(genes)} chosen genes; the table has all." if drawn < len(genes) else ""
-        st.caption(f"Decoded {len(profile):,} genes in {st.session_state[keys.LAST_DECODE_MS]:.1f} ms on "
-                   f"{ws.model.device.type.upper()}. Pick genes above the map for the per-gene panels.{more}")
-    # After the chart, though drawn left of it: the browser starts drawing the chart while
-    # the controls are still being sent. (Their callbacks have already set the point.)
-    with control_col:
-        point.reset_button(ws)
-        point.point_controls(ws)
-    return charts, profile, caption
+    live_chart(charts.whole.figure, key="point_chart", config=toolbar_config("decoded_at_point"))
+    drawn = len(charts.drawn_genes)
+    more = f" The panels draw the first {drawn} of the {len(genes)} chosen genes; the table has all." if drawn < len(genes) else ""
+    hint = "" if genes else " Pick genes at the top of the page for the per-gene panels."
+    st.caption(f"Decoded {len(profile):,} genes in {st.session_state[keys.LAST_DECODE_MS]:.1f} ms on "
+               f"{ws.model.device.type.upper()}.{hint}{more}")
+    return charts
 
 
 def gene_table(profile: pd.DataFrame, library_size: float) -> None:
     """Every gene at the point, behind a toggle (for large models the biggest thing a rerun sends)."""
     st.subheader("All genes at this point")
     if st.toggle("Show a table of every gene (sortable, searchable)", key=keys.SHOW_TABLE, persist_state="session",
-                 help="Off by default: for models with many genes the table is the largest thing a slider move sends."):
+                 help="Off by default: for models with many genes the table is the largest thing a move sends."):
         st.caption(
             f"Expected counts at library size {library_size:,.0f}; normalised expression is a fraction of the library; "
             "the 90% interval is of the count distribution (ZINB/NB/Poisson)."
@@ -94,39 +84,68 @@ def gene_table(profile: pd.DataFrame, library_size: float) -> None:
 
 
 @st.fragment
-def explore(ws: Workspace, emb_name: str, color_by: str, gene: str | None) -> None:
-    """Slider moves and map clicks rerun this fragment only: the current point, its cross on
-    the map and everything decoded there. The map itself (outside) is neither re-sent nor redrawn."""
-    marker = map_point(ws, emb_name, map_key="umap")
-    charts, profile, caption = point_view(ws)
-    where = point.current_point().describe(ws.model.spec)
-    the_map = map_chart(ws, emb_name, color_by, gene, marker=marker,
-                        point=point.point_origin() + (f" · {where}" if where else ""))
+def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
+    """A move (slider, map click, covariate) reruns this fragment only: the map (unchanged, so not
+    re-sent), the current point, its x and everything decoded there."""
+    here = point.current_point()
+    profile = point.timed_decode(lambda: profiles.gene_profile(ws.model, here))
+    origin = point.point_origin()
+    caption = profiles.provenance(here, origin=origin, model=ws.model)
+    genes = chosen_genes()
+    the_map, instrument = st.columns([3, 2], gap="medium")
+    with the_map:
+        emb_name, color_by, gene = map_choices(ws)
+        marker = map_point(ws, emb_name, map_key="umap", hover=decoder is not None, cells=decoder)
+        st.plotly_chart(cache.map_figure(ws, emb_name, color_by, gene, height=MAP_HEIGHT), key="umap",
+                        config=toolbar_config(f"map_{emb_name}"))
+        st.caption("Click a cell, or empty space between cells, to decode there (the black × marks the current "
+                   "point); with *preview on hover*, the point under the mouse is decoded in your browser. "
+                   "Drag to pan, scroll to zoom, double-click to reset the zoom.")
+    with instrument:
+        st.markdown(f"**Current point:** {origin}",
+                    help="How the point was set: a clicked cell, a click on empty space, the sliders or a view "
+                         "restored from a link or a report bundle.")
+        summary, change = st.columns([5, 2], vertical_alignment="center")
+        summary.caption(walk.covariate_summary(ws))
+        with change.popover("Edit", help="The point's library size and covariates."):
+            walk.covariate_controls(ws)
+        walk.walk(ws, profile, genes=genes[:40], n_top=st.session_state.get(keys.N_TOP, 20), embedding_name=emb_name,
+                  map_key="umap", marker=marker, decoder=decoder)
+        if refusal:
+            st.caption(f"Live preview off: {refusal} The charts follow each finished move from the server.")
+    where = here.describe(ws.model.spec)
+    charts = full_charts(ws, profile, origin, caption)
+    exported_map = map_chart(ws, emb_name, color_by, gene, marker=marker, point=origin + (f" · {where}" if where else ""))
     st.subheader("Download")
-    export_picker({"Map, with the current point": the_map,
+    export_picker({"Map, with the current point": exported_map,
                    "Decoded at the current point (all panels, as shown)": charts.whole, **charts.panels},
                   key="explore_export")
     all_genes, report = st.columns(2)
     all_genes.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
                               file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
     with report:
-        report_button(ws, [the_map, charts.whole, *charts.panels.values()], page="explore", tables={"all_genes": profile})
-    gene_table(profile, point.current_point().library_size)
+        report_button(ws, [exported_map, charts.whole, *charts.panels.values()], page="explore", tables={"all_genes": profile})
+    gene_table(profile, here.library_size)
     write_link(ws, page="explore")
     cell_uncertainty_section(ws)
 
 
 ws = sidebar.workspace(__file__)
 if ws is not None:
-    st.title("Explore the latent space")
-    st.caption(
-        "Each point in the model's latent space is a cell state. Click a cell (or empty space) on the map, "
-        "or move the sliders, and the decoder's predictions for every gene update below."
-    )
+    # The instrument (map, sliders, chosen genes) fits one screen down to 1100 x 800: less padding and
+    # smaller gaps than Streamlit's defaults, on this page only.
+    st.html("<style>.stMainBlockContainer { padding: 1.2rem 2rem 6rem; } "
+            ".stMainBlockContainer [data-testid='stVerticalBlock'] { gap: 0.55rem; } "
+            "h1 { padding: 0 !important; font-size: 1.75rem !important; }</style>")
+    st.title("Explore the latent space", help=(
+        "Each point in the model's latent space is a cell state. Click a cell (or empty space) on the map, or move "
+        "the sliders, and the decoder's predictions for every gene follow."))
     # Outside the fragment: the gene list (every gene of the model as options) is not re-sent
-    # on each slider move; changing it reruns the page.
-    picker, n_top = st.columns([4, 1], vertical_alignment="bottom")
+    # on each move; changing it reruns the page.
+    picker, n_top = st.columns([9, 1], vertical_alignment="bottom")
     with picker:
         gene_picker(ws)
-    n_top.slider("Number of top genes", 5, 50, 20, key=keys.N_TOP, persist_state="session")
-    explore(ws, *map_view(ws))
+    n_top.number_input("Top genes", 5, 50, 20, key=keys.N_TOP, persist_state="session",
+                       help="How many genes the read-out and the charts list by expected counts.")
+    decoder, refusal = walk.load_in_browser(ws)
+    explore(ws, decoder, refusal)

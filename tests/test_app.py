@@ -17,7 +17,7 @@ from scvi_viz.io import sources
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 REFUSED = Path(__file__).parent / "fixtures" / "refused"
-LATENT_SLIDERS = "scvi_viz_latent_sliders"
+LATENT_SLIDERS = "scvi_viz_latent_walk"
 
 
 def _values(array) -> np.ndarray:
@@ -50,7 +50,7 @@ def map_point(at: AppTest) -> tuple[float, float]:
 
 
 def component_data(at: AppTest, name: str) -> dict:
-    """The data Python sent to the scvi-viz component ``name`` (e.g. "scvi_viz_latent_sliders")."""
+    """The data Python sent to the scvi-viz component ``name`` (e.g. "scvi_viz_latent_walk")."""
     element = next(e for e in at.get("bidi_component") if e.proto.component_name == name)
     return json.loads(element.proto.json)
 
@@ -207,7 +207,7 @@ def test_reset_returns_to_clicked_cell(app):
     first = latent(app)
     move_latent(app, 0, "min")
     assert latent(app)[0] != pytest.approx(first[0])
-    run(next(b for b in app.button if b.label == "Reset to clicked cell").click())
+    component_event(app, LATENT_SLIDERS, "reset", True)  # the walk's "Reset to clicked cell"
     assert latent(app) == pytest.approx(first)
     assert any("Current point:** cell" in m.value for m in app.markdown)
 

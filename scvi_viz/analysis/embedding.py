@@ -152,6 +152,10 @@ def stored_umap_fit(path: Path) -> int | None:
         return None
 
 
+INVERSE_MAP_K = 10
+"""Cells whose latent points an empty-space click averages."""
+
+
 class InverseMap:
     """Map 2-D embedding positions back to latent space, and latent points onto the plot.
 
@@ -169,7 +173,7 @@ class InverseMap:
         Number of neighbours averaged.
     """
 
-    def __init__(self, coords: np.ndarray, latent: np.ndarray, k: int = 10):
+    def __init__(self, coords: np.ndarray, latent: np.ndarray, k: int = INVERSE_MAP_K):
         self.coords = np.asarray(coords, dtype=np.float64)
         self.latent = np.asarray(latent, dtype=np.float32)
         self.k = min(k, self.coords.shape[0])
@@ -193,6 +197,11 @@ class InverseMap:
             return values[idx[0]].astype(np.float64)
         w = 1.0 / dist
         return (w[:, None] * values[idx]).sum(0) / w.sum()
+
+    def nearest_cells(self, x: float, y: float) -> list[int]:
+        """The ``k`` cells nearest to ``(x, y)`` on the plot, nearest first: those :meth:`latent_at` averages."""
+        _, idx = self._tree.query([x, y], k=self.k)
+        return [int(i) for i in np.atleast_1d(idx)]
 
     def latent_at(self, x: float, y: float) -> np.ndarray:
         """Latent point (float32) for the embedding position ``(x, y)``."""

@@ -24,13 +24,15 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from scvi_viz.analysis import compare, genes
-from scvi_viz.analysis.embedding import CacheDirWarning, InverseMap, content_key
+from scvi_viz.analysis.embedding import INVERSE_MAP_K, CacheDirWarning, InverseMap, content_key
 from scvi_viz.analysis.prepare import STEP_TEXT
+from scvi_viz.analysis.walk import DataDistance, browser_cells
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.covariates import CovariateKind
 from scvi_viz.io import sources
-from scvi_viz.plots.cell_map import MAP_HOVER_MAX_CELLS, umap_figure
+from scvi_viz.plots.cell_map import MAP_HOVER_MAX_CELLS, grid_step, map_sample, umap_figure
 from scvi_viz.ui import keys
+from scvi_viz.ui.components.live_decoder import pack_payload
 
 GENE_COLOUR = "decoded expression of a gene"
 _SHOWN_NOTES = "_shown_notes"
@@ -126,6 +128,37 @@ def inverse_map(ws: Workspace, name: str) -> InverseMap:
     return _inverse_map(workspace_id(), name, ws, embedding(ws, name))
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _data_distance(ws_id: str, _ws: Workspace) -> DataDistance:
+    return DataDistance.build(_ws.latent)
+
+
+def data_distance(ws: Workspace) -> DataDistance:
+    """How far a latent point is from the cells (only queried)."""
+    return _data_distance(workspace_id(), ws)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Sending the decoder to your browser (once per model)…")
+def _browser_payload(ws_id: str, _ws: Workspace) -> bytes:
+    maps = {name: embedding(_ws, name) for name in _ws.embedding_names()}
+    header, arrays = browser_cells(_ws, rows=map_sample(_ws.n_cells), embeddings=maps,
+                                   grid_steps={name: grid_step(coords) for name, coords in maps.items()},
+                                   typical=data_distance(_ws).typical, k=INVERSE_MAP_K)
+    return pack_payload(key=browser_key(_ws), weights=_ws.model.browser_weights(), genes=_ws.model.genes,
+                        cells=header, arrays=arrays)
+
+
+def browser_key(ws: Workspace) -> str:
+    """The key under which the browser keeps this workspace's decoder and cells."""
+    return f"{ws.model.file_sha256[:16]}-{workspace_id()[:16]}"
+
+
+def browser_payload(ws: Workspace) -> bytes:
+    """The decoder's weights, the gene names and the drawn cells on every map, as one message for
+    ``components/live_decoder.js`` (built once per workspace; never changed)."""
+    return _browser_payload(workspace_id(), ws)
+
+
 @st.cache_resource(max_entries=2, show_spinner="Computing every cell's hidden layer (once per dataset)…")
 def _overlay_basis(ws_id: str, _ws: Workspace) -> genes.OverlayBasis:
     return genes.overlay_basis(_ws)
@@ -184,17 +217,18 @@ def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | No
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, _ws: Workspace) -> go.Figure:
-    return umap_figure(**map_inputs(_ws, embedding_name, color_by, gene))
+def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, height: int,
+                _ws: Workspace) -> go.Figure:
+    return umap_figure(**map_inputs(_ws, embedding_name, color_by, gene), height=height)
 
 
-def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | None) -> go.Figure:
+def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *, height: int = 520) -> go.Figure:
     """The map as the page shows it: cached, and without the current point (drawn over it).
 
     Its figure stays the same while the point moves, so Streamlit neither re-sends it nor
     makes the browser build it again.
     """
-    return _map_figure(workspace_id(), embedding_name, color_by, gene, ws)
+    return _map_figure(workspace_id(), embedding_name, color_by, gene, height, ws)
 
 
 @st.cache_data(max_entries=16, show_spinner="Decoding the group under each value…")

@@ -18,16 +18,19 @@ from scvi_viz.ui.components.map_point import map_point as draw_map_point
 from scvi_viz.ui.point import current_point, remember_clicked, set_point
 
 
-def map_point(ws: Workspace, embedding_name: str, *, map_key: str) -> tuple[float, float]:
+def map_point(ws: Workspace, embedding_name: str, *, map_key: str, hover: bool = False,
+              cells: str | None = None) -> tuple[float, float]:
     """Draw the current point over the map with key ``map_key``, and make clicks on it set the point.
 
     A cell click makes that cell the point (its z, library and covariates); a click on empty
     space maps the position back into latent space. The map's figure itself does not change.
-    Returns where the point is drawn (see :func:`marker_position`).
+    Returns where the point is drawn (see :func:`marker_position`). ``hover`` and ``cells``: the
+    browser's preview of the point under the mouse (see ``components/map_point.py``).
     """
     key = f"{map_key}_point"
     xy = marker_position(ws, embedding_name)
-    draw_map_point(key=key, map_key=map_key, xy=xy, on_click=lambda: _on_map_click(ws, embedding_name, key))
+    draw_map_point(key=key, map_key=map_key, xy=xy, on_click=lambda: _on_map_click(ws, embedding_name, key),
+                   hover=hover, cells=cells, embedding=embedding_name, grid_trace=GRID_TRACE_INDEX)
     return xy
 
 
@@ -52,7 +55,11 @@ def _on_map_click(ws: Workspace, embedding_name: str, key: str) -> None:
     inv = cache.inverse_map(ws, embedding_name)
     if cell is None:
         point = replace(current_point(), z=tuple(float(v) for v in z))
-        origin = f"empty-space click at ({xy[0]:.2f}, {xy[1]:.2f}), mapped by {inv.method}"
+        near = [str(ws.obs.index[i]) for i in inv.nearest_cells(*xy)]
+        before = st.session_state.get(keys.POINT_ORIGIN) or "the previous point"
+        origin = (f"empty space at ({xy[0]:.2f}, {xy[1]:.2f}): the {inv.method} ({', '.join(near[:3])}"
+                  f"{f' and {len(near) - 3} more' if len(near) > 3 else ''}); library size and covariates kept from "
+                  f"{before.split(': the ')[0]}, since empty space has none of its own")
     else:
         point, origin = remember_clicked(ws, cell)
     set_point(ws, point, origin=origin, xy=xy)

@@ -25,18 +25,21 @@ def gene_picker(ws: Workspace) -> list[str]:
     def add_pasted() -> None:
         text = st.session_state.get(_PASTED, "")
         names = [g for g in text.replace(",", " ").replace(";", " ").split() if g]
-        known = set(ws.model.spec.genes)
-        genes = list(dict.fromkeys([*chosen_genes(), *(g for g in names if g in known)]))
+        known = {g.upper(): g for g in ws.model.spec.genes}  # "cd3e" is CD3E, as the search box finds it
+        genes = list(dict.fromkeys([*chosen_genes(), *(known[g.upper()] for g in names if g.upper() in known)]))
         st.session_state[keys.GENES] = genes
         # Shown until the genes change again.
-        st.session_state[_PASTED_MISSING] = (tuple(genes), [g for g in names if g not in known])
+        st.session_state[_PASTED_MISSING] = (tuple(genes), [g for g in names if g.upper() not in known])
 
-    st.multiselect("Genes to chart", cache.sorted_genes(ws), key=keys.GENES, placeholder="type to search all genes",
-                   help="Type part of a gene name to search.", filter_mode="contains", persist_state="session")
-    with st.popover("Paste a gene list"):
+    pick, paste = st.columns([6, 1], vertical_alignment="bottom")
+    pick.multiselect("Genes to chart", cache.sorted_genes(ws), key=keys.GENES, placeholder="type to search all genes",
+                     help="Type part of a gene name to search.", filter_mode="contains", persist_state="session")
+    with paste.popover("Paste", help="Paste a list of gene names (any case), separated by spaces, commas or new lines."):
         st.text_area("Genes, separated by spaces, commas or new lines", key=_PASTED)
         st.button("Add these genes", on_click=add_pasted)
     pasted_into, missing = st.session_state.get(_PASTED_MISSING) or ((), [])
     if missing and pasted_into == tuple(chosen_genes()):
-        st.warning(f"Not in the model: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}")
+        st.warning(f"Not among the model's {ws.model.n_genes:,} genes: {', '.join(missing[:10])}"
+                   f"{' …' if len(missing) > 10 else ''} (models are usually trained on a selection of highly "
+                   "variable genes).")
     return chosen_genes()

@@ -6,6 +6,12 @@
 // over the map (found by its Streamlit key), moves it when Python sends a new position, keeps
 // it in place when the map is panned, zoomed or redrawn, and sends every click on the map
 // back to Python as a trigger value "click" (also a second click on the same cell).
+//
+// With "preview on hover" on, the point under the mouse is shown without a server request:
+// it is resolved as a click is (analysis/embedding.py: resolve_click and InverseMap.latent_at,
+// over the cells live_decoder.js loaded) and handed to the latent walk (latent_walk.js), which
+// decodes it in the browser. Leaving the map shows the current point again.
+const scviViz = (window.scviViz = window.scviViz || { decoders: {}, cells: {}, maps: {} });
 const SVG_NS = "http://www.w3.org/2000/svg";
 const CROSS_CLASS = "scvi-viz-point";
 const SIZE = 24;
@@ -56,6 +62,86 @@ function place(gd, point) {
   svg.dataset.y = String(point[1]);
 }
 
+// ------------------------------------------------------------------ hover preview
+function nearest2d(coords, n, x, y, k) {
+  const near = []; // [squared distance, cell], smallest first
+  for (let i = 0; i < n; i++) {
+    const dx = coords[2 * i] - x, dy = coords[2 * i + 1] - y;
+    const s = dx * dx + dy * dy;
+    if (near.length === k && s >= near[k - 1][0]) continue;
+    let m = Math.min(near.length, k - 1);
+    if (near.length < k) near.push(null);
+    while (m > 0 && near[m - 1][0] > s) { near[m] = near[m - 1]; m--; }
+    near[m] = [s, i];
+  }
+  return near;
+}
+
+function cellLatent(cells, i) {
+  return Array.from(cells.latent.subarray(i * cells.nLatent, (i + 1) * cells.nLatent));
+}
+
+// InverseMap.latent_at: the inverse-distance-weighted mean of the k nearest cells' latent points (float32).
+function latentAt(cells, coords, x, y) {
+  const near = nearest2d(coords, cells.n, x, y, Math.min(cells.k, cells.n));
+  if (Math.sqrt(near[0][0]) < 1e-9) return cellLatent(cells, near[0][1]);
+  const d = cells.nLatent, z = new Array(d).fill(0);
+  let w = 0;
+  for (const [s, i] of near) {
+    const wi = 1 / Math.sqrt(s);
+    w += wi;
+    for (let j = 0; j < d; j++) z[j] += wi * cells.latent[i * d + j];
+  }
+  return z.map((v) => Math.fround(v / w));
+}
+
+function cellCovariates(cells, i) {
+  return {
+    batch: cells.batch[i],
+    label: cells.label[i],
+    categorical: cells.categorical.map((codes) => codes[i]),
+    continuous: cells.continuous.map((values) => values[i]),
+  };
+}
+
+// analysis.embedding.resolve_click, for a hovered plotly point: {z, library, covariates, xy} or null.
+function resolveHover(link, p) {
+  const cells = link.cells && scviViz.cells[link.cells];
+  const walk = scviViz.walk;
+  if (!cells || !walk) return null;
+  const coords = cells.coords[link.embedding];
+  if (!coords) return null;
+  const x = Number(p.x), y = Number(p.y);
+  let cell = null;
+  if (p.curveNumber === link.gridTrace) {
+    const [[, i]] = nearest2d(coords, cells.n, x, y, 1);
+    const step = cells.gridSteps[link.embedding];
+    if (step && Math.abs(coords[2 * i] - x) <= step[0] / 2 && Math.abs(coords[2 * i + 1] - y) <= step[1] / 2) cell = i;
+    if (cell === null) {
+      const here = walk.current();
+      return { z: latentAt(cells, coords, x, y), library: here.library, covariates: here.covariates, xy: [x, y] };
+    }
+  } else {
+    const custom = Array.isArray(p.customdata) ? p.customdata[0] : p.customdata;
+    cell = cells.rowOf(custom);
+    if (cell === null) [[, cell]] = nearest2d(coords, cells.n, x, y, 1);
+  }
+  return { z: cellLatent(cells, cell), library: cells.library[cell], covariates: cellCovariates(cells, cell),
+           xy: [coords[2 * cell], coords[2 * cell + 1]] };
+}
+
+function previewAt(gd, link, event) {
+  if (!link.hover || scviViz.hoverPreview === false) return;
+  const p = event && event.points && event.points[0];
+  const point = p && resolveHover(link, p);
+  if (point && scviViz.walk.preview(point)) place(gd, point.xy);
+}
+
+function endPreview(gd, link) {
+  if (scviViz.walk) scviViz.walk.endPreview();
+  place(gd, link.point);
+}
+
 // One binding per map element: Streamlit builds a new one when the map's figure changes.
 function bind(gd, link) {
   if (gd.__scviVizPoint) {
@@ -67,6 +153,16 @@ function bind(gd, link) {
   const redraw = () => place(gd, binding.link.point);
   gd.on("plotly_afterplot", redraw);
   gd.on("plotly_relayout", redraw);
+  // Hover events come as fast as the mouse moves: one preview per frame, the newest.
+  let pending = null;
+  gd.on("plotly_hover", (event) => {
+    if (!binding.link.hover) return;
+    const first = pending === null;
+    pending = event;
+    if (first) requestAnimationFrame(() => { const e = pending; pending = null; previewAt(gd, binding.link, e); });
+  });
+  gd.on("plotly_unhover", () => { if (binding.link.hover) endPreview(gd, binding.link); });
+  gd.addEventListener("mouseleave", () => { if (binding.link.hover) endPreview(gd, binding.link); });
   gd.on("plotly_click", (event) => {
     const p = event && event.points && event.points[0];
     if (!p) return;
@@ -91,7 +187,12 @@ export default function ({ data, setTriggerValue }) {
     links.set(mapKey, link);
   }
   link.point = data.point;
+  link.hover = Boolean(data.hover);
+  link.cells = data.cells;
+  link.embedding = data.embedding;
+  link.gridTrace = data.grid_trace;
   link.send = (hit) => setTriggerValue("click", hit);
+  scviViz.maps[mapKey] = { place: (xy) => { const gd = graphDiv(mapKey); if (gd) place(gd, xy); } };
   const attach = () => {
     const gd = graphDiv(mapKey);
     if (!gd) return false;

@@ -1,0 +1,156 @@
+"""The live walk in Chromium: the charts follow a dragged slider and the mouse over the map with no
+server request, the server's numbers after the release equal the last live ones, the map, the
+sliders and the chosen genes' chart share one screen, and Back / Undo bring back each view.
+
+Streamlit talks to the server over one WebSocket: "no server request" means no frame sent on it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_browser import _MAP, _MAP_TARGETS_JS, hovered, open_app, wait_idle
+
+WALK = ".scvi-viz-walk"  # inside the component's shadow root: Playwright's CSS locators pierce it
+_CHOSEN_JS = """
+() => {
+  const host = [...document.querySelectorAll('*')].find(e => e.shadowRoot && e.shadowRoot.querySelector('.scvi-viz-walk'));
+  const root = host && host.shadowRoot.querySelector('.scvi-viz-walk');
+  if (!root) return null;
+  const rows = [...root.querySelectorAll('.gene')];
+  return {source: root.querySelector('.chart .title').dataset.source, frames: +(root.dataset.frames || 0),
+          z: JSON.parse(root.dataset.z || 'null'), live: root.dataset.live, preview: root.dataset.preview || 'off',
+          genes: rows.map(r => r.dataset.gene), rates: rows.map(r => +r.dataset.rate),
+          top: root.querySelector('.top').dataset.genes,
+          ratio: +(root.querySelector('.status').dataset.ratio || NaN)};
+}
+"""
+
+
+SAME_POINT = "s.source === 'server' && s.z.every((v, i) => Math.fround(v) === Math.fround(arg[i]))"
+"""The server shows the point ``arg`` as the decoder takes it (float32)."""
+
+
+def walk_state(page) -> dict:
+    return page.evaluate(_CHOSEN_JS)
+
+
+def count_frames_sent(page) -> list:
+    """Every frame the page sends the server over its WebSocket from now on (appended as they go)."""
+    sent: list = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    return sent
+
+
+def wait_walk(page, condition: str, arg=None):
+    js = "(arg) => { const s = (" + _CHOSEN_JS + ")(); return !!s && (" + condition + "); }"
+    page.wait_for_function(js, arg=arg)
+
+
+def relative_difference(a: list[float], b: list[float]) -> float:
+    return max(abs(x - y) / max(abs(y), 1e-9) for x, y in zip(a, b))
+
+
+def test_a_drag_is_followed_in_the_browser_and_confirmed_by_the_server(new_page, app_url):
+    page = new_page()
+    sent = count_frames_sent(page)
+    open_app(page, app_url)
+    wait_walk(page, "s.live === 'on' && s.genes.length > 0 && s.source === 'server'")
+    before = walk_state(page)
+    slider = page.locator(f'{WALK} input[type="range"][aria-label="latent dimension 1"]')
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    wait_idle(page)
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    page.mouse.down()
+    n_sent = len(sent)
+    seen = []
+    for k in range(1, 9):  # the thumb goes right, step by step, as a hand would
+        page.mouse.move(box["x"] + box["width"] * (0.5 + 0.05 * k), y)
+        wait_walk(page, "s.frames > arg", arg=(seen[-1]["frames"] if seen else before["frames"]))
+        seen.append(walk_state(page))
+    assert len(sent) == n_sent, "a drag must not talk to the server until the thumb is released"
+    assert all(s["source"] == "browser" for s in seen)
+    assert seen[-1]["rates"] != before["rates"] and seen[-1]["z"][0] != before["z"][0]
+    assert len({json.dumps(s["rates"]) for s in seen}) > 4  # the chart followed the hand, not only its end
+    page.mouse.up()
+    wait_walk(page, "s.source === 'server' && s.z[0] === arg", arg=seen[-1]["z"][0])
+    after = walk_state(page)
+    assert len(sent) > n_sent  # the release went to the server ...
+    assert relative_difference(seen[-1]["rates"], after["rates"]) < 1e-5  # ... which agrees with the browser
+    assert after["top"] == seen[-1]["top"]
+    assert after["ratio"] == pytest.approx(seen[-1]["ratio"], rel=1e-6)
+    assert not page.js_errors
+
+
+def test_hover_previews_what_a_click_at_the_same_place_decodes(new_page, app_url):
+    page = new_page()
+    open_app(page, app_url)
+    wait_walk(page, "s.live === 'on' && s.source === 'server'")
+    targets = page.evaluate(_MAP_TARGETS_JS, 3)
+    sent = count_frames_sent(page)
+    for target in (targets["empty"], targets["isolated"][0]):
+        wait_idle(page)
+        current = walk_state(page)["z"]
+        n_sent = len(sent)
+        hovered(page, target)
+        wait_walk(page, "s.preview === 'on' && s.source === 'browser'")
+        preview = walk_state(page)
+        assert len(sent) == n_sent, "a hover preview must not talk to the server"
+        page.mouse.click(target["X"], target["Y"])
+        wait_walk(page, "s.source === 'server' && s.preview !== 'on' && s.z.some((v, i) => v !== arg[i])", arg=current)
+        clicked = walk_state(page)
+        assert relative_difference(preview["z"], clicked["z"]) < 1e-6
+        assert relative_difference(preview["rates"], clicked["rates"]) < 1e-5
+        assert preview["ratio"] == pytest.approx(clicked["ratio"], rel=1e-5)
+    page.mouse.move(1, 1)  # off the map: the current point again
+    assert not page.js_errors
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1500, "height": 1000}, {"width": 1100, "height": 800}])
+def test_map_sliders_and_chosen_genes_share_one_screen(new_page, app_url, viewport):
+    page = new_page(viewport)
+    open_app(page, app_url)
+    wait_walk(page, "s.genes.length > 0")
+    page.evaluate("window.scrollTo(0, 0)")
+    boxes = {
+        "map": page.evaluate(f"() => {{ const r = {_MAP}.querySelector('.nsewdrag').getBoundingClientRect();"
+                             " return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; }"),
+        "sliders": page.locator(f"{WALK} .sliders").bounding_box(),
+        "chosen genes": page.locator(f"{WALK} .chart").bounding_box(),
+    }
+    for name, box in boxes.items():
+        bottom = box["bottom"] if "bottom" in box else box["y"] + box["height"]
+        top = box["top"] if "top" in box else box["y"]
+        right = box["right"] if "right" in box else box["x"] + box["width"]
+        assert top >= 0 and bottom <= viewport["height"], f"the {name} runs out of the screen: {top:.0f}-{bottom:.0f} px"
+        assert right <= viewport["width"], f"the {name} runs off the right edge"
+
+
+def test_back_undo_and_redo_step_through_finished_moves(new_page, app_url):
+    page = new_page()
+    open_app(page, app_url)
+    wait_walk(page, "s.source === 'server'")
+    first = walk_state(page)
+    slider = page.locator(f'{WALK} input[type="range"][aria-label="latent dimension 2"]')
+    slider.focus()
+    for _ in range(2):
+        wait_idle(page)
+        z_before = walk_state(page)["z"]
+        page.keyboard.press("ArrowRight")
+        wait_walk(page, "s.source === 'server' && s.z[1] !== arg", arg=z_before[1])
+    wait_idle(page)
+    last = walk_state(page)
+    page.go_back()
+    wait_walk(page, "s.source === 'server' && s.z[1] !== arg", arg=last["z"][1])
+    middle = walk_state(page)
+    page.locator(f"{WALK} .nav button", has_text="Undo").click()
+    wait_walk(page, SAME_POINT, arg=first["z"])
+    assert walk_state(page)["rates"] == first["rates"]
+    page.locator(f"{WALK} .nav button", has_text="Redo").click()
+    wait_walk(page, SAME_POINT, arg=middle["z"])
+    page.go_forward()
+    wait_walk(page, SAME_POINT, arg=last["z"])
+    assert walk_state(page)["rates"] == last["rates"]
+    assert not page.js_errors
