@@ -10,6 +10,11 @@ reports the median and 90th percentile of:
     charts, and the map's current-point cross (drawn over the map by scvi_viz/ui/components/map_point.js);
 (b) a click on a cell of the map until all charts show new values;
 (c) a key press on the minimal app's slider until its chart shows new values;
+(d) a drag of the "latent dimension 1" thumb across its range, pointer events every 16 ms: chart
+    updates per second, event -> chart updated (the browser decodes the point: no server
+    request), frames sent to the server during the drag, and the release until the server's
+    numbers replace the browser's;
+(e) the mouse moved over the map with *preview on hover*, every 16 ms: the same measures;
 
 plus the cold start (process start until the map and charts are drawn) and the warm reload
 (``page.reload()`` until they are drawn again).
@@ -189,6 +194,47 @@ DOUBLE_CLICK_JS = """
 () => window.__bench.charts()['st-key-umap']._context.doubleClickDelay
 """
 
+# The live walk (scvi_viz/ui/components/latent_walk.js) lives in a shadow root; it counts the frames it
+# draws in data-frames. Each pointer move and each drawn frame is timed in the page.
+WALK_ARM_JS = """
+() => {
+  const host = [...document.querySelectorAll('*')].find(e => e.shadowRoot && e.shadowRoot.querySelector('.scvi-viz-walk'));
+  const root = host.shadowRoot.querySelector('.scvi-viz-walk');
+  const rec = window.__walk = {moves: [], frames: [], root};
+  if (!window.__walkListening) {
+    window.__walkListening = true;
+    window.addEventListener('pointermove', () => window.__walk && window.__walk.moves.push(performance.now()), {capture: true});
+  }
+  rec.observer = new MutationObserver(() => rec.frames.push(performance.now()));
+  rec.observer.observe(root, {attributes: true, attributeFilter: ['data-frames']});
+  return root.dataset.frames || '0';
+}
+"""
+
+WALK_RESULT_JS = """
+() => {
+  const rec = window.__walk;
+  rec.observer.disconnect();
+  // Per drawn frame: from the first pointer move after the previous frame to this frame.
+  const latencies = [];
+  let i = 0, last = -Infinity;
+  for (const t of rec.frames) {
+    while (i < rec.moves.length && rec.moves[i] <= last) i++;
+    if (i < rec.moves.length && rec.moves[i] <= t) latencies.push(t - rec.moves[i]);
+    last = t;
+  }
+  const span = rec.moves.length > 1 ? rec.moves[rec.moves.length - 1] - rec.moves[0] : NaN;
+  return {moves: rec.moves.length, frames: rec.frames.length, span_ms: span, latencies};
+}
+"""
+
+WALK_FROM_SERVER_JS = """
+() => {
+  const host = [...document.querySelectorAll('*')].find(e => e.shadowRoot && e.shadowRoot.querySelector('.scvi-viz-walk'));
+  return host.shadowRoot.querySelector('.scvi-viz-walk .chart .title').dataset.source === 'server';
+}
+"""
+
 HOVERED_JS = """
 () => {
   const h = window.__bench.charts()['st-key-umap']._hoverdata;
@@ -283,6 +329,86 @@ def map_clicks(page, n: int) -> tuple[list[dict], int]:
     return samples, skipped
 
 
+def _frames_sent(page) -> list:
+    sent: list = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    return sent
+
+
+def walk_summary(result: dict, sent: int) -> dict:
+    """Updates per second, event -> chart latency (median, p90) and server frames sent, of one gesture."""
+    lat = sorted(result["latencies"])
+    return {"pointer_events": result["moves"], "chart_updates": result["frames"],
+            "updates_per_s": 1e3 * result["frames"] / result["span_ms"] if result["span_ms"] else None,
+            "latency_median_ms": statistics.median(lat) if lat else None,
+            "latency_p90_ms": statistics.quantiles(lat, n=10, method="inclusive")[-1] if len(lat) > 1 else None,
+            "frames_sent_to_server": sent}
+
+
+def drags(page, sent: list, n: int, steps: int = 60, interval_s: float = 0.016) -> tuple[list[dict], list[float]]:
+    """``n`` drags of the first latent thumb across its range; returns (per-drag summaries, release ms)."""
+    page.bring_to_front()
+    slider = page.locator('.scvi-viz-walk input[type="range"][aria-label="latent dimension 1"]')
+    out, releases = [], []
+    for k in range(n):
+        page.wait_for_function("() => window.__bench.idle()", timeout=READY_TIMEOUT_MS)
+        box = slider.bounding_box()
+        y = box["y"] + box["height"] / 2
+        xs = [box["x"] + box["width"] * (0.05 + 0.9 * i / steps) for i in range(steps + 1)]
+        if k % 2:
+            xs = xs[::-1]
+        page.mouse.move(xs[0], y)
+        page.mouse.down()
+        page.evaluate(WALK_ARM_JS)
+        before = len(sent)
+        for x in xs[1:]:
+            start = time.perf_counter()
+            page.mouse.move(x, y)
+            time.sleep(max(0.0, interval_s - (time.perf_counter() - start)))
+        result = page.evaluate(WALK_RESULT_JS)
+        during = len(sent) - before
+        start = time.perf_counter()
+        page.mouse.up()
+        page.wait_for_function(WALK_FROM_SERVER_JS, polling="raf", timeout=INTERACTION_TIMEOUT_MS)
+        page.wait_for_function("() => window.__bench.idle()", timeout=READY_TIMEOUT_MS)
+        releases.append(1e3 * (time.perf_counter() - start))
+        out.append(walk_summary(result, during))
+    return out, releases
+
+
+def hovers_over_map(page, sent: list, n: int, steps: int = 60, interval_s: float = 0.016) -> list[dict]:
+    """``n`` sweeps of the mouse across the middle of the map; each a summary as for drags."""
+    page.bring_to_front()
+    out = []
+    for k in range(n):
+        page.wait_for_function("() => window.__bench.idle()", timeout=READY_TIMEOUT_MS)
+        box = page.evaluate("() => { const r = window.__bench.charts()['st-key-umap'].querySelector('.nsewdrag')"
+                            ".getBoundingClientRect(); return {x: r.left, y: r.top, w: r.width, h: r.height}; }")
+        y = box["y"] + box["h"] * (0.3 + 0.4 * (k % 3) / 2)
+        xs = [box["x"] + box["w"] * (0.05 + 0.9 * i / steps) for i in range(steps + 1)]
+        page.mouse.move(xs[0], y)
+        page.evaluate(WALK_ARM_JS)
+        before = len(sent)
+        for x in xs[1:]:
+            start = time.perf_counter()
+            page.mouse.move(x, y)
+            time.sleep(max(0.0, interval_s - (time.perf_counter() - start)))
+        result = page.evaluate(WALK_RESULT_JS)
+        out.append(walk_summary(result, len(sent) - before))
+        page.mouse.move(1, 1)
+    return out
+
+
+def gesture_summary(runs: list[dict]) -> dict:
+    """Medians over gestures of each gesture's figures; the worst p90 latency; all frames sent."""
+    def med(key):
+        values = [r[key] for r in runs if r[key] is not None]
+        return statistics.median(values) if values else None
+    return {"gestures": len(runs), "updates_per_s": med("updates_per_s"), "latency_median_ms": med("latency_median_ms"),
+            "latency_p90_ms": max((r["latency_p90_ms"] for r in runs if r["latency_p90_ms"] is not None), default=None),
+            "frames_sent_to_server": sum(r["frames_sent_to_server"] for r in runs), "runs": runs}
+
+
 def machine() -> dict:
     model = platform.processor() or ""
     with contextlib.suppress(OSError):
@@ -315,10 +441,19 @@ def print_report(results: dict) -> None:
                       ("cold start: minimal app (process -> chart)", "minimal_cold_start")):
         c = results[key]
         print(f"{name:<46}{1:>4}{c['drawn_ms']:>12.1f}{'':>10}   (server healthy after {c['healthy_ms']:.0f} ms)")
+    for name, key in (("(d) drag a latent thumb, pointer every 16 ms", "drag"),
+                      ("(e) hover over the map, pointer every 16 ms", "hover")):
+        g = results[key]
+        print(f"{name}: {g['updates_per_s']:.0f} chart updates/s, event -> chart median {g['latency_median_ms']:.1f} ms, "
+              f"p90 (worst gesture) {g['latency_p90_ms']:.1f} ms, {g['frames_sent_to_server']} frames sent to the "
+              f"server during {g['gestures']} gestures")
+    rel = results["drag_release"]
+    print(f"(d) release -> the server's numbers in the walk: median {rel['median_ms']:.0f} ms, p90 {rel['p90_ms']:.0f} ms")
     r = results["ratios"]
     print()
     print(f"slider / minimal: median x{r['slider_over_minimal_median']:.2f}, p90 x{r['slider_over_minimal_p90']:.2f}")
     print(f"click  / minimal: median x{r['click_over_minimal_median']:.2f}, p90 x{r['click_over_minimal_p90']:.2f}")
+    print(f"release / minimal: median x{r['release_over_minimal_median']:.2f}, p90 x{r['release_over_minimal_p90']:.2f}")
     m = results["machine"]
     for key in ("slider", "click", "minimal_slider"):
         x = results[key]
@@ -387,6 +522,15 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     clicks, results["click_cells_skipped"] = map_clicks(app_page, args.warmup + args.n)
     results["click"] = interaction_summary(clicks[args.warmup:])
 
+    sent = _frames_sent(app_page)
+    app_page.reload()
+    wait_ready(app_page, n_app_charts, "Download report bundle")
+    print(f"(d) {args.gestures} drags of '{SLIDER}' ...", flush=True)
+    drag_runs, releases = drags(app_page, sent, args.gestures)
+    results["drag"], results["drag_release"] = gesture_summary(drag_runs), summary(releases)
+    print(f"(e) {args.gestures} sweeps of the mouse over the map ...", flush=True)
+    results["hover"] = gesture_summary(hovers_over_map(app_page, sent, args.gestures))
+
     print(f"(c) {args.warmup} + {args.n} key presses on the minimal app ...", flush=True)
     slider_presses(minimal_page, "value", args.warmup)
     results["minimal_slider"] = interaction_summary(slider_presses(minimal_page, "value", args.n))
@@ -401,6 +545,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
         "slider_over_minimal_p90": results["slider"]["p90_ms"] / m["p90_ms"],
         "click_over_minimal_median": results["click"]["median_ms"] / m["median_ms"],
         "click_over_minimal_p90": results["click"]["p90_ms"] / m["p90_ms"],
+        "release_over_minimal_median": results["drag_release"]["median_ms"] / m["median_ms"],
+        "release_over_minimal_p90": results["drag_release"]["p90_ms"] / m["p90_ms"],
     }
     results["load_after"] = os.getloadavg()
     return results
@@ -411,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=20, help="measured interactions of each kind (at least 20)")
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured interactions before each kind")
     parser.add_argument("--reloads", type=int, default=5, help="warm reloads of each app")
+    parser.add_argument("--gestures", type=int, default=6, help="drags and map sweeps measured (d, e)")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers (and every sample) here")
     args = parser.parse_args(argv)
     if args.n < 20:

@@ -21,6 +21,8 @@ from scvi_viz.ui.posterior import cell_uncertainty_section
 from scvi_viz.ui.views import write_link
 
 MAP_HEIGHT = 400
+MAP_WIDTH = 400
+"""The map's column at 1,100 px (3/5 of the page beside the latent walk): titles wrap to it."""
 
 
 def map_choices(ws: Workspace) -> tuple[str, str, str | None]:
@@ -96,7 +98,7 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
     with the_map:
         emb_name, color_by, gene = map_choices(ws)
         marker = map_point(ws, emb_name, map_key="umap", hover=decoder is not None, cells=decoder)
-        st.plotly_chart(cache.map_figure(ws, emb_name, color_by, gene, height=MAP_HEIGHT), key="umap",
+        st.plotly_chart(cache.map_figure(ws, emb_name, color_by, gene, height=MAP_HEIGHT, width=MAP_WIDTH), key="umap",
                         config=toolbar_config(f"map_{emb_name}"))
         st.caption("Click a cell, or empty space between cells, to decode there (the black × marks the current "
                    "point); with *preview on hover*, the point under the mouse is decoded in your browser. "

@@ -18,7 +18,8 @@ GRID_TRACE_INDEX = 0
 POINT_NAME = "current point"
 """Legend name of the map's current-point × (drawn in exported maps; on screen a component draws it)."""
 MIN_WIDTH = 600
-"""Narrowest width a map is laid out for (the Explore map in a 1,100 px browser window is 640 px)."""
+"""Narrowest width a map is laid out for by default (exports, the selection maps); the Explore page's
+map, beside the latent walk, is laid out for its own narrower column."""
 COLORBAR_TITLE_PX = 110
 MAX_COLOUR_CATEGORIES = 60
 """A categorical colour with more categories than this is refused (its legend would be unreadable)."""
@@ -59,6 +60,7 @@ def umap_figure(
     subtitle: str = "",
     grid_size: int = 60,
     height: int = 520,
+    width: int = MIN_WIDTH,
     max_points: int = MAP_MAX_POINTS,
 ) -> go.Figure:
     """Cells in a 2-D embedding, coloured by a column, with the current point and a click grid.
@@ -84,11 +86,13 @@ def umap_figure(
         Axis label prefix.
     title, subtitle
         What the map shows; default title "Cells in <embedding>, coloured by <colour>". Both are
-        wrapped to fit :data:`MIN_WIDTH`.
+        wrapped to fit ``width``.
     grid_size
         Points per side of the invisible grid that makes clicks on empty space register.
     height
         Figure height in pixels.
+    width
+        The narrowest width the figure is drawn at (its titles wrap to it).
     max_points
         Most cells drawn.
 
@@ -138,7 +142,7 @@ def umap_figure(
                        "name": POINT_NAME, "hoverinfo": "skip",
                        "marker": {"symbol": "x-thin", "size": 16, "color": "black", "line": {"width": 3, "color": "black"}}})
     title_dict, top = title_block(title or f"Cells in {embedding_name}, coloured by {color_name}", subtitle,
-                                  width=MIN_WIDTH)
+                                  width=width)
     layout = {
         "title": title_dict, "height": height + top, "margin": {"l": 36, "r": 10, "t": top, "b": 36},
         "legend": {"itemsizing": "constant", "title": {"text": legend_title}, "font": {"size": TICK_SIZE}},

@@ -116,9 +116,11 @@ def title_block(text: str, subtitle: str, *, width: float) -> tuple[dict, int]:
     usable = width - 24
     lines = wrap(text, usable, TITLE_SIZE)
     sub = wrap(subtitle, usable, SUBTITLE_SIZE) if subtitle else []
+    # plotly lifts a title of several lines by about half a line per extra line: pad it down as much.
+    lift = round(0.5 * TITLE_SIZE * (len(lines) - 1))
     title = {"text": "<br>".join(lines), "font": {"size": TITLE_SIZE}, "y": 1, "yref": "container",
-             "yanchor": "top", "pad": {"t": 10}}
+             "yanchor": "top", "pad": {"t": 10 + lift}}
     if sub:
         title["subtitle"] = {"text": "<br>".join(sub), "font": {"size": SUBTITLE_SIZE}}
-    top = 10 + text_height(len(lines), TITLE_SIZE) + text_height(len(sub), SUBTITLE_SIZE) + (6 if sub else 0) + 14
+    top = 10 + lift + text_height(len(lines), TITLE_SIZE) + text_height(len(sub), SUBTITLE_SIZE) + (6 if sub else 0) + 14
     return title, int(top)

@@ -30,7 +30,7 @@ from scvi_viz.analysis.walk import DataDistance, browser_cells
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.covariates import CovariateKind
 from scvi_viz.io import sources
-from scvi_viz.plots.cell_map import MAP_HOVER_MAX_CELLS, grid_step, map_sample, umap_figure
+from scvi_viz.plots.cell_map import MAP_HOVER_MAX_CELLS, MIN_WIDTH, grid_step, map_sample, umap_figure
 from scvi_viz.ui import keys
 from scvi_viz.ui.components.live_decoder import pack_payload
 
@@ -217,18 +217,19 @@ def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | No
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, height: int,
+def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, height: int, width: int,
                 _ws: Workspace) -> go.Figure:
-    return umap_figure(**map_inputs(_ws, embedding_name, color_by, gene), height=height)
+    return umap_figure(**map_inputs(_ws, embedding_name, color_by, gene), height=height, width=width)
 
 
-def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *, height: int = 520) -> go.Figure:
+def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *, height: int = 520,
+               width: int = MIN_WIDTH) -> go.Figure:
     """The map as the page shows it: cached, and without the current point (drawn over it).
 
     Its figure stays the same while the point moves, so Streamlit neither re-sends it nor
     makes the browser build it again.
     """
-    return _map_figure(workspace_id(), embedding_name, color_by, gene, height, ws)
+    return _map_figure(workspace_id(), embedding_name, color_by, gene, height, width, ws)
 
 
 @st.cache_data(max_entries=16, show_spinner="Decoding the group under each value…")

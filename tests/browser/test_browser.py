@@ -325,7 +325,7 @@ def test_click_a_cell_then_empty_space(page, app_url):
     assert empty is not None and targets["emptyGap"] > 10, targets
     after_cell = top_gene_values(page)
     assert hovered(page, empty) == [0, None], "the empty spot should hover the invisible grid"
-    click_until(page, empty["X"], empty["Y"], "() => document.body.innerText.includes('empty-space click')")
+    click_until(page, empty["X"], empty["Y"], "() => document.body.innerText.includes('empty space at')")
     wait_idle(page)
     x, y = marker_xy(page)
     span_x = targets["xRange"][1] - targets["xRange"][0]
@@ -363,7 +363,8 @@ def test_slider_keys_and_batch_then_compare(page, app_url):
     assert page.evaluate(f"() => {_MAP}.__kept === true"), "a slider move should not rebuild the map"
     assert_no_exception(page)
 
-    # The batch covariate: G1 -> G2M.
+    # The batch covariate: G1 -> G2M (in the point's "Edit" popover).
+    page.get_by_role("button", name="Edit").click()
     batch = page.get_by_role("combobox", name="phase (batch covariate)")
     assert batch.input_value() == "G1"
     before = top_gene_values(page)

@@ -105,16 +105,36 @@ function parse(data) {
     return folded;
   }
 
-  function head(name, hidden) {
-    const W = w[`${name}.weight`], b = w[`${name}.bias`], H = h.n_hidden, G = h.n_genes;
-    const out = new Float64Array(G);
-    for (let g = 0; g < G; g++) {
-      let s = b[g];
-      const row = g * H;
-      for (let j = 0; j < H; j++) s += W[row + j] * hidden[j];
-      out[g] = s;
+  // The gene heads (`names`) on the hidden layer, in one pass over the genes. Only the hidden units
+  // ReLU left above 0 are summed (adding W x 0 changes nothing): about half of them, here.
+  function heads(names, hidden) {
+    const active = [], values = [];
+    for (let j = 0; j < hidden.length; j++) if (hidden[j] !== 0) { active.push(j); values.push(hidden[j]); }
+    const n = active.length, H = h.n_hidden, G = h.n_genes;
+    const idx = Int32Array.from(active), val = Float64Array.from(values);
+    const outs = names.map(() => new Float64Array(G));
+    const Ws = names.map((name) => w[`${name}.weight`]), bs = names.map((name) => w[`${name}.bias`]);
+    if (names.length === 2) {
+      const [W0, W1] = Ws, [o0, o1] = outs;
+      for (let g = 0; g < G; g++) {
+        let s0 = bs[0][g], s1 = bs[1][g];
+        const row = g * H;
+        for (let k = 0; k < n; k++) { const j = row + idx[k], v = val[k]; s0 += W0[j] * v; s1 += W1[j] * v; }
+        o0[g] = s0;
+        o1[g] = s1;
+      }
+      return outs;
     }
-    return out;
+    names.forEach((name, m) => {
+      const W = Ws[m], b = bs[m], out = outs[m];
+      for (let g = 0; g < G; g++) {
+        let s = b[g];
+        const row = g * H;
+        for (let k = 0; k < n; k++) s += W[row + idx[k]] * val[k];
+        out[g] = s;
+      }
+    });
+    return outs;
   }
 
   // Decode latent point z at library size `library` (total counts, or the size factor) under
@@ -144,7 +164,10 @@ function parse(data) {
       x = y;
     }
     const G = h.n_genes;
-    const scale = head("px_scale", x);
+    const names = h.heads;  // px_scale, then px_r (gene-cell) and px_dropout (ZINB) where the model has them
+    const outs = heads(names, x);
+    const out = (name) => outs[names.indexOf(name)];
+    const scale = out("px_scale");
     if (h.scale_activation === "softmax") {
       let max = -Infinity, total = 0;
       for (let g = 0; g < G; g++) if (scale[g] > max) max = scale[g];
@@ -157,11 +180,11 @@ function parse(data) {
     const lib = Math.fround(Math.exp(Math.fround(Math.log(library))));
     const rate = scale.map((v) => lib * v);
     let theta = null;
-    if (h.heads.includes("px_r")) theta = head("px_r", x).map(Math.exp);
+    if (names.includes("px_r")) theta = out("px_r").map(Math.exp);
     else if (logTheta) theta = Float64Array.from(logTheta, Math.exp);
     let dropoutLogits = null, dropout = null;
-    if (h.heads.includes("px_dropout")) {
-      dropoutLogits = head("px_dropout", x);
+    if (names.includes("px_dropout")) {
+      dropoutLogits = out("px_dropout");
       dropout = dropoutLogits.map(sigmoid);
     }
     return { scale, rate, theta, dropoutLogits, dropout };
