@@ -98,3 +98,17 @@ def test_an_empty_space_click_keeps_its_place_and_says_what_it_used(app, ws):
     run(other)
     assert map_point(other) == pytest.approx(xy)  # the x stays where the click was, also from the link
     assert latent(other) == pytest.approx(latent(app))
+
+
+def test_a_model_too_large_for_the_browser_is_walked_from_the_server_and_says_why(monkeypatch):
+    from scvi_viz.model import browser
+
+    monkeypatch.setattr(browser, "MAX_BROWSER_WEIGHT_BYTES", 1000)
+    at = run(AppTest.from_file(APP, default_timeout=120))
+    data = component_data(at, LATENT_SLIDERS)
+    assert data["decoder"] is None and data["cells"] is None
+    assert not any(e.proto.component_name == "scvi_viz_live_decoder" for e in at.get("bidi_component"))
+    assert any(c.value.startswith("Live preview off: the decoder's weights are") for c in at.caption)
+    before = top_gene_counts(at)
+    move_latent(at, 0)  # the sliders still move the point, decoded by the server
+    assert top_gene_counts(at) != before
