@@ -6,7 +6,9 @@ same scripted session twice: alone (the single-user figure), and ``--sessions`` 
 once (default 10), each in its own Chromium process for ``--seconds`` (default 30 on this
 project's 2-core machine; ``--seconds 60`` for the issue's minute). A session repeats: click
 a map cell (a different one each time, drawn from the session's own random stream), pick a
-batch value, press the arrow keys on a latent slider (its own dimensions and directions).
+batch value, press the arrow keys on a latent slider (its own dimensions and directions); the
+first session also drags a latent thumb across its range (pointer events every 16 ms), whose
+chart updates per second and event -> chart latency are reported alone and with the others busy.
 After every action it checks that no exception box is shown and records what the page says
 the point is (the clicked cell, each moved slider's value, the batch) and what the decoded
 figure shows (the top genes and their normalised expression). Afterwards this process opens
@@ -85,6 +87,8 @@ def _click_cell(page, rng: random.Random, last_click: float) -> tuple[dict, floa
 
 def _choose_batch(page, value: str) -> dict | None:
     box = page.get_by_role("combobox", name=BATCH_LABEL)
+    if not box.is_visible():
+        page.get_by_role("button", name="Edit").click()  # the point's library size and covariates
     if box.input_value() == value:
         return None
     box.scroll_into_view_if_needed()
@@ -106,11 +110,12 @@ def session(k: int, url: str, seconds: float, batches: list[str], barrier) -> di
     from playwright.sync_api import sync_playwright
 
     rng = random.Random(k)
-    out = {"session": k, "latency_ms": [], "kinds": [], "records": [], "exceptions": [], "skipped_clicks": 0}
+    out = {"session": k, "latency_ms": [], "kinds": [], "records": [], "exceptions": [], "skipped_clicks": 0, "drags": []}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(viewport=VIEWPORT).new_page()
+            sent = bench._frames_sent(page)
             page.add_init_script(bench.HELPERS_JS)
             page.goto(url)
             bench.wait_ready(page, 2, "Download report bundle")
@@ -122,8 +127,13 @@ def session(k: int, url: str, seconds: float, batches: list[str], barrier) -> di
             cell = _point_text(page).removeprefix("cell ").split(" ")[0]
             last_click, step = -1.0, 0
             while time.monotonic() < deadline:
-                kind = ("click", "batch", "slide", "slide", "slide")[step % 5]
+                kind = ("click", "batch", "slide", "slide", "drag" if k == 0 else "slide")[step % 5]
                 step += 1
+                if kind == "drag":
+                    drag, _ = bench.drags(page, sent, 1)
+                    out["drags"].append(drag[0])
+                    cell = None
+                    continue
                 if kind == "click":
                     done = _click_cell(page, rng, last_click)
                     if done is None:
@@ -135,6 +145,8 @@ def session(k: int, url: str, seconds: float, batches: list[str], barrier) -> di
                         out["exceptions"].append(f"a click on a cell gave the point {origin!r}")
                         continue
                     cell, moved = origin.removeprefix("cell ").split(" ")[0], {}
+                elif cell is None:
+                    continue  # after a drag, until the next click: the point is no longer a cell's plus known moves
                 elif kind == "batch":
                     result = _choose_batch(page, rng.choice(batches))
                     if result is None:
@@ -250,6 +262,7 @@ def phase(name: str, n: int, url: str, seconds: float, memory: MemoryWatch) -> d
         "exceptions": [e for r in runs for e in r["exceptions"]],
         "server_peak_rss_mb": memory.peak() / 2**20,
         "records": [rec for r in runs for rec in r["records"]],
+        "drag": bench.gesture_summary([d for r in runs for d in r["drags"]]) if any(r["drags"] for r in runs) else None,
     })
     return result
 
@@ -290,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
         kinds = "/".join(f"{r['by_kind_p90_ms'].get(k, float('nan')):.0f}" for k in ("click", "batch", "slide"))
         print(f"{name:<14}{r['sessions']:>9}{r['n']:>9}{r['median_ms']:>11.0f}{r['p90_ms']:>9.0f}{kinds:>27}{r['server_peak_rss_mb']:>13.0f}")
     print(f"p90 under load / single user: x{loaded['p90_ms'] / single['p90_ms']:.2f}; server peak RSS (VmHWM) {hwm / 2**20:.0f} MB")
+    for name, r in (("alone", single), (f"with {args.sessions - 1} others busy", loaded)):
+        d = r["drag"]
+        if d:
+            print(f"first session's drags, {name}: {d['updates_per_s']:.0f} chart updates/s, event -> chart median "
+                  f"{d['latency_median_ms']:.1f} ms, p90 {d['latency_p90_ms']:.1f} ms, {d['frames_sent_to_server']} "
+                  f"frames sent to the server during {d['gestures']} drags")
     print(f"exception boxes: {len(single['exceptions']) + len(loaded['exceptions'])}; figures checked against a direct "
           f"decode: {n_records}, mismatches: {len(problems)}")
     for p in (single["exceptions"] + loaded["exceptions"] + problems)[:10]:
