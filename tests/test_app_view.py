@@ -21,7 +21,7 @@ def test_explore_choices_survive_a_visit_to_compare(app):
     run(app)
     app.selectbox(key="color_by").set_value("phase")
     run(app)
-    app.slider(key="n_top").set_value(12)
+    app.number_input(key="n_top").set_value(12)
     run(app)
     app.toggle(key="show_table").set_value(True)
     run(app)
@@ -29,7 +29,7 @@ def test_explore_choices_survive_a_visit_to_compare(app):
     run(app.switch_page("pages/explore.py"))
     assert app.multiselect(key="genes").value == ["CD74", "LYZ"]
     assert app.selectbox(key="color_by").value == "phase"
-    assert app.slider(key="n_top").value == 12
+    assert app.number_input(key="n_top").value == 12
     assert app.toggle(key="show_table").value is True
     assert chart(app, "Cells in UMAP")["layout"]["title"]["text"].endswith("coloured by phase")
     panel_genes = {g for t in point_chart(app)["data"] if t["name"] == "expected counts" and t["type"] == "scatter"
