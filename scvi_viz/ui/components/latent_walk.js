@@ -272,6 +272,7 @@ export default function ({ parentElement, data, setTriggerValue }) {
   };
   showPoint(data.z);
   const server = { source: "server", ...data.server };
+  root.dataset.preview = "off"; // the server's point replaces any preview (a click keeps what was previewed)
   draw(state, server);
   scviViz.walk = {
     // A point under the mouse on the map: shown, not made current (a click does that).

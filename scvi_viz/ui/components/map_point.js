@@ -8,9 +8,12 @@
 // back to Python as a trigger value "click" (also a second click on the same cell).
 //
 // With "preview on hover" on, the point under the mouse is shown without a server request:
-// it is resolved as a click is (analysis/embedding.py: resolve_click and InverseMap.latent_at,
-// over the cells live_decoder.js loaded) and handed to the latent walk (latent_walk.js), which
-// decodes it in the browser. Leaving the map shows the current point again.
+// the marker a click there would pick (plotly picks the marker nearest the mouse, cells and the
+// invisible grid alike, all of one size) is found here on every mouse move -- plotly's own hover
+// events come at most every 50 ms -- and resolved as the server resolves a click on it
+// (analysis/embedding.py: resolve_click and InverseMap.latent_at, over the cells
+// live_decoder.js loaded), then handed to the latent walk (latent_walk.js), which decodes it in
+// the browser. Leaving the map shows the current point again.
 const scviViz = (window.scviViz = window.scviViz || { decoders: {}, cells: {}, maps: {} });
 const SVG_NS = "http://www.w3.org/2000/svg";
 const CROSS_CLASS = "scvi-viz-point";
@@ -130,10 +133,34 @@ function resolveHover(link, p) {
            xy: [coords[2 * cell], coords[2 * cell + 1]] };
 }
 
-function previewAt(gd, link, event) {
-  if (!link.hover || scviViz.hoverPreview === false) return;
-  const p = event && event.points && event.points[0];
-  const point = p && resolveHover(link, p);
+// The marker plotly would pick under the mouse: the one nearest in pixels, among the grid of
+// empty space (trace 0) and the drawn cells. Returns a plotly-like point, or null off the plot.
+function pickAt(gd, link, clientX, clientY) {
+  const cells = link.cells && scviViz.cells[link.cells];
+  const coords = cells && cells.coords[link.embedding];
+  const grid = gd._fullData && gd._fullData[link.gridTrace];
+  if (!coords || !grid) return null;
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+  const X = clientX - r.left - xa._offset, Y = clientY - r.top - ya._offset;
+  if (X < 0 || Y < 0 || X > xa._length || Y > ya._length) return null;
+  const x0 = xa.d2p(0), mx = xa.d2p(1) - x0, y0 = ya.d2p(0), my = ya.d2p(1) - y0; // linear axes
+  let best = Infinity, hit = null;
+  for (let i = 0; i < grid.x.length; i++) {
+    const dx = x0 + mx * grid.x[i] - X, dy = y0 + my * grid.y[i] - Y, d = dx * dx + dy * dy;
+    if (d < best) { best = d; hit = { curveNumber: link.gridTrace, x: grid.x[i], y: grid.y[i], customdata: null }; }
+  }
+  for (let i = 0; i < cells.n; i++) {
+    const dx = x0 + mx * coords[2 * i] - X, dy = y0 + my * coords[2 * i + 1] - Y, d = dx * dx + dy * dy;
+    if (d < best) { best = d; hit = { curveNumber: -1, x: coords[2 * i], y: coords[2 * i + 1], customdata: cells.rows(i) }; }
+  }
+  return hit;
+}
+
+function previewAt(gd, link, clientX, clientY) {
+  if (!link.hover || scviViz.hoverPreview === false || !scviViz.walk) return;
+  const p = pickAt(gd, link, clientX, clientY);
+  if (!p) { endPreview(gd, link); return; }
+  const point = resolveHover(link, p);
   if (point && scviViz.walk.preview(point)) place(gd, point.xy);
 }
 
@@ -153,15 +180,14 @@ function bind(gd, link) {
   const redraw = () => place(gd, binding.link.point);
   gd.on("plotly_afterplot", redraw);
   gd.on("plotly_relayout", redraw);
-  // Hover events come as fast as the mouse moves: one preview per frame, the newest.
+  // Mouse moves come as fast as the hand: one preview per frame, at the newest position.
   let pending = null;
-  gd.on("plotly_hover", (event) => {
-    if (!binding.link.hover) return;
+  gd.addEventListener("mousemove", (event) => {
+    if (!binding.link.hover || event.buttons) return; // not while panning
     const first = pending === null;
-    pending = event;
-    if (first) requestAnimationFrame(() => { const e = pending; pending = null; previewAt(gd, binding.link, e); });
+    pending = [event.clientX, event.clientY];
+    if (first) requestAnimationFrame(() => { const [x, y] = pending; pending = null; previewAt(gd, binding.link, x, y); });
   });
-  gd.on("plotly_unhover", () => { if (binding.link.hover) endPreview(gd, binding.link); });
   gd.addEventListener("mouseleave", () => { if (binding.link.hover) endPreview(gd, binding.link); });
   gd.on("plotly_click", (event) => {
     const p = event && event.points && event.points[0];
