@@ -323,7 +323,7 @@ def map_clicks(page, n: int) -> tuple[list[dict], int]:
     page.bring_to_front()  # a background tab's timers and animation frames are throttled
     page.wait_for_function("() => window.__bench.idle()", timeout=READY_TIMEOUT_MS)
     # Preview on hover off: a hovered cell would already show its point (and the x) before the click.
-    page.evaluate("() => { window.scviViz.hoverPreview = false; }")
+    page.evaluate("() => { (window.scviViz = window.scviViz || {decoders: {}, cells: {}, maps: {}}).hoverPreview = false; }")
     double_click_s = page.evaluate(DOUBLE_CLICK_JS) / 1000 + 0.05
     last_click = -double_click_s
     candidates = sorted((c for c in page.evaluate(CELLS_JS) if c["gap"] > 4), key=lambda c: -c["gap"])
@@ -402,7 +402,7 @@ def drags(page, sent: list, n: int, steps: int = 60, interval_s: float = 0.016) 
 def hovers_over_map(page, sent: list, n: int, steps: int = 60, interval_s: float = 0.016) -> list[dict]:
     """``n`` sweeps of the mouse across the middle of the map; each a summary as for drags."""
     page.bring_to_front()
-    page.evaluate("() => { window.scviViz.hoverPreview = true; }")
+    page.evaluate("() => { (window.scviViz = window.scviViz || {decoders: {}, cells: {}, maps: {}}).hoverPreview = true; }")
     out = []
     for k in range(n):
         page.wait_for_function("() => window.__bench.idle()", timeout=READY_TIMEOUT_MS)

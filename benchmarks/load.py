@@ -85,6 +85,12 @@ def _click_cell(page, rng: random.Random, last_click: float) -> tuple[dict, floa
     return bench.measure(page, "mousedown", lambda: page.mouse.click(at["X"], at["Y"])), last_click
 
 
+def _point_batch(page) -> str:
+    """The point's batch, as the line beside *Edit* writes it ("... · phase G1 · ...")."""
+    found = re.search(r"phase (\S+)", page.evaluate("document.body.innerText"))
+    return found.group(1) if found else ""
+
+
 def _choose_batch(page, value: str) -> dict | None:
     box = page.get_by_role("combobox", name=BATCH_LABEL)
     if not box.is_visible():
@@ -100,6 +106,7 @@ def _choose_batch(page, value: str) -> dict | None:
     page.evaluate("() => { const b = window.__bench; b.before = {'st-key-point_chart': b.before['st-key-point_chart']}; }")
     option.click()
     result = page.evaluate(bench.MEASURE_JS, bench.INTERACTION_TIMEOUT_MS)
+    page.keyboard.press("Escape")  # close the popover again
     if result["ms"] is None:
         raise RuntimeError(f"no redraw within {bench.INTERACTION_TIMEOUT_MS} ms after choosing batch {value}: {result}")
     return result
@@ -119,6 +126,8 @@ def session(k: int, url: str, seconds: float, batches: list[str], barrier) -> di
             page.add_init_script(bench.HELPERS_JS)
             page.goto(url)
             bench.wait_ready(page, 2, "Download report bundle")
+            # Preview on hover off: clicks are measured from the click, not from the hover before it.
+            page.evaluate("() => { (window.scviViz = window.scviViz || {decoders: {}, cells: {}, maps: {}}).hoverPreview = false; }")
             n_dims = page.locator('input[type="range"][aria-label^="latent dimension"]').count()
             if barrier is not None:
                 barrier.wait(timeout=600)
@@ -166,7 +175,7 @@ def session(k: int, url: str, seconds: float, batches: list[str], barrier) -> di
                     out["exceptions"].append(page.locator(NO_EXCEPTION).first.inner_text()[:300])
                 shown = page.evaluate(FIGURE_JS, TOP_GENES_TITLE)
                 out["records"].append({"cell": cell, "moved": {str(d): v for d, v in moved.items()},
-                                       "batch": page.get_by_role("combobox", name=BATCH_LABEL).input_value(),
+                                       "batch": _point_batch(page),
                                        "shown": shown})
         finally:
             browser.close()
