@@ -21,8 +21,7 @@ from scvi_viz.ui.posterior import cell_uncertainty_section
 from scvi_viz.ui.views import write_link
 
 MAP_HEIGHT = 400
-MAP_WIDTH = 400
-"""The map's column at 1,100 px (3/5 of the page beside the latent walk): titles wrap to it."""
+MAP_WIDTH = 400  # the map's column at 1,100 px (3/5 of the page beside the latent walk): titles wrap to it
 
 
 def map_choices(ws: Workspace) -> tuple[str, str, str | None]:
@@ -138,7 +137,7 @@ if ws is not None:
     # smaller gaps than Streamlit's defaults, on this page only.
     st.html("<style>.stMainBlockContainer { padding: 1.2rem 2rem 6rem; } "
             ".stMainBlockContainer [data-testid='stVerticalBlock'] { gap: 0.55rem; } "
-            "h1 { padding: 0 !important; font-size: 1.75rem !important; }</style>")
+            "h1 { padding: 0 0 0.35rem !important; font-size: 1.75rem !important; }</style>")
     st.title("Explore the latent space", help=(
         "Each point in the model's latent space is a cell state. Click a cell (or empty space) on the map, or move "
         "the sliders, and the decoder's predictions for every gene follow."))

@@ -133,3 +133,13 @@ def test_streamlit_only_in_ui():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("script", sorted([*(ROOT / "pages").glob("*.py"), ROOT / "app.py"]), ids=lambda p: p.name)
+def test_page_scripts_have_no_stray_strings(script):
+    """Streamlit's magic writes any bare string of a page script onto the page: only the module
+    docstring may be one (a constant's docstring-style comment would show up as page text)."""
+    body = ast.parse(script.read_text(encoding="utf-8")).body
+    stray = [node.lineno for node in body[1:]
+             if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)]
+    assert not stray, f"{script.name}: bare strings at lines {stray} would be written on the page"
