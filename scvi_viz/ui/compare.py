@@ -135,8 +135,12 @@ def comparison_view(ws: Workspace, table: pd.DataFrame, *, key: str, where: str,
     report_button(ws, list(charts.values()), page="compare", name=key, tables={f"{key}_table": table}, extras=extras)
 
 
-def group_picker(ws: Workspace, *, key: str) -> tuple[np.ndarray | None, str, dict[str, Any]]:
+def group_picker(ws: Workspace, *, key: str, default_rank: int = 0,
+                 by_size: bool = False) -> tuple[np.ndarray | None, str, dict[str, Any]]:
     """Pick cells by an obs category or by a box/lasso on the map.
+
+    The category first offered is the ``default_rank``-th in the list (alphabetical), or with
+    ``by_size`` the ``default_rank``-th largest (the DE page opens on the two largest groups).
 
     Returns
     -------
@@ -153,7 +157,14 @@ def group_picker(ws: Workspace, *, key: str) -> tuple[np.ndarray | None, str, di
         default = columns.index(ws.model.labels_key) if ws.model.labels_key in columns else 0
         column = st.selectbox("obs column", columns, index=default, key=f"{key}_column")
         values = ws.obs[column].astype(str)
-        category = st.selectbox("Category", sorted(values.unique()), key=f"{key}_category")
+        categories = sorted(values.unique())
+        if by_size:
+            sizes = values.value_counts()
+            ranked = sorted(categories, key=lambda c: (-sizes[c], c))
+            first = categories.index(ranked[min(default_rank, len(ranked) - 1)])
+        else:
+            first = min(default_rank, len(categories) - 1)
+        category = st.selectbox("Category", categories, index=first, key=f"{key}_category")
         return (np.flatnonzero(values.to_numpy() == category), f"{column} = {category}",
                 {"compare_group_column": column, "compare_group_category": category})
     st.caption("Draw a box or lasso around the cells to compare (the map's toolbar has both tools).")

@@ -28,14 +28,14 @@ def pick_groups(ws: Workspace) -> tuple[np.ndarray, str, np.ndarray, str] | None
     left, right = st.columns(2)
     with left:
         st.markdown("**Group 1**")
-        cells1, name1, _ = group_picker(ws, key="de_group1")
+        cells1, name1, _ = group_picker(ws, key="de_group1", by_size=True)  # the largest group
     with right:
         st.markdown("**Group 2**")
         rest = st.toggle("All other cells", value=False, key="de_group2_rest")
         if rest:
             cells2, name2 = (None, "rest") if cells1 is None else (np.setdiff1d(np.arange(ws.n_cells), cells1), "Rest")
         else:
-            cells2, name2, _ = group_picker(ws, key="de_group2")
+            cells2, name2, _ = group_picker(ws, key="de_group2", default_rank=1, by_size=True)  # the second largest
     if cells1 is None or cells2 is None or len(cells1) == 0 or len(cells2) == 0:
         st.info("Choose two groups of cells: a category of an obs column, or a box or lasso on the map.")
         return None
