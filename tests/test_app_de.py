@@ -100,8 +100,11 @@ def test_model_fit_page_compares_observed_and_predicted(app):
     calibration = chart(at, "Calibration")
     observed = _values(calibration["data"][1]["y"])
     assert np.all(np.abs(observed - _values(calibration["data"][1]["x"])) < 0.15)
+    assert summary["genes"].dtype.kind == "i"  # counts of genes, not "765.000"
     genes = at.dataframe[1].value
     assert {"observed_mean", "predicted_mean", "inside_50", "inside_90"} <= set(genes.columns)
+    misfit = np.abs(np.log2((genes["predicted_mean"] + 1e-3) / (genes["observed_mean"] + 1e-3))).to_numpy()
+    assert (np.diff(misfit) <= 0).all()  # the worst-fitting genes first
 
 
 def test_model_fit_for_an_obs_group(app):

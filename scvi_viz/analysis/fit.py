@@ -220,7 +220,8 @@ def posterior_predictive_check(model: ScviModel, cells: CellSet, *, n_draws: int
     for level in REPORTED_LEVELS:
         table[f"inside_{round(level * 100)}"] = inside[CALIBRATION_LEVELS.index(level)]
     calibration = pd.DataFrame({"nominal": CALIBRATION_LEVELS, "observed": inside.mean(1)}).set_index("nominal")
-    return FitCheck(table, pd.DataFrame(summary).T.rename_axis("statistic"), calibration, n, n_draws)
+    summary_table = pd.DataFrame(summary).T.rename_axis("statistic").astype({"genes": int})  # .T made the counts floats
+    return FitCheck(table, summary_table, calibration, n, n_draws)
 
 
 def cell_uncertainty(model: ScviModel, cell: CellSet, genes: list[str], *, point_z: np.ndarray,

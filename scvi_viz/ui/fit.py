@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from scvi_viz.analysis import fit
@@ -54,9 +55,13 @@ def fit_view(ws: Workspace, check: fit.FitCheck, *, name: str) -> None:
         "each cell's own library size, the model's likelihood). Calibration uses each observed count's randomised rank "
         "among its draws, so discrete counts are handled: a calibrated model lies on the identity line.")
     st.markdown("**Summary**")
-    st.dataframe(check.summary, column_config={c: st.column_config.NumberColumn(format="%.3f") for c in check.summary.columns})
-    st.markdown("**Per gene** (inside_50 / inside_90: fraction of the gene's observed counts inside its 50% / 90% interval)")
-    st.dataframe(check.genes, height=320, column_config={c: st.column_config.NumberColumn(format="%.4g") for c in check.genes.columns})
+    st.dataframe(check.summary, column_config={c: st.column_config.NumberColumn(format="%.3f") for c in check.summary.columns
+                                               if pd.api.types.is_float_dtype(check.summary[c])})
+    st.markdown("**Per gene**, the worst-fitting first (by how far the predicted mean count is from the observed one, "
+                "in log2); inside_50 / inside_90: fraction of the gene's observed counts inside its 50% / 90% interval")
+    misfit = np.abs(np.log2((check.genes["predicted_mean"] + 1e-3) / (check.genes["observed_mean"] + 1e-3)))
+    st.dataframe(check.genes.iloc[np.argsort(-misfit.to_numpy(), kind="stable")], height=320,
+                 column_config={c: st.column_config.NumberColumn(format="%.4g") for c in check.genes.columns})
     export_picker(charts, key="fit_export")
     report_button(ws, items, page="model_fit", tables={"fit_per_gene": check.genes, "fit_summary": check.summary},
                   extras={"cells": name})
