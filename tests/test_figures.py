@@ -160,6 +160,8 @@ def test_umap_title_and_axes():
     assert "X_tsne" in fig.layout.title.text and "zero" in fig.layout.title.text
     assert fig.layout.xaxis.title.text == "X_tsne 1"
     assert fig.layout.yaxis.title.text == "X_tsne 2"
+    latent = cell_map.umap_figure(COORDS, np.zeros(N_CELLS), color_name="zero", embedding_name="UMAP of the scVI latent space")
+    assert (latent.layout.xaxis.title.text, latent.layout.yaxis.title.text) == ("UMAP 1", "UMAP 2")
 
 
 def test_umap_degenerate_coordinates():

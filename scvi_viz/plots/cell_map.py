@@ -143,11 +143,12 @@ def umap_figure(
                        "marker": {"symbol": "x-thin", "size": 16, "color": "black", "line": {"width": 3, "color": "black"}}})
     title_dict, top = title_block(title or f"Cells in {embedding_name}, coloured by {color_name}", subtitle,
                                   width=width)
+    axis_name = embedding_name.split(" of ")[0]  # "UMAP of the scVI latent space" -> UMAP 1, UMAP 2
     layout = {
         "title": title_dict, "height": height + top, "margin": {"l": 36, "r": 10, "t": top, "b": 36},
         "legend": {"itemsizing": "constant", "title": {"text": legend_title}, "font": {"size": TICK_SIZE}},
-        "xaxis": {"title": {"text": f"{embedding_name} 1", "standoff": 8}, "showticklabels": False, "zeroline": False},
-        "yaxis": {"title": {"text": f"{embedding_name} 2", "standoff": 8}, "showticklabels": False, "zeroline": False},
+        "xaxis": {"title": {"text": f"{axis_name} 1", "standoff": 8}, "showticklabels": False, "zeroline": False},
+        "yaxis": {"title": {"text": f"{axis_name} 2", "standoff": 8}, "showticklabels": False, "zeroline": False},
         "dragmode": "pan", "clickmode": "event", "uirevision": "umap",
     }
     return build_figure(traces, layout)
