@@ -166,3 +166,12 @@ def test_a_selection_too_large_for_an_address_is_left_out_of_the_link(monkeypatc
     address = dict(at.query_params)
     assert link_module.query_length(address) <= 600
     assert "compare_group_cells" not in address.get("xj.cmp_group", "") and "xj.cmp_point" in address
+
+
+def test_a_link_with_a_gene_the_model_lacks_says_so():
+    at = run(AppTest.from_file(APP, default_timeout=120))
+    address = dict(at.query_params)
+    address["g"] = "CD74,CD14"  # CD14 is not among the demo model's 765 genes
+    other = open_with(address)
+    assert other.multiselect(key="genes").value == ["CD74"]
+    assert any("not in this model" in w.value and "CD14" in w.value for w in other.warning)

@@ -218,7 +218,7 @@ def apply_link(ws: Workspace) -> None:
             state, warnings = ViewState.from_dict(data, ws.model.spec)
             navigated = st.session_state.pop(_LINK_NAVIGATED, False)
             origin = state.cell_id if navigated and state.cell_id else f"shared link ({state.cell_id or 'a latent point'})"
-            notes = apply_view(ws, state, origin=origin)
+            notes = [*warnings, *apply_view(ws, state, origin=origin)]  # e.g. genes of the link the model lacks
         except StateFileError as exc:
             st.session_state[_LINK_MESSAGE] = ("warning", f"The view in this address was not applied. {exc}")
         else:
