@@ -32,8 +32,12 @@ def gene_picker(ws: Workspace) -> list[str]:
         st.session_state[_PASTED_MISSING] = (tuple(genes), [g for g in names if g.upper() not in known])
 
     pick, paste = st.columns([6, 1], vertical_alignment="bottom")
-    pick.multiselect("Genes to chart", cache.sorted_genes(ws), key=keys.GENES, placeholder="type to search all genes",
-                     help="Type part of a gene name to search.", filter_mode="contains", persist_state="session")
+    n = ws.model.n_genes
+    pick.multiselect("Genes to chart", cache.sorted_genes(ws), key=keys.GENES,
+                     placeholder=f"type to search the model's {n:,} genes",
+                     help=f"Type part of a gene name to search the {n:,} genes the model was trained on (usually a "
+                          "selection of highly variable genes): a gene outside them, however well known, shows "
+                          "\"No results\" and cannot be charted.", filter_mode="contains", persist_state="session")
     with paste.popover("Paste", help="Paste a list of gene names (any case), separated by spaces, commas or new lines."):
         st.text_area("Genes, separated by spaces, commas or new lines", key=_PASTED)
         st.button("Add these genes", on_click=add_pasted)
