@@ -64,6 +64,12 @@ class DataDistance:
         dist, _ = self._tree.query(np.asarray(z, dtype=np.float64), k=1)
         return float(dist) / self.typical
 
+    def nearest(self, z: Sequence[float], k: int) -> np.ndarray:
+        """Row numbers of the ``k`` cells nearest to ``z`` (all cells when there are fewer), nearest first."""
+        k = min(int(k), self.latent.shape[0])
+        _, rows = self._tree.query(np.asarray(z, dtype=np.float64), k=k)
+        return np.atleast_1d(np.asarray(rows, dtype=np.int64))
+
 
 def point_covariates(spec: ModelSpec, point: Point) -> dict[str, Any]:
     """``point``'s covariates as the browser decoder takes them: category numbers in the model's

@@ -6,6 +6,7 @@ scvi-tools splits ``BaseModelClass``, ``VAEMixin`` and ``RNASeqMixin``):
 - :mod:`~scvi_viz.model.inputs`: every argument checked, and turned into the decoder's tensors;
 - :mod:`~scvi_viz.model.base`: saved settings, torch modules and weights;
 - :mod:`~scvi_viz.model.decoding`: ``decode``, ``decode_mean`` (:class:`Decoded`);
+- :mod:`~scvi_viz.model.jacobian`: ``log_scale_jacobian``, what each latent direction does to every gene;
 - :mod:`~scvi_viz.model.browser`: ``browser_weights``, the decoder as the browser runs it;
 - :mod:`~scvi_viz.model.hidden`: ``decode_genes`` and the hidden-layer cache behind it;
 - :mod:`~scvi_viz.model.encoding`: ``encode``, ``latent_posterior``, ``sample_latent``;

@@ -171,6 +171,40 @@ def row_indices(idx: Any, n: int, what: str) -> np.ndarray:
     return arr
 
 
+def one_point(value: Any, n_latent: int, what: str = "z") -> np.ndarray:
+    """One latent point as a float64 ``(n_latent,)`` array (``(1, n_latent)`` is taken too): finite, the right length."""
+    arr = numbers(value, what)
+    if arr.ndim == 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.shape != (n_latent,):
+        raise DecodeInputError(f"{what} must be one latent point of {n_latent} numbers; got shape {arr.shape}.")
+    return arr
+
+
+def cell_points(latent: Any, n_latent: int | None = None) -> np.ndarray:
+    """The cells' latent points, ``(n_cells, n_latent)``: real, finite, at least one cell (kept in their dtype)."""
+    arr = np.asarray(latent)
+    if arr.dtype.kind not in "iuf" or arr.ndim != 2 or arr.shape[0] == 0:
+        raise DecodeInputError(f"latent must be the cells' latent points, a 2-D array of numbers; got shape {arr.shape}.")
+    if n_latent is not None and arr.shape[1] != n_latent:
+        raise DecodeInputError(f"latent has {arr.shape[1]} columns but the model has {n_latent} latent dimensions.")
+    if not np.isfinite(arr).all():
+        raise DecodeInputError("latent contains NaN or infinite values.")
+    return arr
+
+
+def gene_list(genes: Any, what: str = "genes") -> list[str]:
+    """Gene names as a non-empty list: one name (a string) or a list of names; whether the model has them is
+    checked by ``gene_indices``."""
+    if isinstance(genes, str):
+        genes = [genes]
+    if isinstance(genes, bytes) or not isinstance(genes, (Sequence, np.ndarray, pd.Index)):
+        raise DecodeInputError(f"{what} must be a gene name or a list of gene names (e.g. ['CD74']); got {type(genes).__name__}.")
+    if len(genes) == 0:
+        raise DecodeInputError(f"{what} is empty: name at least one gene.")
+    return [str(g) for g in genes]
+
+
 # ------------------------------------------------------------ decoder inputs
 def latent_points(z: Any, n_latent: int, device: torch.device) -> torch.Tensor:
     """``z`` as a float32 ``(n, n_latent)`` tensor on ``device``: finite, real, the right width."""

@@ -10,10 +10,11 @@ from scvi_viz.io.model_file import read_model_spec, resolve_model_file
 from scvi_viz.model.browser import BrowserDecoderMixin
 from scvi_viz.model.de import DifferentialExpressionMixin
 from scvi_viz.model.hidden import HiddenLayerMixin
+from scvi_viz.model.jacobian import JacobianMixin
 from scvi_viz.model.predictive import PredictiveMixin
 
 
-class ScviModel(HiddenLayerMixin, DifferentialExpressionMixin, PredictiveMixin, BrowserDecoderMixin):
+class ScviModel(HiddenLayerMixin, DifferentialExpressionMixin, PredictiveMixin, BrowserDecoderMixin, JacobianMixin):
     """A trained scVI or scANVI model, read from a ``model.save()`` directory.
 
     Use :func:`load_model` to create one. Each concern lives in a module of its own
