@@ -112,3 +112,25 @@ def test_a_model_too_large_for_the_browser_is_walked_from_the_server_and_says_wh
     before = top_gene_counts(at)
     move_latent(at, 0)  # the sliders still move the point, decoded by the server
     assert top_gene_counts(at) != before
+
+
+def test_each_slider_says_which_genes_rise_and_fall_when_it_moves_up(app, ws):
+    from scvi_viz.analysis.directions import slider_effects
+    from scvi_viz.analysis.profiles import gene_profile
+
+    data = component_data(app, LATENT_SLIDERS)
+    hints = data["hints"]
+    assert len(hints) == ws.model.n_latent and all(h.startswith("up: ") and " · down: " in h for h in hints)
+    # The same as the Jacobian at the point says, among genes expected at 1 count per 10,000 or more.
+    from scvi_viz.point import Point
+
+    point = Point(z=tuple(data["z"]), library_size=data["library"], batch=ws.model.batches[data["covariates"]["batch"]],
+                  continuous=dict(zip(ws.model.continuous_covariates, data["covariates"]["continuous"])))
+    profile = gene_profile(ws.model, point)
+    expressed = [g for g in profile.index if profile.loc[g, "scale"] * 1e4 >= 1.0]
+    jac = ws.model.log_scale_jacobian(point.z, genes=expressed, **point.covariates.decode_kwargs())
+    up, down = slider_effects(jac, expressed, n=3)[3]
+    assert hints[3] == f"up: {' '.join(up)} · down: {' '.join(down)}"
+    before = list(hints)
+    move_latent(app, 3, "min")
+    assert component_data(app, LATENT_SLIDERS)["hints"] != before  # they follow the point

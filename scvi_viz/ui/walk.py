@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from scvi_viz.analysis.directions import expression_unit, slider_effects
 from scvi_viz.analysis.trajectory import OFF_DATA_RATIO, OFF_DATA_TEXT
 from scvi_viz.analysis.walk import point_covariates
 from scvi_viz.analysis.workspace import Workspace
@@ -96,6 +97,23 @@ def covariate_controls(ws: Workspace) -> None:
                   on_change=point_from_widgets, format="%.3g")
 
 
+MIN_EXPRESSION = 1.0
+"""Genes a slider's hint may name: expected at least this many counts per 10,000 at the point
+(at size factor 1 for size-factor models), so that a hint names genes a biologist can see."""
+
+
+def slider_hints(ws: Workspace, profile: pd.DataFrame) -> list[str]:
+    """Per latent dimension, the genes that rise and fall most (in log expected expression) when its
+    slider moves up from the current point: ``"up: LYZ S100A9 FCN1 · down: IL7R CD3E LTB"``."""
+    p = current_point()
+    factor, _ = expression_unit(ws.model)
+    expressed = [str(g) for g in profile.index[profile["scale"].to_numpy() * factor >= MIN_EXPRESSION]]
+    if not expressed:
+        return [""] * ws.model.n_latent
+    jacobian = ws.model.log_scale_jacobian(p.z, genes=expressed, **p.covariates.decode_kwargs())
+    return [f"up: {' '.join(up)} · down: {' '.join(down)}" for up, down in slider_effects(jacobian, expressed, n=3)]
+
+
 def walk(ws: Workspace, profile: pd.DataFrame, *, genes: list[str], n_top: int, embedding_name: str, map_key: str,
          marker: tuple[float, float], decoder: str | None) -> float:
     """The latent sliders with the point's live read-out; returns the point's distance to the data
@@ -107,7 +125,7 @@ def walk(ws: Workspace, profile: pd.DataFrame, *, genes: list[str], n_top: int, 
     chosen = [(i, g) for i, g in zip(m.gene_indices(genes), genes)]
     latent_walk(
         key=keys.LATENT_WIDGET, z=p.z, ranges=ws.latent_ranges(),
-        labels=[f"latent dimension {i + 1}" for i in range(m.n_latent)],
+        labels=[f"latent dimension {i + 1}" for i in range(m.n_latent)], hints=slider_hints(ws, profile),
         move=st.session_state.get(keys.LATENT_MOVE, 0), on_moved=_on_latent_moved, on_reset=lambda: _on_reset(ws),
         server={"chosen": profile.loc[genes, "rate"].tolist() if genes else [],
                 "top": [[g, float(v)] for g, v in top.items()], "off": off,

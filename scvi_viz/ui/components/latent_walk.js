@@ -136,7 +136,13 @@ function build(root, data, state) {
     input.max = String(hi);
     input.step = String((hi - lo) / data.steps);
     input.setAttribute("aria-label", data.labels[i]);
-    if (data.hints && data.hints[i]) input.title = data.hints[i];
+    const showHint = () => {
+      const hint = state.data.hints && state.data.hints[i];
+      state.hint.textContent = hint ? `${data.labels[i].replace(/^latent /, "")} ${hint}` : "";
+      state.hint.dataset.dimension = String(i + 1);
+    };
+    input.addEventListener("focus", showHint);
+    row.addEventListener("pointerenter", showHint);
     input.id = label.htmlFor = `${state.id}-${i}`;
     input.addEventListener("input", () => {
       showValue(input, output, input.value);
@@ -155,6 +161,9 @@ function build(root, data, state) {
     sliders.appendChild(row);
     return { input, output };
   });
+  state.hint = make("div", "hint");
+  state.hint.title = "What moving this slider up does here: the genes whose expected expression rises and falls most " +
+    "(the decoder's Jacobian at the point, among genes expected at 1 count per 10,000 or more).";
   state.status = make("div", "status");
   state.status.setAttribute("role", "status");
   const chart = make("div", "chart");
@@ -162,7 +171,7 @@ function build(root, data, state) {
   state.rows = make("div", "rows");
   chart.append(state.chartTitle, state.rows);
   state.top = make("div", "top");
-  root.append(nav, sliders, state.status, chart, state.top);
+  root.append(nav, sliders, state.hint, state.status, chart, state.top);
 }
 
 function drawChosen(state, values) {
@@ -251,13 +260,16 @@ export default function ({ parentElement, data, setTriggerValue }) {
   state.data = data;
   state.send = (moved) => setTriggerValue("moved", moved);
   state.sendReset = () => setTriggerValue("reset", true);
-  const shape = JSON.stringify([data.ranges, data.labels, data.steps, data.hints]);
+  const shape = JSON.stringify([data.ranges, data.labels, data.steps]);
   if (state.shape !== shape) {
     build(root, data, state);
     state.shape = shape;
   }
   root.dataset.live = data.decoder ? "on" : "off";
   state.hover.disabled = !data.decoder;
+  state.inputs.forEach(({ input }, i) => { input.title = (data.hints && data.hints[i]) || ""; });
+  const shown = Number(state.hint.dataset.dimension || 1) - 1; // the hint follows the point
+  state.hint.textContent = data.hints && data.hints[shown] ? `${data.labels[shown].replace(/^latent /, "")} ${data.hints[shown]}` : "";
   if (data.move < state.move && performance.now() - state.sentAt < IN_FLIGHT_MS) return; // a rerun for an older move
   state.move = data.move;
   // The exact values (an input snaps what it shows to its step): a move of one dimension
