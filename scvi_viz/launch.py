@@ -167,8 +167,8 @@ def locate_files(model_dir: str | Path, data: str | Path | None = None, *,
     if data_root is None:
         root = Path(os.path.commonpath([model, cells.parent]))
         if root == Path(root.anchor):
-            raise LaunchError(f"{model_dir} and {data} share no folder but {root}: pass --data-root with a folder "
-                              "that holds both.")
+            raise LaunchError(f"{model_dir} and {data} share no folder but {root}: give a data root that holds both "
+                              "(scvi-viz launch --data-root DIR, or view(..., data_root=DIR)).")
     else:
         root = Path(data_root).expanduser().resolve()
         if not root.is_dir():
