@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,6 +252,9 @@ class AppServer:
         The address to listen on (default 127.0.0.1: this machine only).
     port
         Default: a free port.
+    die_with_parent
+        On Linux, the server is ended when the thread that started it dies (a notebook kernel
+        that crashed or was killed, whose ``atexit`` never ran); elsewhere it is ignored.
 
     Raises
     ------
@@ -260,7 +263,7 @@ class AppServer:
     """
 
     def __init__(self, root: Path, files: Files | None = None, *, host: str = DEFAULT_HOST,
-                 port: int | None = None) -> None:
+                 port: int | None = None, die_with_parent: bool = False) -> None:
         if port is not None and not port_is_free(port, host):
             raise LaunchError(f"Port {port} of {host} is in use: choose another port, or leave it out for a free one.")
         self.root = Path(root)
@@ -271,7 +274,8 @@ class AppServer:
         with open(self.log_path, "wb") as log:
             self._proc = subprocess.Popen(
                 streamlit_command(host=host, port=self.port), env=server_environment(self.root, files),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=os.name == "posix")
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=os.name == "posix",
+                preexec_fn=_parent_death_signal() if die_with_parent else None)
 
     @property
     def running(self) -> bool:
@@ -279,7 +283,7 @@ class AppServer:
         return self._proc.poll() is None
 
     def log_tail(self, chars: int = 2000) -> str:
-        """The end of the server's output."""
+        """The end of the server's output while it starts (empty once it answered)."""
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
@@ -302,6 +306,10 @@ class AppServer:
             try:
                 with urllib.request.urlopen(self.url + HEALTH_PATH, timeout=2) as response:
                     if response.status == 200:
+                        # Started: the log was for saying why it would not. Its folder goes now (the
+                        # server writes on into the unlinked file), so that none is left behind
+                        # even when this process is killed.
+                        shutil.rmtree(self._folder, ignore_errors=True)
                         return
             except OSError:
                 pass
@@ -328,6 +336,25 @@ class AppServer:
                     self._proc.kill()
                 self._proc.wait(timeout=10)
         shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """On Linux, a ``preexec_fn`` that has the kernel send the child SIGTERM when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    pr_set_pdeathsig = 1
+
+    def set_signal() -> None:  # runs in the child, between fork and exec
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return set_signal
 
 
 def run_in_foreground(command: Sequence[str], env: Mapping[str, str]) -> int:

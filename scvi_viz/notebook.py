@@ -7,8 +7,9 @@ reads it with the safe loader, like any file. scvi-tools is imported only for su
 
 The server is the app's own (``streamlit run app.py``, see :mod:`scvi_viz.launch`) on 127.0.0.1,
 one per data root and port: a second ``view()`` of files under the same root reuses it and opens
-them by its address (``?src=server&sm=MODEL&sd=DATA``). It stops with :meth:`View.stop`, or when
-Python exits.
+them by its address (``?src=server&sm=MODEL&sd=DATA``). It stops with :meth:`View.stop`, when
+Python exits, and on Linux also when the process that started it dies without exiting (a
+killed notebook kernel).
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def _server(root: Path, port: int | None) -> _Served:
             _SERVED.remove(served)
         elif served.server.root == root and port in (None, served.server.port):
             return served
-    served = _Served(AppServer(root, port=port))
+    served = _Served(AppServer(root, port=port, die_with_parent=True))
     try:
         served.server.wait_healthy()
     except BaseException:

@@ -8,7 +8,6 @@ import re
 import shutil
 import socket
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from test_app import APP, run
 import scvi_viz
 from scvi_viz.cli import main
 from scvi_viz.io import sources, view_link
-from scvi_viz.launch import (
+from scvi_viz.launch import (  # tomllib, or tomli on Python 3.10
     SETTINGS,
     Files,
     LaunchError,
@@ -29,6 +28,7 @@ from scvi_viz.launch import (
     server_environment,
     settings_flags,
     streamlit_command,
+    tomllib,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

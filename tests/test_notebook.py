@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -20,7 +22,8 @@ from scvi_viz.io.model_file import read_model_spec
 from scvi_viz.launch import LaunchError
 from scvi_viz.notebook import View
 
-TOTALVI = Path(__file__).parent / "fixtures" / "refused" / "TOTALVI"
+ROOT = Path(__file__).resolve().parents[1]
+TOTALVI = ROOT / "tests" / "fixtures" / "refused" / "TOTALVI"
 
 
 @pytest.fixture(autouse=True)
@@ -105,6 +108,23 @@ def test_view_refuses_what_it_cannot_show(tmp_path, saved):
     from scvi_viz import notebook
 
     assert not notebook._SERVED, "no server is left running after a refusal"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_killed_kernel_takes_its_server_with_it(saved):
+    code = "import sys, time, scvi_viz; print(scvi_viz.view(sys.argv[1]).url, flush=True); time.sleep(600)"
+    kernel = subprocess.Popen([sys.executable, "-c", code, str(saved)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        url = kernel.stdout.readline().strip()
+        assert _healthy(url), url
+    finally:
+        kernel.kill()  # as a crashed or killed notebook kernel: no atexit
+        kernel.wait(timeout=30)
+        kernel.stdout.close()
+    deadline = time.monotonic() + 30
+    while _listening(url) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _listening(url), "the server outlived the process that started it"
 
 
 # -------------------------------------------------------------------- an in-memory model
