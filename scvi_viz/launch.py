@@ -173,12 +173,14 @@ def locate_files(model_dir: str | Path, data: str | Path | None = None, *,
         root = Path(data_root).expanduser().resolve()
         if not root.is_dir():
             raise LaunchError(f"{data_root}: the data root is not a folder.")
-    files = Files(root, _relative(model, root), _relative(cells, root))
-    for path, given in ((files.model, model_dir), (files.data, data if data is not None else cells)):
-        if path is None:
+    relative = []
+    for path, given in ((model, model_dir), (cells, data if data is not None else cells)):
+        inside = _relative(path, root)
+        if inside is None:
             raise LaunchError(f"{given} is outside the data root {root}: the app opens only files under it.")
-        sources.resolve_in_root(path, root)  # a model.pt that links outside is refused here, as the app does
-    return files
+        sources.resolve_in_root(inside, root)  # a model.pt that links outside is refused here, as the app does
+        relative.append(inside)
+    return Files(root, *relative)
 
 
 def check_model(files: Files) -> str:
