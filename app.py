@@ -1,14 +1,15 @@
-"""scvi-viz: walk through the latent space of a trained scVI model. Run: streamlit run app.py"""
+"""scvi-viz: walk through the latent space of a trained scVI model.
 
-from pathlib import Path
+Run: ``streamlit run app.py`` in a clone, or ``scvi-viz launch`` where scvi-viz is installed (the
+wheel carries this file and ``pages/`` as ``scvi_viz/_app/``).
+"""
 
 import streamlit as st
 
-from scvi_viz.ui import sidebar, views
+from scvi_viz.ui import ICON, sidebar, views
 
 # A shipped icon: a Material icon as page icon makes the browser fetch a font from the internet.
-st.set_page_config(page_title="scvi-viz", page_icon=str(Path(__file__).parent / "scvi_viz" / "ui" / "assets" / "icon.png"),
-                   layout="wide")
+st.set_page_config(page_title="scvi-viz", page_icon=str(ICON), layout="wide")
 page = st.navigation(
     [
         st.Page("pages/explore.py", title="Explore", icon=":material/explore:", default=True),

@@ -9,6 +9,12 @@ PY=${PYTHON:-python3}
 # resolves to the CPU wheel already on the machine.
 "$PY" -c "import torch" 2>/dev/null || "$PY" -m pip install -q torch==2.13.0
 "$PY" -m pip install -q -r requirements-test.txt
+# The package itself, installed as a user installs it (not editable; hatchling, from
+# requirements-test.txt, writes nothing into this folder). The tests import this tree (pytest's
+# pythonpath); tests/browser/test_installed.py checks the installed copy from another folder, and
+# builds a wheel of its own into a temporary folder, lists it and runs it in a fresh venv.
+"$PY" -m pip install -q --no-build-isolation .
+export SCVI_VIZ_EXPECT_INSTALLED=1
 
 # Browser tests drive Debian's Chromium through playwright (never `playwright install`).
 if ! command -v chromium >/dev/null 2>&1; then

@@ -58,9 +58,23 @@ def file_stamp(*paths: str | Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
+DATA_DIR_ENV = "SCVI_VIZ_DATA_DIR"
+OPEN_MODEL_ENV = "SCVI_VIZ_OPEN_MODEL"
+OPEN_DATA_ENV = "SCVI_VIZ_OPEN_DATA"
+"""The model folder and data, relative to the data root, that a new session opens first
+(``scvi-viz launch MODEL_DIR DATA`` sets them); a link's files come before them."""
+
+
 def data_root() -> Path:
     """The folder server-side files are picked from: ``$SCVI_VIZ_DATA_DIR`` or the current folder."""
-    return Path(os.environ.get("SCVI_VIZ_DATA_DIR") or os.getcwd()).resolve()
+    return Path(os.environ.get(DATA_DIR_ENV) or os.getcwd()).resolve()
+
+
+def files_to_open() -> tuple[str, str] | None:
+    """The model folder and data a new session opens first (:data:`OPEN_MODEL_ENV`,
+    :data:`OPEN_DATA_ENV`), relative to the data root; ``None`` when they are not both set."""
+    model, data = os.environ.get(OPEN_MODEL_ENV, "").strip(), os.environ.get(OPEN_DATA_ENV, "").strip()
+    return (model, data) if model and data else None
 
 
 def resolve_in_root(relative: str | Path, root: Path | None = None) -> Path:

@@ -12,6 +12,9 @@ Parameters: ``v`` (version), ``m`` (model hash), ``d`` (data key), ``src`` with 
 ``b`` (batch), ``l`` (label), ``c.<name>`` / ``k.<name>`` (categorical / continuous covariates),
 ``g`` (genes), ``cell`` (how the point was set), ``x.<key>`` (a text choice) and ``xj.<key>``
 (a choice as JSON: numbers, booleans, lists).
+
+A link may also name only files, ``?src=server&sm=MODEL&sd=DATA`` (:func:`files_query`, as
+``scvi_viz.view()`` writes it): the app opens them at their first cell.
 """
 
 from __future__ import annotations
@@ -109,3 +112,16 @@ def from_query(params: Mapping[str, str]) -> dict[str, Any]:
         "cell_id": params.get("cell"),
         "extras": extras,
     }
+
+
+def files_query(model: str, data: str) -> dict[str, str]:
+    """A link that opens ``model`` and ``data`` (paths under the data root) with no view of its own."""
+    return {"src": "server", "sm": model, "sd": data}
+
+
+def files_from_query(params: Mapping[str, str]) -> dict[str, str] | None:
+    """The files a link names when it holds no view (see :func:`files_query`), else ``None``."""
+    params = {str(k): str(v) for k, v in params.items()}
+    if "z" in params or params.get("src") != "server" or not params.get("sm"):
+        return None
+    return {"kind": "server", "model": params["sm"], "data": params.get("sd", "")}

@@ -22,6 +22,10 @@ _RESTORE_MESSAGE = "restore_message"
 
 def _choose_source() -> tuple[str, str, str] | None:
     """Sidebar controls for the model and data; returns (model path, data path, label)."""
+    if "source" not in st.session_state and (files := sources.files_to_open()) is not None:
+        # `scvi-viz launch MODEL_DIR DATA`: a new session opens those files (a link's files come first).
+        st.session_state["source"] = "Files on this server"
+        st.session_state["root_model_typed"], st.session_state["root_data"] = files
     choice = st.sidebar.radio(
         "Model and data", ["Built-in demo", "Files on this server", "Upload"], key="source",
         help="The demo is a real scVI model of 700 PBMCs (scanpy's pbmc68k_reduced).",
@@ -51,6 +55,9 @@ def _server_files() -> tuple[str, str, str] | None:
                                      placeholder="folders with a model.pt" if models else "no model.pt under the data root")
     typed = st.sidebar.text_input("…or type a model folder (relative to the data root)", key="root_model_typed",
                                   on_change=follow_model, args=("root_model_typed",))
+    wanted = st.session_state.get("root_data")
+    if wanted and wanted not in datasets and _in_root(wanted, root):
+        datasets.append(wanted)  # named by a link or `scvi-viz launch`, deeper than the list goes
     if st.session_state.get("root_data") not in datasets:
         st.session_state["root_data"] = None  # e.g. a link naming a file that is not there
     data_rel = st.sidebar.selectbox("AnnData (.h5ad or .zarr)", datasets, index=None, key="root_data",
@@ -65,7 +72,17 @@ def _server_files() -> tuple[str, str, str] | None:
     model_path = sources.resolve_in_root(model_rel, root)
     data_path = sources.resolve_in_root(data_rel, root)
     st.session_state[keys.SOURCE] = {"kind": "server", "model": model_rel, "data": data_rel}
-    return str(model_path), str(data_path), f"{model_rel} + {data_rel}"
+    shown = root.name if Path(model_rel) == Path(".") else model_rel  # the data root itself (scvi_viz.view)
+    return str(model_path), str(data_path), f"{shown} + {data_rel}"
+
+
+def _in_root(relative: str, root: Path) -> bool:
+    """Whether ``relative`` names a file or store under ``root`` (symlinks resolved)."""
+    try:
+        sources.resolve_in_root(relative, root)
+    except (sources.PathOutsideRootError, FileNotFoundError, OSError):
+        return False
+    return True
 
 
 def _uploads() -> tuple[str, str, str] | None:

@@ -193,6 +193,9 @@ def read_link() -> None:
     st.session_state[_LINK_READ] = True
     if not params:
         return
+    if (files := view_link.files_from_query(params)) is not None:  # files only, as scvi_viz.view() links
+        _choose_server_files(files)
+        return
     try:
         data = view_link.from_query(params)
     except StateFileError as exc:
@@ -201,13 +204,18 @@ def read_link() -> None:
     st.session_state[_LINK_PENDING] = data
     source = data["source"]
     if source.get("kind") == "server":
-        st.session_state["source"] = "Files on this server"
-        st.session_state["root_model_typed"] = source.get("model", "")
-        st.session_state["root_data"] = source.get("data") or None
+        _choose_server_files(source)
     elif source.get("kind") == "upload":
         st.session_state["source"] = "Upload"
         st.session_state[_LINK_MESSAGE] = ("info", "This link was made with uploaded files: upload the same model and "
                                                    "data to see its view.")
+
+
+def _choose_server_files(source: dict[str, str]) -> None:
+    """Set the sidebar to the files under the data root that a link names."""
+    st.session_state["source"] = "Files on this server"
+    st.session_state["root_model_typed"] = source.get("model", "")
+    st.session_state["root_data"] = source.get("data") or None
 
 
 def apply_link(ws: Workspace) -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,18 +41,25 @@ class StreamlitServer:
         The script, run from ``cwd`` (whose ``.streamlit/config.toml`` applies).
     env
         Environment variables set on top of this process's.
+    command
+        Instead of ``streamlit run script``: the command line for a given port (``scvi-viz launch
+        --port N``, say), run from ``cwd``.
     """
 
-    def __init__(self, log_path: Path, *, script: str = "app.py", cwd: Path = ROOT, env: dict[str, str] | None = None):
+    def __init__(self, log_path: Path, *, script: str = "app.py", cwd: Path = ROOT, env: dict[str, str] | None = None,
+                 command: Callable[[int], list[str]] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
         self.started = time.perf_counter()
+        if command is None:
+            args = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(self.port),
+                    "--server.address", "127.0.0.1", "--server.headless", "true"]
+        else:
+            args = command(self.port)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=cwd, env={**os.environ, **(env or {})}, stdout=self._log, stderr=subprocess.STDOUT,
+            args, cwd=cwd, env={**os.environ, **(env or {})}, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
 
