@@ -84,7 +84,9 @@ def venv(wheel, tmp_path_factory) -> Path:
         purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                  check=True, capture_output=True, text=True).stdout.strip()
         Path(purelib, "_parent_env.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    done = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+    # --ignore-installed: the venv sees this interpreter's packages, scvi-viz among them when scripts/test.sh
+    # installed it; the wheel must still go into the venv.
+    done = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed", str(wheel)],
                           env=_clean_env(PIP_NO_INPUT="1"), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return env_dir
