@@ -3,6 +3,7 @@ is installed), served by a real app server on 127.0.0.1 that stops with ``.stop(
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -99,8 +100,9 @@ def test_view_refuses_what_it_cannot_show(tmp_path, saved):
         scvi_viz.view(tmp_path / "nothing")
     with pytest.raises(TypeError, match="model.save"):
         scvi_viz.view(42)
-    with pytest.raises(LaunchError, match="share no folder but /"):
-        scvi_viz.view(saved, sources.DEMO_DATA)
+    if os.path.commonpath([saved, sources.DEMO_DATA]) == os.sep:  # not when the checkout itself lies under /tmp
+        with pytest.raises(LaunchError, match="share no folder but /"):
+            scvi_viz.view(saved, sources.DEMO_DATA)
     if TOTALVI.is_dir():
         shutil.copytree(TOTALVI, saved.parent / "totalvi")
         with pytest.raises(UnsupportedModelError, match="TOTALVI"):
