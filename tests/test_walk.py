@@ -55,7 +55,7 @@ def test_the_browser_gets_each_drawn_cell_with_its_own_covariates(ws):
         assert arrays["library"][i] == ws.cell_point(i).library_size
     some = np.array([3, 50, 9])
     _, sub = browser_cells(ws, rows=some, embeddings={emb: coords}, grid_steps={}, typical=1.0, k=10)
-    assert sub["rows"].tolist() == [3, 50, 9] and np.array_equal(sub["latent"], ws.latent[some])
+    assert np.array_equal(sub["latent"], ws.latent[some]) and sub["library"].tolist() == ws.library[some].tolist()
 
 
 def test_the_payload_is_one_aligned_message_with_its_parts_named():

@@ -120,14 +120,13 @@ def browser_cells(ws: Workspace, *, rows: np.ndarray | None, embeddings: Mapping
     tuple
         ``(header, arrays)``: the header names the arrays' meaning; arrays are float32 (latent
         points, library sizes, continuous covariates), float64 (map positions) and int32
-        (category numbers, and ``rows``: each sent cell's row among all cells).
+        (category numbers).
     """
     spec = ws.model.spec
     picked = np.arange(ws.n_cells) if rows is None else np.asarray(rows, dtype=np.int64)
     n = len(picked)
     cov = ws.covariates.rows(picked)
     arrays: dict[str, np.ndarray] = {
-        "rows": picked.astype(np.int32),
         "latent": np.ascontiguousarray(ws.latent[picked], dtype=np.float32),
         "library": np.asarray(ws.library[picked], dtype=np.float64),
         "batch": _codes(cov.batch, spec.batches, n),

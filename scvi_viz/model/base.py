@@ -28,21 +28,7 @@ class BaseModel:
     threads (Streamlit sessions) at once: state that a mixin changes later (caches) is guarded
     by :attr:`_lock`.
 
-    The model's settings are read-only properties (:attr:`genes`, :attr:`batches`, ...);
-    :attr:`spec` holds all of them, as read from the file.
-
-    Attributes
-    ----------
-    spec
-        Every saved setting (:class:`scvi_viz.spec.ModelSpec`).
-    path
-        The ``model.pt`` that was read.
-    device
-        Where decoding runs.
-    decoder
-        The loaded :class:`scvi_viz.nn.DecoderSCVI`.
-    encoder
-        The loaded ``z_encoder`` (:class:`scvi_viz.nn.Encoder`).
+    Its attributes and properties are documented on :class:`scvi_viz.model.ScviModel`.
     """
 
     def __init__(self, spec: ModelSpec, *, device: str | torch.device | None = None, path: Path | None = None):

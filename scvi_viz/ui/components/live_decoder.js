@@ -206,14 +206,6 @@ function cellsOf(header, arrays) {
     coords: Object.fromEntries(c.embeddings.map((name) => [name, arrays[`coords:${name}`]])),
     gridSteps: c.grid_steps,
   };
-  // Each drawn cell's row among all cells (a map marker's customdata) -> its place here.
-  const index = c.n === c.n_total ? null : new Map(Array.from(arrays.rows, (row, i) => [row, i]));
-  cells.rows = (i) => (index === null ? i : arrays.rows[i]);
-  cells.rowOf = (row) => {
-    if (row === null || row === undefined) return null;
-    if (index === null) return Number.isInteger(row) && row >= 0 && row < c.n ? row : null;
-    return index.has(row) ? index.get(row) : null;
-  };
   return cells;
 }
 

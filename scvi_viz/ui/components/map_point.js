@@ -107,7 +107,7 @@ function cellCovariates(cells, i) {
   };
 }
 
-// analysis.embedding.resolve_click, for a hovered plotly point: {z, library, covariates, xy} or null.
+// analysis.embedding.resolve_click, for the marker under the mouse (pickAt): {z, library, covariates, xy} or null.
 function resolveHover(link, p) {
   const cells = link.cells && scviViz.cells[link.cells];
   const walk = scviViz.walk;
@@ -125,9 +125,7 @@ function resolveHover(link, p) {
       return { z: latentAt(cells, coords, x, y), library: here.library, covariates: here.covariates, xy: [x, y] };
     }
   } else {
-    const custom = Array.isArray(p.customdata) ? p.customdata[0] : p.customdata;
-    cell = cells.rowOf(custom);
-    if (cell === null) [[, cell]] = nearest2d(coords, cells.n, x, y, 1);
+    cell = p.cell;
   }
   return { z: cellLatent(cells, cell), library: cells.library[cell], covariates: cellCovariates(cells, cell),
            xy: [coords[2 * cell], coords[2 * cell + 1]] };
@@ -151,7 +149,7 @@ function pickAt(gd, link, clientX, clientY) {
   }
   for (let i = 0; i < cells.n; i++) {
     const dx = x0 + mx * coords[2 * i] - X, dy = y0 + my * coords[2 * i + 1] - Y, d = dx * dx + dy * dy;
-    if (d < best) { best = d; hit = { curveNumber: -1, x: coords[2 * i], y: coords[2 * i + 1], customdata: cells.rows(i) }; }
+    if (d < best) { best = d; hit = { curveNumber: -1, x: coords[2 * i], y: coords[2 * i + 1], cell: i }; }
   }
   return hit;
 }
