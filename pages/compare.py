@@ -6,7 +6,7 @@ from scvi_viz.analysis.compare import CovariateChoice, compare_point, covariate_
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots.style import library_label
 from scvi_viz.ui import cache, point, sidebar
-from scvi_viz.ui.compare import comparison_view, covariate_picker, group_picker
+from scvi_viz.ui.compare import comparison_view, covariate_picker, group_picker, support_note
 from scvi_viz.ui.views import write_link
 
 
@@ -21,6 +21,7 @@ def at_current_point(ws: Workspace, options: dict[str, CovariateChoice]) -> None
         return
     covariate, choice, values = picked
     table = compare_point(ws.model, here, choice.kind, choice.name, values)
+    support_note(ws, covariate, choice, values, z=here.z)
     others = ", ".join(p.replace("=", " = ") for p in here.describe(ws.model.spec).split(", ")
                        if p and not p.startswith(f"{covariate}="))
     where = f"{origin} · {library_label(here.library_size, size_factor=ws.model.uses_size_factor)}" + \
@@ -43,6 +44,7 @@ def for_a_group(ws: Workspace, options: dict[str, CovariateChoice]) -> None:
         return
     covariate, choice, values = picked
     table = cache.group_comparison(ws, cells, choice.kind, choice.name, tuple(values))
+    support_note(ws, covariate, choice, values, cells=cells)
     comparison_view(ws, table, key="cmp_group", library_size=None, covariate=covariate, values=values, group=group,
                     where=f"{group_name}: {len(cells):,} cells, each at its own latent point and library size")
 

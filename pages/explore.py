@@ -12,10 +12,11 @@ from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES
 from scvi_viz.plots.decoded import DecodedCharts, decoded_charts
 from scvi_viz.plots.export import table_csv, toolbar_config
-from scvi_viz.ui import cache, keys, point, sidebar, walk
+from scvi_viz.ui import cache, dimensions, directions, keys, point, sidebar, walk
 from scvi_viz.ui.cell_map import map_chart, map_point
 from scvi_viz.ui.components.live_chart import live_chart
 from scvi_viz.ui.downloads import export_picker, report_button
+from scvi_viz.ui.gene_sets import gene_set_editor, gene_sets
 from scvi_viz.ui.genes import chosen_genes, gene_picker
 from scvi_viz.ui.posterior import cell_uncertainty_section
 from scvi_viz.ui.views import write_link
@@ -24,20 +25,28 @@ MAP_HEIGHT = 400
 MAP_WIDTH = 400  # the map's column at 1,100 px (3/5 of the page beside the latent walk): titles wrap to it
 
 
-def map_choices(ws: Workspace) -> tuple[str, str, str | None]:
-    """The map's embedding and colours; returns (embedding, colour by, gene). Inside the fragment:
-    a new colouring redraws the map, not the page."""
+def map_choices(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
+    """The map's embedding and colours; returns (embedding, colour by, gene or gene set name, the
+    set's genes). Inside the fragment: a new colouring redraws the map, not the page."""
     c1, c2, c3 = st.columns(3)
     emb_name = c1.selectbox("Map", ws.embedding_names(), key=keys.EMBEDDING, persist_state="session")
     columns = ws.color_columns()
     first = ws.default_color_column(MAX_COLOUR_CATEGORIES)
-    default = columns.index(first) + 1 if first else 0
-    color_by = c2.selectbox("Colour cells by", [cache.GENE_COLOUR, *columns], index=default, key=keys.COLOR_BY,
+    sets = gene_sets()
+    colourings = [cache.GENE_COLOUR, *([cache.SET_COLOUR] if sets else []), *columns]
+    default = colourings.index(first) if first else 0
+    if st.session_state.get(keys.COLOR_BY) == cache.SET_COLOUR and not sets:
+        del st.session_state[keys.COLOR_BY]  # its sets were removed
+    color_by = c2.selectbox("Colour cells by", colourings, index=default, key=keys.COLOR_BY,
                             persist_state="session",
-                            help=f"An obs column (at most {MAX_COLOUR_CATEGORIES} categories) or a gene's decoded expression.")
-    gene = None
+                            help=f"An obs column (at most {MAX_COLOUR_CATEGORIES} categories), a gene's decoded "
+                                 "expression, or a gene set's mean decoded expression (sets: 'Gene sets' above).")
+    gene, members = None, ()
     if color_by == cache.GENE_COLOUR:
         gene = c3.selectbox("Gene", ws.model.genes, key=keys.OVERLAY_GENE, persist_state="session", filter_mode="contains")
+    elif color_by == cache.SET_COLOUR:
+        gene = c3.selectbox("Gene set", list(sets), key=keys.OVERLAY_SET, persist_state="session")
+        members = tuple(sets[gene])
     elif (n := ws.category_count(color_by)) > MAX_COLOUR_CATEGORIES:
         fallback = next((c for c in columns if ws.category_count(c) <= MAX_COLOUR_CATEGORIES), None)
         st.warning(f"obs column {color_by!r} has {n:,} categories; the map colours by columns of at most "
@@ -45,7 +54,7 @@ def map_choices(ws: Workspace) -> tuple[str, str, str | None]:
                    + "choose another column, or a gene.")
         color_by, gene = (fallback, None) if fallback else (cache.GENE_COLOUR, ws.model.genes[0])
     cache.embedding(ws, emb_name)  # computed (or read) here, so that a note about its disk cache shows once
-    return emb_name, color_by, gene
+    return emb_name, color_by, gene, members
 
 
 def full_charts(ws: Workspace, profile: pd.DataFrame, origin: str, caption: dict[str, str]) -> DecodedCharts:
@@ -93,39 +102,52 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
     origin = point.point_origin()
     caption = profiles.provenance(here, origin=origin, model=ws.model)
     genes = chosen_genes()
+    rows = directions.slider_rows(ws)
     the_map, instrument = st.columns([3, 2], gap="medium")
     with the_map:
-        emb_name, color_by, gene = map_choices(ws)
+        emb_name, color_by, gene, members = map_choices(ws)
         marker = map_point(ws, emb_name, map_key="umap", hover=decoder is not None, cells=decoder)
-        st.plotly_chart(cache.map_figure(ws, emb_name, color_by, gene, height=MAP_HEIGHT, width=MAP_WIDTH), key="umap",
-                        config=toolbar_config(f"map_{emb_name}"))
+        st.plotly_chart(cache.map_figure(ws, emb_name, color_by, gene, gene_set=members, height=MAP_HEIGHT,
+                                         width=MAP_WIDTH), key="umap", config=toolbar_config(f"map_{emb_name}"))
         st.caption("Click a cell, or empty space between cells, to decode there (the black × marks the current "
                    "point); with *preview on hover*, the point under the mouse is decoded in your browser. "
                    "Drag to pan, scroll to zoom, double-click to reset the zoom.")
     with instrument:
-        st.markdown(f"**Current point:** {origin}",
-                    help="How the point was set: a clicked cell, a click on empty space, the sliders or a view "
-                         "restored from a link or a report bundle.")
+        current, steer = st.columns([4, 3], vertical_alignment="center")
+        current.markdown(f"**Current point:** {origin}",
+                         help="How the point was set: a clicked cell, a click on empty space, the sliders, a group's "
+                              "centre or a view restored from a link or a report bundle.")
         summary, change = st.columns([5, 2], vertical_alignment="center")
         summary.caption(walk.covariate_summary(ws))
         with change.popover("Edit", help="The point's library size and covariates."):
             walk.covariate_controls(ws)
-        walk.walk(ws, profile, genes=genes[:40], n_top=st.session_state.get(keys.N_TOP, 20), embedding_name=emb_name,
-                  map_key="umap", marker=marker, decoder=decoder)
+        with steer.popover("Directions", help="Sliders along the cells' principal axes, a slider toward a group or "
+                                              "more of a gene set, and Go to a group's centre."):
+            directions.direction_controls(ws)
+        walk.walk(ws, profile, rows=rows, genes=genes[:40], sets=gene_sets(), n_top=st.session_state.get(keys.N_TOP, 20),
+                  embedding_name=emb_name, map_key="umap", marker=marker, decoder=decoder)
+        st.caption(directions.characteristic_line(ws), help=(
+            "Genes whose expected expression here is furthest above (and below) their mean over all cells, each "
+            "decoded at its own point: log2 of px_scale here over the mean px_scale, among genes expected at 1 or more "
+            "per 10,000 counts here or on average. Unlike the top genes by counts, they say which state this is."))
         if refusal:
             st.caption(f"Live preview off: {refusal} The charts follow each finished move from the server.")
     where = here.describe(ws.model.spec)
+    traversal = directions.traversal_section(ws, rows)
     charts = full_charts(ws, profile, origin, caption)
-    exported_map = map_chart(ws, emb_name, color_by, gene, marker=marker, point=origin + (f" · {where}" if where else ""))
+    exported_map = map_chart(ws, emb_name, color_by, gene, gene_set=members, marker=marker,
+                             point=origin + (f" · {where}" if where else ""))
     st.subheader("Download")
     export_picker({"Map, with the current point": exported_map,
-                   "Decoded at the current point (all panels, as shown)": charts.whole, **charts.panels},
+                   "Decoded at the current point (all panels, as shown)": charts.whole, **charts.panels,
+                   "What moving one slider does": traversal},
                   key="explore_export")
     all_genes, report = st.columns(2)
     all_genes.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
                               file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
     with report:
-        report_button(ws, [exported_map, charts.whole, *charts.panels.values()], page="explore", tables={"all_genes": profile})
+        report_button(ws, [exported_map, charts.whole, *charts.panels.values(), traversal], page="explore",
+                      tables={"all_genes": profile, **dimensions.computed_tables(ws)})
     gene_table(profile, here.library_size)
     write_link(ws, page="explore")
     cell_uncertainty_section(ws)
@@ -143,10 +165,13 @@ if ws is not None:
         "the sliders, and the decoder's predictions for every gene follow."))
     # Outside the fragment: the gene list (every gene of the model as options) is not re-sent
     # on each move; changing it reruns the page.
-    picker, n_top = st.columns([9, 1], vertical_alignment="bottom")
+    picker, sets, n_top = st.columns([7, 1.7, 1.2], vertical_alignment="bottom")
     with picker:
         gene_picker(ws)
+    with sets:
+        gene_set_editor(ws)
     n_top.number_input("Top genes", 5, 50, 20, key=keys.N_TOP, persist_state="session",
                        help="How many genes the read-out and the charts list by expected counts.")
     decoder, refusal = walk.load_in_browser(ws)
     explore(ws, decoder, refusal)
+    dimensions.dimension_section(ws)

@@ -82,7 +82,7 @@ def move_latent(at: AppTest, dim: int, to: str = "max") -> AppTest:
     """Move one latent slider to the end of its range ("min" or "max"), as a finished drag does."""
     data = component_data(at, LATENT_SLIDERS)
     z = list(data["z"])
-    lo, hi = data["ranges"][dim]
+    lo, hi = data["rows"][dim]["range"]
     z[dim] = hi if to == "max" else lo
     return component_event(at, LATENT_SLIDERS, "moved", {"z": z, "move": data["move"] + 1})
 
@@ -132,7 +132,7 @@ def test_latent_slider_changes_decoded_values(app):
     move_latent(app, 0)
     assert component_data(app, LATENT_SLIDERS)["move"] == 1  # the move applied, for the browser
     after = top_gene_counts(app)
-    assert latent(app)[1:] == z[1:] and latent(app)[0] == component_data(app, LATENT_SLIDERS)["ranges"][0][1]
+    assert latent(app)[1:] == z[1:] and latent(app)[0] == component_data(app, LATENT_SLIDERS)["rows"][0]["range"][1]
     assert any("sliders" in m.value for m in app.markdown)
     shared = set(before) & set(after)
     assert before != after

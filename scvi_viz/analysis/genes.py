@@ -11,6 +11,8 @@ from scvi_viz.analysis.workspace import Workspace
 
 OVERLAY_LIBRARY_SIZE = 1e4
 """Softmax models' per-cell overlays are in counts per this many (a library of 10,000 counts)."""
+SET_OVERLAY_CHUNK = 16_384
+"""Cells whose gene-set expression is computed at once."""
 VARIABLE_GENES_CELLS = 500
 """Cells (evenly spaced) whose decoded expression ranks the default genes."""
 
@@ -61,6 +63,18 @@ def gene_overlay(ws: Workspace, gene: str, basis: OverlayBasis | None = None) ->
     basis = basis or overlay_basis(ws)
     scale = ws.model.scale_from_hidden(basis.hidden, [gene], log_normaliser=basis.log_normaliser)[:, 0].cpu().numpy()
     return scale if ws.model.uses_size_factor else scale * OVERLAY_LIBRARY_SIZE
+
+
+def gene_set_overlay(ws: Workspace, gene_set: list[str], basis: OverlayBasis | None = None) -> np.ndarray:
+    """The mean over ``gene_set`` of each cell's decoded expression (in :func:`overlay_unit`, as :func:`gene_overlay`)."""
+    basis = basis or overlay_basis(ws)
+    mean = np.empty(basis.hidden.shape[0])
+    for start in range(0, len(mean), SET_OVERLAY_CHUNK):  # cells x genes stays small for atlases and long sets
+        rows = slice(start, start + SET_OVERLAY_CHUNK)
+        norm = None if basis.log_normaliser is None else basis.log_normaliser[rows]
+        scale = ws.model.scale_from_hidden(basis.hidden[rows], list(gene_set), log_normaliser=norm)
+        mean[rows] = scale.double().mean(dim=1).cpu().numpy()
+    return mean if ws.model.uses_size_factor else mean * OVERLAY_LIBRARY_SIZE
 
 
 def variable_genes(ws: Workspace, n: int = 6) -> list[str]:

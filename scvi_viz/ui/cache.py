@@ -24,10 +24,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from scvi_viz.analysis import compare, genes
+from scvi_viz.analysis.characteristic import mean_decoded_scale
+from scvi_viz.analysis.directions import group_centroids
 from scvi_viz.analysis.embedding import INVERSE_MAP_K, CacheDirWarning, InverseMap, content_key
 from scvi_viz.analysis.prepare import STEP_TEXT
+from scvi_viz.analysis.sliders import SliderRow, axis_rows
 from scvi_viz.analysis.walk import DataDistance, browser_cells
 from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.arrays import read_only
 from scvi_viz.covariates import CovariateKind
 from scvi_viz.io import sources
 from scvi_viz.plots.cell_map import MAP_HOVER_MAX_CELLS, MIN_WIDTH, grid_step, map_sample, umap_figure
@@ -35,8 +39,10 @@ from scvi_viz.ui import keys
 from scvi_viz.ui.components.live_decoder import pack_payload
 
 GENE_COLOUR = "decoded expression of a gene"
-_SHOWN_NOTES = "_shown_notes"
 """The colour-by choice that colours cells by one gene's decoded expression."""
+SET_COLOUR = "decoded expression of a gene set"
+"""The colour-by choice that colours cells by a gene set's mean decoded expression."""
+_SHOWN_NOTES = "_shown_notes"
 
 
 def workspace_id() -> str:
@@ -174,6 +180,16 @@ def gene_overlay(ws: Workspace, gene: str) -> np.ndarray:
     return _gene_overlay(workspace_id(), gene, ws)
 
 
+@st.cache_data(max_entries=16, show_spinner="Decoding the gene set in every cell…")
+def _set_overlay(ws_id: str, gene_set: tuple[str, ...], _ws: Workspace) -> np.ndarray:
+    return genes.gene_set_overlay(_ws, list(gene_set), _overlay_basis(ws_id, _ws))
+
+
+def gene_set_overlay(ws: Workspace, gene_set: tuple[str, ...]) -> np.ndarray:
+    """:func:`scvi_viz.analysis.genes.gene_set_overlay`, per session."""
+    return _set_overlay(workspace_id(), tuple(gene_set), ws)
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def _variable_genes(ws_id: str, _ws: Workspace) -> list[str]:
     return genes.variable_genes(_ws)
@@ -194,10 +210,13 @@ def sorted_genes(ws: Workspace) -> list[str]:
     return _sorted_genes(workspace_id(), ws)
 
 
-def map_colour(ws: Workspace, color_by: str, gene: str | None) -> tuple[np.ndarray, str]:
-    """Per-cell colour values and what they are: an ``obs`` column, or a gene's decoded expression."""
+def map_colour(ws: Workspace, color_by: str, gene: str | None, gene_set: tuple[str, ...] = ()) -> tuple[np.ndarray, str]:
+    """Per-cell colour values and what they are: an ``obs`` column, a gene's decoded expression, or
+    the mean decoded expression of ``gene_set`` (named ``gene``)."""
     if color_by == GENE_COLOUR:
         return gene_overlay(ws, gene), f"{gene} ({genes.overlay_unit(ws)})"
+    if color_by == SET_COLOUR:
+        return gene_set_overlay(ws, gene_set), f"{gene}: mean of {len(gene_set)} genes ({genes.overlay_unit(ws)})"
     return ws.obs[color_by].to_numpy(), color_by
 
 
@@ -206,10 +225,11 @@ def map_hover(ws: Workspace) -> list[str] | None:
     return ws.cell_hover() if ws.n_cells <= MAP_HOVER_MAX_CELLS else None
 
 
-def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | None) -> dict[str, Any]:
+def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | None,
+               gene_set: tuple[str, ...] = ()) -> dict[str, Any]:
     """Keyword arguments of :func:`~scvi_viz.plots.cell_map.umap_figure` for this map: plain values,
     so a download can draw the figure after the script run, without session state."""
-    color, color_name = map_colour(ws, color_by, gene)
+    color, color_name = map_colour(ws, color_by, gene, gene_set)
     m = ws.model
     return {"coords": ws.embedding(embedding_name), "color": color, "color_name": color_name,
             "hover": map_hover(ws), "embedding_name": embedding_name.removeprefix("X_"),
@@ -217,19 +237,19 @@ def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | No
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, height: int, width: int,
-                _ws: Workspace) -> go.Figure:
-    return umap_figure(**map_inputs(_ws, embedding_name, color_by, gene), height=height, width=width)
+def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, gene_set: tuple[str, ...],
+                height: int, width: int, _ws: Workspace) -> go.Figure:
+    return umap_figure(**map_inputs(_ws, embedding_name, color_by, gene, gene_set), height=height, width=width)
 
 
-def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *, height: int = 520,
-               width: int = MIN_WIDTH) -> go.Figure:
+def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *, gene_set: tuple[str, ...] = (),
+               height: int = 520, width: int = MIN_WIDTH) -> go.Figure:
     """The map as the page shows it: cached, and without the current point (drawn over it).
 
     Its figure stays the same while the point moves, so Streamlit neither re-sends it nor
     makes the browser build it again.
     """
-    return _map_figure(workspace_id(), embedding_name, color_by, gene, height, width, ws)
+    return _map_figure(workspace_id(), embedding_name, color_by, gene, tuple(gene_set), height, width, ws)
 
 
 @st.cache_data(max_entries=16, show_spinner="Decoding the group under each value…")
@@ -242,3 +262,33 @@ def _group_comparison(ws_id: str, cells_key: str, kind: CovariateKind, name: str
 def group_comparison(ws: Workspace, cells: np.ndarray, kind: CovariateKind, name: str | None, values: tuple) -> pd.DataFrame:
     """:func:`scvi_viz.analysis.compare.compare_cells` for a group of cells, per session."""
     return _group_comparison(workspace_id(), content_key(cells), kind, name, values, ws, cells)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _axis_rows(ws_id: str, _ws: Workspace) -> tuple[SliderRow, ...]:
+    return tuple(axis_rows(_ws.latent))
+
+
+def axis_rows_of(ws: Workspace) -> tuple[SliderRow, ...]:
+    """The principal-axis sliders of the workspace's cells (frozen rows, shared)."""
+    return _axis_rows(workspace_id(), ws)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _centroids(ws_id: str, column: str, _ws: Workspace) -> dict[str, np.ndarray]:
+    return group_centroids(_ws.latent, _ws.obs[column])
+
+
+def centroids(ws: Workspace, column: str) -> dict[str, np.ndarray]:
+    """The mean latent point of each group of ``obs`` column ``column`` (read-only arrays, shared)."""
+    return _centroids(workspace_id(), column, ws)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Decoding every cell once, for the average of each gene…")
+def _mean_scale(ws_id: str, _ws: Workspace) -> np.ndarray:
+    return read_only(mean_decoded_scale(_ws.model, _ws.latent, _ws.covariates))
+
+
+def mean_scale(ws: Workspace) -> np.ndarray:
+    """:func:`~scvi_viz.analysis.characteristic.mean_decoded_scale` of the workspace's cells (read-only, shared)."""
+    return _mean_scale(workspace_id(), ws)

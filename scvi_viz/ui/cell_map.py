@@ -78,9 +78,9 @@ def marker_position(ws: Workspace, embedding_name: str) -> tuple[float, float]:
 
 
 def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *,
-              marker: tuple[float, float], point: str) -> Chart:
+              marker: tuple[float, float], point: str, gene_set: tuple[str, ...] = ()) -> Chart:
     """The page's map for exports, with the current point (described by ``point``) at ``marker``."""
-    return plots_map_chart(**cache.map_inputs(ws, embedding_name, color_by, gene), marker=marker, point=point,
+    return plots_map_chart(**cache.map_inputs(ws, embedding_name, color_by, gene, gene_set), marker=marker, point=point,
                            cells=ws.obs.index)
 
 

@@ -24,9 +24,10 @@ from scvi_viz.analysis.compare import (
     expression_unit,
     rank_genes,
 )
+from scvi_viz.analysis.characteristic import SUPPORT_NEIGHBOURS, covariate_support, point_support
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots import comparison, export
-from scvi_viz.ui import keys
+from scvi_viz.ui import cache, keys
 from scvi_viz.ui.cell_map import selected_cells
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.point import current_point
@@ -178,3 +179,33 @@ def group_picker(ws: Workspace, *, key: str, default_rank: int = 0,
         st.caption(f"{described} (draw a new box or lasso to replace it).")
     ids = [str(i) for i in ws.obs.index[cells]]
     return (np.asarray(cells, dtype=int) if cells else None), described, {"compare_group_cells": ids}
+
+
+LOW_SUPPORT = 0.1
+"""A compared value fewer than this share of the nearby (or the group's) cells have is flagged."""
+
+
+def support_note(ws: Workspace, covariate: str, choice: CovariateChoice, values: list, *,
+                 z: Any = None, cells: np.ndarray | None = None) -> None:
+    """Say how many nearby (or the group's) cells had each compared value: the model decodes a
+    state under a value it saw little of there by extrapolating, which the page makes visible."""
+    if choice.categories is None or covariate not in ws.obs:
+        return
+    if cells is None:
+        shares = point_support(cache.data_distance(ws), z, ws.obs[covariate], values, k=SUPPORT_NEIGHBOURS)
+        among = f"the {SUPPORT_NEIGHBOURS} cells nearest this point"
+    else:
+        shares = covariate_support(ws.obs[covariate], cells, values)
+        among = f"the group's {len(cells):,} cells"
+    text = ", ".join(f"{100 * share:.0f}% {covariate} {value}" for value, share in shares.items())
+    rare = [v for v, share in shares.items() if share < LOW_SUPPORT]
+    help_text = ("Share of the cells having each compared value, in the data the model was given. Decoding a cell "
+                 "state under a value few such cells had asks the model about something it rarely saw: its "
+                 "differences there can reflect which cell types had that value, not the value's own effect.")
+    if rare:
+        st.warning(f"**Little support for {', '.join(map(str, rare))}:** of {among}, {text}. Differences under "
+                   f"{'these values' if len(rare) > 1 else 'this value'} are the model extrapolating from other cell "
+                   "states; read them with care.", icon=":material/warning:")
+        st.caption("Why this matters", help=help_text)
+    else:
+        st.caption(f"Support in the data: of {among}, {text}.", help=help_text)

@@ -31,7 +31,7 @@ def gene_picker(ws: Workspace) -> list[str]:
         # Shown until the genes change again.
         st.session_state[_PASTED_MISSING] = (tuple(genes), [g for g in names if g.upper() not in known])
 
-    pick, paste = st.columns([6, 1], vertical_alignment="bottom")
+    pick, paste = st.columns([4, 1], vertical_alignment="bottom")
     n = ws.model.n_genes
     pick.multiselect("Genes to chart", cache.sorted_genes(ws), key=keys.GENES,
                      placeholder=f"type to search the model's {n:,} genes",

@@ -49,7 +49,16 @@ EMBEDDING = "embedding"
 COLOR_BY = "color_by"
 OVERLAY_GENE = "overlay_gene"
 SHOW_TABLE = "show_table"
-EXPLORE_VIEW = (EMBEDDING, COLOR_BY, OVERLAY_GENE, N_TOP, SHOW_TABLE, POINT_XY)
+OVERLAY_SET = "overlay_set"
+"""The gene set the map is coloured by."""
+GENE_SETS = "gene_sets"
+"""The view's gene sets: name -> genes (see ``ui/gene_sets.py``)."""
+SLIDER_SET = "slider_set"
+"""The walk's sliders: ``"dimensions"`` (one per latent dimension) or ``"axes"`` (the cells' principal axes)."""
+DIRECTION = "direction"
+"""The named slider: ``{"kind": "toward" | "between" | "more", "start": z, ...}`` (see ``ui/directions.py``)."""
+EXPLORE_VIEW = (EMBEDDING, COLOR_BY, OVERLAY_GENE, N_TOP, SHOW_TABLE, POINT_XY, OVERLAY_SET, GENE_SETS, SLIDER_SET,
+                DIRECTION)
 """The Explore page's choices besides the point and genes (and where its x was clicked): saved in a
 view's ``extras`` and restored."""
 

@@ -16,6 +16,7 @@ import streamlit as st
 
 import scvi_viz
 from scvi_viz.analysis.compare import covariate_options
+from scvi_viz.analysis.gene_sets import MAX_NAME_CHARS, valid_gene_sets
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.io import view_link
 from scvi_viz.io.view_state import StateFileError, ViewState
@@ -38,7 +39,11 @@ page keeps what each of its sections shows instead (:func:`_compare_choices`).""
 def _choice_checks(ws: Workspace) -> dict[str, Any]:
     return {
         keys.EMBEDDING: lambda v: v in ws.embedding_names(),
-        keys.COLOR_BY: lambda v: v == cache.GENE_COLOUR or v in ws.color_columns(),
+        keys.COLOR_BY: lambda v: v in (cache.GENE_COLOUR, cache.SET_COLOUR) or v in ws.color_columns(),
+        keys.OVERLAY_SET: lambda v: isinstance(v, str) and 0 < len(v) <= MAX_NAME_CHARS,
+        keys.GENE_SETS: lambda v: valid_gene_sets(v, ws.model.spec.genes),
+        keys.SLIDER_SET: lambda v: v in ("dimensions", "axes"),
+        keys.DIRECTION: lambda v: _direction(v, ws.model.n_latent),
         keys.OVERLAY_GENE: lambda v: v in ws.model.spec.genes,
         keys.N_TOP: lambda v: isinstance(v, int) and not isinstance(v, bool) and 5 <= v <= 50,
         keys.SHOW_TABLE: lambda v: isinstance(v, bool),
@@ -51,6 +56,17 @@ def _choice_checks(ws: Workspace) -> dict[str, Any]:
         keys.TRAJECTORY_STEP: lambda v: _whole(v) and v >= 0,
         keys.TRAJECTORY_GENES: lambda v: v in ("changing", "chosen"),
     }
+
+
+def _direction(value: Any, n_latent: int) -> bool:
+    """A named slider as ``ui/directions.py`` keeps it (its groups and set are checked when it is drawn)."""
+    if not isinstance(value, dict) or value.get("kind") not in ("toward", "between", "more"):
+        return False
+    start = value.get("start")
+    texts = all(isinstance(value.get(k, ""), str) and len(value.get(k, "")) <= 200
+                for k in ("column", "target", "source", "set"))
+    return (isinstance(start, list) and len(start) == n_latent and all(_finite(x) for x in start) and texts
+            and set(value) <= {"kind", "start", "column", "target", "source", "set"})
 
 
 def _finite(value: Any) -> bool:

@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from scvi_viz.analysis.directions import expression_unit, slider_effects
+from scvi_viz.analysis.characteristic import DEFAULT_MIN_EXPRESSION as MIN_EXPRESSION
+from scvi_viz.analysis.directions import direction_effects, expression_unit
+from scvi_viz.analysis.sliders import SliderRow
 from scvi_viz.analysis.trajectory import OFF_DATA_RATIO, OFF_DATA_TEXT
 from scvi_viz.analysis.walk import point_covariates
 from scvi_viz.analysis.workspace import Workspace
@@ -97,25 +99,28 @@ def covariate_controls(ws: Workspace) -> None:
                   on_change=point_from_widgets, format="%.3g")
 
 
-MIN_EXPRESSION = 1.0
-"""Genes a slider's hint may name: expected at least this many counts per 10,000 at the point
-(at size factor 1 for size-factor models), so that a hint names genes a biologist can see."""
 
 
-def slider_hints(ws: Workspace, profile: pd.DataFrame) -> list[str]:
-    """Per latent dimension, the genes that rise and fall most (in log expected expression) when its
-    slider moves up from the current point: ``"up: LYZ S100A9 FCN1 · down: IL7R CD3E LTB"``."""
-    p = current_point()
+def expressed_genes(ws: Workspace, profile: pd.DataFrame) -> list[str]:
+    """Genes expected at :data:`MIN_EXPRESSION` or more at the point: those hints and traversals name."""
     factor, _ = expression_unit(ws.model)
-    expressed = [str(g) for g in profile.index[profile["scale"].to_numpy() * factor >= MIN_EXPRESSION]]
+    return [str(g) for g in profile.index[profile["scale"].to_numpy() * factor >= MIN_EXPRESSION]]
+
+
+def slider_hints(ws: Workspace, profile: pd.DataFrame, rows: list[SliderRow]) -> list[str]:
+    """Per slider, the genes that rise and fall most (in log expected expression) when it moves up
+    from the current point: ``"up: LYZ S100A9 FCN1 · down: IL7R CD3E LTB"``."""
+    p = current_point()
+    expressed = expressed_genes(ws, profile)
     if not expressed:
-        return [""] * ws.model.n_latent
+        return [""] * len(rows)
     jacobian = ws.model.log_scale_jacobian(p.z, genes=expressed, **p.covariates.decode_kwargs())
-    return [f"up: {' '.join(up)} · down: {' '.join(down)}" for up, down in slider_effects(jacobian, expressed, n=3)]
+    effects = [direction_effects(jacobian, row.vector, expressed, n=3) for row in rows]
+    return [f"up: {' '.join(up)} · down: {' '.join(down)}" for up, down in effects]
 
 
-def walk(ws: Workspace, profile: pd.DataFrame, *, genes: list[str], n_top: int, embedding_name: str, map_key: str,
-         marker: tuple[float, float], decoder: str | None) -> float:
+def walk(ws: Workspace, profile: pd.DataFrame, *, rows: list[SliderRow], genes: list[str], sets: dict[str, list[str]],
+         n_top: int, embedding_name: str, map_key: str, marker: tuple[float, float], decoder: str | None) -> float:
     """The latent sliders with the point's live read-out; returns the point's distance to the data
     (over the typical distance between neighbouring cells)."""
     p = current_point()
@@ -123,11 +128,12 @@ def walk(ws: Workspace, profile: pd.DataFrame, *, genes: list[str], n_top: int, 
     top = profile.nlargest(n_top, "rate")["rate"]
     off = cache.data_distance(ws).ratio(p.z)
     chosen = [(i, g) for i, g in zip(m.gene_indices(genes), genes)]
+    set_rates = [float(profile.loc[members, "rate"].mean()) for members in sets.values()]
     latent_walk(
-        key=keys.LATENT_WIDGET, z=p.z, ranges=ws.latent_ranges(),
-        labels=[f"latent dimension {i + 1}" for i in range(m.n_latent)], hints=slider_hints(ws, profile),
+        key=keys.LATENT_WIDGET, z=p.z, rows=[r.to_browser() for r in rows], hints=slider_hints(ws, profile, rows),
+        sets=[(name, m.gene_indices(members)) for name, members in sets.items()],
         move=st.session_state.get(keys.LATENT_MOVE, 0), on_moved=_on_latent_moved, on_reset=lambda: _on_reset(ws),
-        server={"chosen": profile.loc[genes, "rate"].tolist() if genes else [],
+        server={"chosen": (profile.loc[genes, "rate"].tolist() if genes else []) + set_rates,
                 "top": [[g, float(v)] for g, v in top.items()], "off": off,
                 "xy": [float(marker[0]), float(marker[1])]},
         chosen=chosen, n_top=n_top, library=p.library_size,

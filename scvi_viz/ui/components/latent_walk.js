@@ -1,5 +1,6 @@
-// The walk through latent space: one slider per latent dimension, and what the decoder says
-// at the point while the hand moves.
+// The walk through latent space: sliders that move the point (one per latent dimension, or per
+// principal axis, and one with a name: toward a group, more of a gene set), and what the decoder
+// says at the point while the hand moves.
 //
 // While a thumb is dragged (every `input` event, at most once a frame) the point is decoded
 // here, in the browser, by the model's own decoder (live_decoder.js, loaded once per model):
@@ -36,6 +37,44 @@ function showValue(input, output, v) {
   const text = Number(v).toFixed(DIGITS);
   output.textContent = text;
   input.setAttribute("aria-valuetext", text);
+}
+
+// ------------------------------------------------------------------ sliders as directions
+// A slider moves the point along row.vector from row.anchor: its value at z is
+// (z - anchor) . vector / |vector|^2 (scvi_viz/analysis/sliders.py). One-dimension sliders
+// (row.axis) set z[axis] itself; a slider to a target (row.end) moves along
+// (1 - t) * anchor + t * end, so that at 1 the point is the target exactly.
+function rowValue(row, z) {
+  if (row.axis !== null && row.axis !== undefined) return z[row.axis];
+  let dot = 0, norm = 0;
+  for (let j = 0; j < z.length; j++) { dot += (z[j] - row.anchor[j]) * row.vector[j]; norm += row.vector[j] * row.vector[j]; }
+  return norm > 0 ? dot / norm : 0;
+}
+
+function movedAlong(row, z0, t0, t) {
+  const z = [...z0];
+  if (row.axis !== null && row.axis !== undefined) { z[row.axis] = t; return z; }
+  for (let j = 0; j < z.length; j++) {
+    z[j] = row.end
+      ? ((1 - t) * row.anchor[j] + t * row.end[j]) + (z0[j] - ((1 - t0) * row.anchor[j] + t0 * row.end[j]))
+      : z0[j] + (t - t0) * row.vector[j];
+  }
+  return z;
+}
+
+function shortLabel(label) {
+  return label.replace(/^latent /, "").replace(/ \(.*\)$/, "");
+}
+
+// Every slider but the one in the hand shows where the point now is along it.
+function showOthers(state, moving) {
+  state.data.rows.forEach((row, i) => {
+    if (i === moving) return;
+    const { input, output } = state.inputs[i];
+    const v = rowValue(row, state.z);
+    input.value = String(v);
+    showValue(input, output, v);
+  });
 }
 
 // ------------------------------------------------------------------ what a point shows
@@ -95,7 +134,8 @@ function decodeHere(state, z, library, covariates) {
   return {
     source: "browser",
     library,
-    chosen: data.chosen.map(([i]) => out.rate[i]),
+    chosen: [...data.chosen.map(([i]) => out.rate[i]),
+             ...(data.sets || []).map(([, idx]) => idx.reduce((a, i) => a + out.rate[i], 0) / idx.length)],
     top: topGenes(out.rate, data.n_top).map(([i, v]) => [scviViz.geneNames[data.decoder][i], v]),
     off: where.ratio,
     xy: where.xy,
@@ -125,40 +165,49 @@ function build(root, data, state) {
   hover.append(state.hover, document.createTextNode(" preview on hover"));
   nav.append(state.undo, state.redo, reset, hover);
   const sliders = make("div", "sliders");
-  sliders.title = "The point's latent dimensions: drag a thumb, or use the arrow keys, to move the point.";
-  state.inputs = data.ranges.map(([lo, hi], i) => {
-    const row = make("div", "row");
-    const label = make("label", "", data.labels[i].replace(/^latent /, ""));
+  sliders.title = "Each slider moves the point along one direction in latent space: drag a thumb, or use the arrow keys.";
+  state.inputs = data.rows.map((row, i) => {
+    const [lo, hi] = row.range;
+    const line = make("div", "row");
+    const short = shortLabel(row.label);
+    const label = make("label", "", short);
+    label.title = row.help || "";
     const output = make("output");
     const input = document.createElement("input");
     input.type = "range";
     input.min = String(lo);
     input.max = String(hi);
     input.step = String((hi - lo) / data.steps);
-    input.setAttribute("aria-label", data.labels[i]);
+    input.setAttribute("aria-label", row.label);
     const showHint = () => {
       const hint = state.data.hints && state.data.hints[i];
-      state.hint.textContent = hint ? `${data.labels[i].replace(/^latent /, "")} ${hint}` : "";
+      state.hint.textContent = hint ? `${short} ${hint}` : "";
       state.hint.dataset.dimension = String(i + 1);
     };
     input.addEventListener("focus", showHint);
-    row.addEventListener("pointerenter", showHint);
+    line.addEventListener("pointerenter", showHint);
     input.id = label.htmlFor = `${state.id}-${i}`;
     input.addEventListener("input", () => {
-      showValue(input, output, input.value);
-      state.z[i] = Number(input.value);
+      const v = Number(input.value);
+      showValue(input, output, v);
+      if (!state.base || state.base.row !== i) state.base = { row: i, z: [...state.z], t: rowValue(row, state.z) };
+      state.z = movedAlong(row, state.base.z, state.base.t, v);
+      showOthers(state, i);
       state.root.dataset.z = JSON.stringify(state.z);
       schedule(state);
     });
     input.addEventListener("change", () => {
-      state.z[i] = Number(input.value);
+      const v = Number(input.value);
+      if (!state.base || state.base.row !== i) state.base = { row: i, z: [...state.z], t: rowValue(row, state.z) };
+      state.z = movedAlong(row, state.base.z, state.base.t, v);
+      state.base = null;
       state.move += 1;
       state.sentAt = performance.now();
       state.send({ z: [...state.z], move: state.move });
     });
     input.addEventListener("pointerdown", () => { state.dragging = i; });
-    row.append(label, input, output);
-    sliders.appendChild(row);
+    line.append(label, input, output);
+    sliders.appendChild(line);
     return { input, output };
   });
   state.hint = make("div", "hint");
@@ -177,22 +226,25 @@ function build(root, data, state) {
 function drawChosen(state, values) {
   const data = state.data;
   const source = values.source === "browser" ? "live, in your browser" : `server (${data.device})`;
-  state.chartTitle.textContent = data.chosen.length
-    ? `Chosen genes: expected counts (${data.library_text}) · ${source}`
+  const names = [...data.chosen.map((g) => g[1]), ...(data.sets || []).map(([name, idx]) => `${name} (mean of ${idx.length})`)];
+  state.chartTitle.textContent = names.length
+    ? `Chosen genes${data.sets && data.sets.length ? " and gene sets" : ""}: expected counts (${data.library_text}) · ${source}`
     : "Pick genes above to chart them here.";
   state.chartTitle.title = "Expected counts (scvi-tools' px_rate = library size × px_scale). While you drag or hover " +
     "they are decoded in your browser; when you let go the server decodes the point again (torch) and its numbers " +
     "replace them.";
   state.chartTitle.dataset.source = values.source;
   const rows = state.rows;
-  if (rows.childElementCount !== data.chosen.length || rows.dataset.genes !== data.chosen.map((g) => g[1]).join(",")) {
-    rows.replaceChildren(...data.chosen.map(([, name]) => {
-      const row = make("div", "gene");
+  if (rows.childElementCount !== names.length || rows.dataset.genes !== names.join(",")) {
+    rows.replaceChildren(...names.map((name, i) => {
+      const row = make("div", i < data.chosen.length ? "gene" : "gene set");
       row.dataset.gene = name;
-      row.append(make("span", "name", name), make("span", "bar"), make("span", "value"));
+      const label = make("span", "name", name);
+      label.title = name;
+      row.append(label, make("span", "bar"), make("span", "value"));
       return row;
     }));
-    rows.dataset.genes = data.chosen.map((g) => g[1]).join(",");
+    rows.dataset.genes = names.join(",");
   }
   const max = Math.max(...values.chosen, 1e-12);
   values.chosen.forEach((v, i) => {
@@ -213,7 +265,7 @@ function draw(state, values) {
     state.status.textContent = "";
   } else {
     const off = values.off > data.off_ratio;
-    state.status.textContent = `Nearest cell: ${values.off.toFixed(2)} × the typical neighbour distance` +
+    state.status.textContent = `Nearest cell: ${values.off.toFixed(2)} × typical neighbour distance` +
       (off ? ` — ${data.off_text}` : " (on the data)");
     state.status.title = "Distance from the point to the nearest cell in latent space, over the median distance " +
       `between neighbouring cells; past ${data.off_ratio} the point is off the data (as on the Trajectory page).`;
@@ -260,7 +312,7 @@ export default function ({ parentElement, data, setTriggerValue }) {
   state.data = data;
   state.send = (moved) => setTriggerValue("moved", moved);
   state.sendReset = () => setTriggerValue("reset", true);
-  const shape = JSON.stringify([data.ranges, data.labels, data.steps]);
+  const shape = JSON.stringify([data.rows, data.steps]);
   if (state.shape !== shape) {
     build(root, data, state);
     state.shape = shape;
@@ -268,17 +320,19 @@ export default function ({ parentElement, data, setTriggerValue }) {
   root.dataset.live = data.decoder ? "on" : "off";
   state.hover.disabled = !data.decoder;
   state.inputs.forEach(({ input }, i) => { input.title = (data.hints && data.hints[i]) || ""; });
-  const shown = Number(state.hint.dataset.dimension || 1) - 1; // the hint follows the point
-  state.hint.textContent = data.hints && data.hints[shown] ? `${data.labels[shown].replace(/^latent /, "")} ${data.hints[shown]}` : "";
+  const shown = Math.min(Number(state.hint.dataset.dimension || 1), data.rows.length) - 1; // the hint follows the point
+  state.hint.textContent = data.hints && data.hints[shown] ? `${shortLabel(data.rows[shown].label)} ${data.hints[shown]}` : "";
   if (data.move < state.move && performance.now() - state.sentAt < IN_FLIGHT_MS) return; // a rerun for an older move
   state.move = data.move;
   // The exact values (an input snaps what it shows to its step): a move of one dimension
   // sends the others unchanged.
   state.z = [...data.z];
+  state.base = null;
   const showPoint = (z) => {
     state.inputs.forEach(({ input, output }, i) => {
-      if (state.dragging !== i) input.value = String(z[i]);
-      showValue(input, output, z[i]);
+      const v = rowValue(data.rows[i], z);
+      if (state.dragging !== i) input.value = String(v);
+      showValue(input, output, v);
     });
     root.dataset.z = JSON.stringify(Array.from(z)); // the exact point shown (an input snaps to its step)
   };

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
 from scvi_viz.ui.components import asset
@@ -19,8 +18,7 @@ def latent_walk(
     *,
     key: str,
     z: Sequence[float],
-    ranges: np.ndarray,
-    labels: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
     move: int,
     on_moved: Callable[[], None],
     on_reset: Callable[[], None],
@@ -38,10 +36,11 @@ def latent_walk(
     off_ratio: float,
     off_text: str,
     hints: Sequence[str] | None = None,
+    sets: Sequence[tuple[str, Sequence[int]]] = (),
     steps: int = 200,
 ) -> None:
-    """Range inputs for ``z`` over ``ranges`` (``(n_latent, 2)``), in ``steps`` steps each, and the
-    chosen genes' expected counts, the top genes and the distance to the data at the point.
+    """One range input per slider row, in ``steps`` steps each, and the chosen genes' (and gene
+    sets') expected counts, the top genes and the distance to the data at the point.
 
     A finished move calls ``on_moved`` with ``st.session_state[key]["moved"]`` set to
     ``{"z": [...], "move": n}``; ``move`` is the number of the last move Python applied, so that
@@ -49,12 +48,17 @@ def latent_walk(
 
     Parameters
     ----------
+    rows
+        :meth:`scvi_viz.analysis.sliders.SliderRow.to_browser` of each slider: the browser
+        shows each one's value at the point and moves the point along it.
     server
         What the server decoded at the point: ``chosen`` (expected counts of ``chosen``),
         ``top`` (``[name, counts]`` pairs, largest first) and ``off`` (distance to the nearest
         cell over the typical one).
     chosen
         ``(gene index, name)`` of the genes charted.
+    sets
+        ``(name, gene indices)`` of the gene sets charted (their genes' mean expected counts).
     library, covariates
         The point's library size and its covariates as the browser decoder takes them
         (category indices, continuous values).
@@ -66,13 +70,13 @@ def latent_walk(
     """
     _COMPONENT(key=key, on_moved_change=on_moved, on_reset_change=on_reset, data={
         "z": [float(v) for v in z],
-        "ranges": np.asarray(ranges, dtype=np.float64).tolist(),
-        "labels": list(labels),
+        "rows": [dict(r) for r in rows],
         "hints": list(hints) if hints is not None else None,
         "steps": steps,
         "move": move,
         "server": dict(server),
         "chosen": [[int(i), str(g)] for i, g in chosen],
+        "sets": [[str(name), [int(i) for i in idx]] for name, idx in sets],
         "n_top": int(n_top),
         "library": float(library),
         "library_text": library_text,
