@@ -67,7 +67,9 @@ window.__bench = {
     if (!fd || !fd.length) return null;
     // The map's current point is a cross drawn over it (scvi_viz/ui/components/map_point.js), not plotly data.
     const cross = el.querySelector('svg.scvi-viz-point');
-    const point = cross ? `point ${cross.dataset.x},${cross.dataset.y};` : '';
+    const point = (cross ? `point ${cross.dataset.x},${cross.dataset.y};` : '') +
+      // A traversal chart of the slider being moved keeps its lines: its current-point mark moves.
+      ((el.layout && el.layout.shapes) || []).map((m) => m.x0).join(',') + ';';
     if (el.__benchCache && el.__benchCache.ref === fd) return point + el.__benchCache.sig;
     const parts = [];
     for (const t of fd) {

@@ -113,23 +113,16 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
                    "point); with *preview on hover*, the point under the mouse is decoded in your browser. "
                    "Drag to pan, scroll to zoom, double-click to reset the zoom.")
     with instrument:
-        current, steer = st.columns([4, 3], vertical_alignment="center")
-        current.markdown(f"**Current point:** {origin}",
-                         help="How the point was set: a clicked cell, a click on empty space, the sliders, a group's "
-                              "centre or a view restored from a link or a report bundle.")
+        st.markdown(f"**Current point:** {origin}",
+                    help="How the point was set: a clicked cell, a click on empty space, the sliders, a group's "
+                         "centre or a view restored from a link or a report bundle.")
         summary, change = st.columns([5, 2], vertical_alignment="center")
         summary.caption(walk.covariate_summary(ws))
         with change.popover("Edit", help="The point's library size and covariates."):
             walk.covariate_controls(ws)
-        with steer.popover("Directions", help="Sliders along the cells' principal axes, a slider toward a group or "
-                                              "more of a gene set, and Go to a group's centre."):
-            directions.direction_controls(ws)
         walk.walk(ws, profile, rows=rows, genes=genes[:40], sets=gene_sets(), n_top=st.session_state.get(keys.N_TOP, 20),
-                  embedding_name=emb_name, map_key="umap", marker=marker, decoder=decoder)
-        st.caption(directions.characteristic_line(ws), help=(
-            "Genes whose expected expression here is furthest above (and below) their mean over all cells, each "
-            "decoded at its own point: log2 of px_scale here over the mean px_scale, among genes expected at 1 or more "
-            "per 10,000 counts here or on average. Unlike the top genes by counts, they say which state this is."))
+                  embedding_name=emb_name, map_key="umap", marker=marker, decoder=decoder,
+                  characteristic=directions.characteristic_line(ws))
         if refusal:
             st.caption(f"Live preview off: {refusal} The charts follow each finished move from the server.")
     where = here.describe(ws.model.spec)
@@ -140,13 +133,14 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
     st.subheader("Download")
     export_picker({"Map, with the current point": exported_map,
                    "Decoded at the current point (all panels, as shown)": charts.whole, **charts.panels,
-                   "What moving one slider does": traversal},
+                   **({"What moving one slider does": traversal} if traversal else {})},
                   key="explore_export")
     all_genes, report = st.columns(2)
     all_genes.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
                               file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
     with report:
-        report_button(ws, [exported_map, charts.whole, *charts.panels.values(), traversal], page="explore",
+        report_button(ws, [exported_map, charts.whole, *charts.panels.values(), *([traversal] if traversal else [])],
+                      page="explore",
                       tables={"all_genes": profile, **dimensions.computed_tables(ws)})
     gene_table(profile, here.library_size)
     write_link(ws, page="explore")
@@ -165,11 +159,15 @@ if ws is not None:
         "the sliders, and the decoder's predictions for every gene follow."))
     # Outside the fragment: the gene list (every gene of the model as options) is not re-sent
     # on each move; changing it reruns the page.
-    picker, sets, n_top = st.columns([7, 1.7, 1.2], vertical_alignment="bottom")
+    # Outside the fragment too: the directions' controls are not re-sent on each move.
+    picker, sets, steer, n_top = st.columns([6.2, 1.7, 1.7, 1.2], vertical_alignment="bottom")
     with picker:
         gene_picker(ws)
     with sets:
         gene_set_editor(ws)
+    with steer.popover("Directions", help="Sliders along the cells' principal axes, a slider toward a group or more "
+                                          "of a gene set, and Go to a group's centre."):
+        directions.direction_controls(ws)
     n_top.number_input("Top genes", 5, 50, 20, key=keys.N_TOP, persist_state="session",
                        help="How many genes the read-out and the charts list by expected counts.")
     decoder, refusal = walk.load_in_browser(ws)

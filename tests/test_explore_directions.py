@@ -123,7 +123,8 @@ def test_more_of_a_gene_set_is_a_slider_toward_where_following_it_ends(app):
 def test_characteristic_genes_are_shown_for_the_point(app, ws):
     z = latent(app)
     mean = mean_decoded_scale(ws.model, ws.latent, ws.covariates)
-    line = next(c.value for c in app.caption if c.value.startswith("**Characteristic here**"))
+    line = component_data(app, LATENT_SLIDERS)["server"]["characteristic"]
+    assert line.startswith("Characteristic here (vs the average cell): higher ")
     p = app.session_state["point"]
     above, below = characteristic_genes(ws.model, z, mean, n=5, **p.covariates.decode_kwargs())
     assert line.split("higher ")[1].split(";")[0].split(" · ")[0].startswith(f"{above.index[0]} ×")

@@ -57,10 +57,14 @@ def _add_direction(ws: Workspace) -> None:
         spec["set"] = ss.get("dir_set")
     ss[keys.DIRECTION] = spec
     ss.pop(TRAVERSAL_KEY, None)  # the traversal chart shows the new slider
+    ss[keys.SHOW_TRAVERSAL] = True
 
 
 def direction_controls(ws: Workspace) -> None:
     """The *Directions* popover's content."""
+    st.toggle("Chart what moving one slider does", key=keys.SHOW_TRAVERSAL,
+              help="Below the map and the sliders: one slider's whole range decoded from the current point, with the "
+                   "genes that change most along it. Off by default: a chart that follows every move costs each move time.")
     st.radio("Sliders", list(SLIDER_SETS), format_func=SLIDER_SETS.get, key=keys.SLIDER_SET, horizontal=True,
              help="One slider per latent dimension of the model, or one per principal axis of the cells' latent "
                   "points (largest spread first): the same space, turned so that the first sliders move along the "
@@ -160,11 +164,14 @@ def characteristic_line(ws: Workspace) -> str:
                                         **p.covariates.decode_kwargs())
     up = " · ".join(f"{g} ×{2 ** v:.3g}" for g, v in above["log2_vs_mean"].items()) or "none"
     down = " · ".join(f"{g} ×{2 ** v:.2g}" for g, v in below["log2_vs_mean"].items()) or "none"
-    return f"**Characteristic here** (vs the average cell): higher {up}; lower {down}"
+    return f"Characteristic here (vs the average cell): higher {up}; lower {down}"
 
 
-def traversal_section(ws: Workspace, rows: list[SliderRow]) -> Chart:
-    """The chart of one slider's whole range from the current point; returns it for the downloads."""
+def traversal_section(ws: Workspace, rows: list[SliderRow]) -> Chart | None:
+    """The chart of one slider's whole range from the current point, when shown (the toggle is in
+    :func:`direction_controls`); returns it for the downloads."""
+    if not st.session_state.get(keys.SHOW_TRAVERSAL):
+        return None
     p = current_point()
     labels = [r.label for r in rows]
     chosen = st.session_state.get(TRAVERSAL_KEY)

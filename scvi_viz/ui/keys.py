@@ -57,8 +57,10 @@ SLIDER_SET = "slider_set"
 """The walk's sliders: ``"dimensions"`` (one per latent dimension) or ``"axes"`` (the cells' principal axes)."""
 DIRECTION = "direction"
 """The named slider: ``{"kind": "toward" | "between" | "more", "start": z, ...}`` (see ``ui/directions.py``)."""
+SHOW_TRAVERSAL = "show_traversal"
+"""Whether Explore shows the traversal chart of one slider."""
 EXPLORE_VIEW = (EMBEDDING, COLOR_BY, OVERLAY_GENE, N_TOP, SHOW_TABLE, POINT_XY, OVERLAY_SET, GENE_SETS, SLIDER_SET,
-                DIRECTION)
+                DIRECTION, SHOW_TRAVERSAL)
 """The Explore page's choices besides the point and genes (and where its x was clicked): saved in a
 view's ``extras`` and restored."""
 

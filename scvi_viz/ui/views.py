@@ -47,6 +47,7 @@ def _choice_checks(ws: Workspace) -> dict[str, Any]:
         keys.OVERLAY_GENE: lambda v: v in ws.model.spec.genes,
         keys.N_TOP: lambda v: isinstance(v, int) and not isinstance(v, bool) and 5 <= v <= 50,
         keys.SHOW_TABLE: lambda v: isinstance(v, bool),
+        keys.SHOW_TRAVERSAL: lambda v: isinstance(v, bool),
         keys.POINT_XY: lambda v: isinstance(v, list) and len(v) == 2 and all(_finite(x) for x in v),
         # The Trajectory page checks its endpoints against the data itself (and says so).
         keys.TRAJECTORY_START: _endpoint,

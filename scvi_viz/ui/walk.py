@@ -120,7 +120,8 @@ def slider_hints(ws: Workspace, profile: pd.DataFrame, rows: list[SliderRow]) ->
 
 
 def walk(ws: Workspace, profile: pd.DataFrame, *, rows: list[SliderRow], genes: list[str], sets: dict[str, list[str]],
-         n_top: int, embedding_name: str, map_key: str, marker: tuple[float, float], decoder: str | None) -> float:
+         n_top: int, embedding_name: str, map_key: str, marker: tuple[float, float], decoder: str | None,
+         characteristic: str = "") -> float:
     """The latent sliders with the point's live read-out; returns the point's distance to the data
     (over the typical distance between neighbouring cells)."""
     p = current_point()
@@ -135,7 +136,7 @@ def walk(ws: Workspace, profile: pd.DataFrame, *, rows: list[SliderRow], genes: 
         move=st.session_state.get(keys.LATENT_MOVE, 0), on_moved=_on_latent_moved, on_reset=lambda: _on_reset(ws),
         server={"chosen": (profile.loc[genes, "rate"].tolist() if genes else []) + set_rates,
                 "top": [[g, float(v)] for g, v in top.items()], "off": off,
-                "xy": [float(marker[0]), float(marker[1])]},
+                "xy": [float(marker[0]), float(marker[1])], "characteristic": characteristic},
         chosen=chosen, n_top=n_top, library=p.library_size,
         library_text=library_label(p.library_size, size_factor=m.uses_size_factor),
         covariates=point_covariates(m.spec, p), decoder=decoder, cells=decoder, embedding=embedding_name,

@@ -154,3 +154,48 @@ def test_back_undo_and_redo_step_through_finished_moves(new_page, app_url):
     wait_walk(page, SAME_POINT, arg=last["z"])
     assert walk_state(page)["rates"] == last["rates"]
     assert not page.js_errors
+
+
+def test_a_slider_toward_a_group_moves_live_and_reaches_its_centre_exactly(new_page, app_url):
+    from scvi_viz.analysis.directions import group_centroids
+    from scvi_viz.analysis.workspace import Workspace
+    from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
+
+    page = new_page()
+    open_app(page, app_url)
+    wait_walk(page, "s.live === 'on' && s.source === 'server'")
+    page.get_by_role("button", name="Directions").click()
+    page.get_by_role("button", name="Add the slider").click()
+    named = page.locator(f'{WALK} input[type="range"][aria-label^="toward "]')
+    named.wait_for()
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    label = named.get_attribute("aria-label")
+    ws = Workspace.open(str(DEMO_MODEL), str(DEMO_DATA))
+    group = label.removeprefix("toward ")
+    columns = [c for c in ws.color_columns() if 1 < ws.category_count(c) <= 60]
+    centre = next(group_centroids(ws.latent, ws.obs[c])[group] for c in columns
+                  if group in set(ws.obs[c].astype(str)))
+    sent = count_frames_sent(page)
+    before = walk_state(page)
+    box = named.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.25, y)  # 0 = the start, a quarter of the way in
+    page.mouse.down()
+    n_sent = len(sent)
+    for k in range(1, 5):
+        page.mouse.move(box["x"] + box["width"] * (0.25 + 0.08 * k), y)
+        wait_walk(page, "s.frames > arg", arg=before["frames"] + k - 1)
+    moving = walk_state(page)
+    assert len(sent) == n_sent and moving["source"] == "browser"
+    assert sum(a != b for a, b in zip(moving["z"], before["z"])) > 1, "a named slider moves every coordinate"
+    shown = page.locator(f'{WALK} input[type="range"][aria-label="latent dimension 1"]').input_value()
+    assert float(shown) == pytest.approx(moving["z"][0], abs=0.05), "the other sliders follow the point"
+    page.mouse.up()
+    wait_idle(page)
+    # a hand that stops exactly at 1 (as the keyboard's End of a 0..1 slider would)
+    named.evaluate("el => { el.value = '1'; el.dispatchEvent(new Event('input', {bubbles: true}));"
+                   " el.dispatchEvent(new Event('change', {bubbles: true})); }")
+    wait_walk(page, SAME_POINT, arg=centre.tolist())
+    assert walk_state(page)["z"] == centre.tolist(), "at 1 the point is the group's centre, to the last bit"
+    assert not page.js_errors

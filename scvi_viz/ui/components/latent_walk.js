@@ -220,7 +220,12 @@ function build(root, data, state) {
   state.rows = make("div", "rows");
   chart.append(state.chartTitle, state.rows);
   state.top = make("div", "top");
-  root.append(nav, sliders, state.hint, state.status, chart, state.top);
+  state.characteristic = make("div", "characteristic");
+  state.characteristic.title = "Genes whose expected expression here is furthest above (and below) their mean over all " +
+    "cells, each decoded at its own point: px_scale here over the mean px_scale, among genes expected at 1 or more " +
+    "per 10,000 counts here or on average. Unlike the top genes by counts, they say which state this is. " +
+    "Computed by the server for the point it decoded.";
+  root.append(nav, sliders, state.hint, state.status, chart, state.top, state.characteristic);
 }
 
 function drawChosen(state, values) {
@@ -261,6 +266,7 @@ function draw(state, values) {
   state.top.textContent = `Top ${values.top.length} genes by expected counts: ` +
     values.top.map(([name, v]) => `${name} ${counts(v)}`).join(" · ");
   state.top.dataset.genes = values.top.map(([name]) => name).join(",");
+  state.characteristic.textContent = values.source === "server" ? (data.server.characteristic || "") : "";
   if (values.off === null || values.off === undefined) {
     state.status.textContent = "";
   } else {
