@@ -58,7 +58,8 @@ def traversal_figure(traversal: Traversal, *, slider: str, unit: str, off_ratio:
               "legend": {"x": 1.02, "xanchor": "left", "y": 1, "font": {"size": TICK_SIZE}},
               "xaxis": {"title": {"text": "<br>".join(x_lines), "font": {"size": TICK_SIZE}, "standoff": 6},
                         "range": [float(values[0]), float(values[-1])], "tickfont": {"size": TICK_SIZE}, "zeroline": False},
-              "yaxis": {"type": "log", "title": {"text": "<br>".join(y_lines), "font": {"size": TICK_SIZE}},
+              "yaxis": {"type": "log", "exponentformat": "none",
+                        "title": {"text": "<br>".join(y_lines), "font": {"size": TICK_SIZE}},
                         "tickfont": {"size": TICK_SIZE}},
               "shapes": shapes}
     return build_figure(traces, layout)

@@ -32,8 +32,7 @@ def gene_set_editor(ws: Workspace) -> None:
         st.session_state[_TEXT] = format_gene_sets(parsed)
         st.session_state[_NOTES] = notes
 
-    label = f"Gene sets ({len(sets)})" if sets else "Gene sets"
-    with st.popover(label, help="Sets of genes to colour the map by and to chart on Explore (their mean expression), "
+    with st.popover("Gene sets", help="Sets of genes to colour the map by and to chart on Explore (their mean expression), "
                                 "and to follow ('more of a gene set' under Directions). Kept in the page's link."):
         st.text_area(f"One set per line, as  name: GENE GENE …  (at most {MAX_SETS} sets of {MAX_SET_GENES} genes)",
                      key=_TEXT, placeholder=EXAMPLE, height=140)
