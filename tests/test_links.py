@@ -175,3 +175,32 @@ def test_a_link_with_a_gene_the_model_lacks_says_so():
     other = open_with(address)
     assert other.multiselect(key="genes").value == ["CD74"]
     assert any("not in this model" in w.value and "CD14" in w.value for w in other.warning)
+
+
+def test_the_de_and_model_fit_pages_keep_their_groups_in_the_address():
+    at = run(AppTest.from_file(APP, default_timeout=120))
+    at = run(at.switch_page("pages/differential_expression.py"))
+    first = at.selectbox(key="de_group1_category")
+    run(first.set_value("CD19+ B"))
+    at.selectbox(key="de_group2_category").set_value("Dendritic")
+    run(at)
+    at.number_input(key="de_delta").set_value(0.5)
+    run(at)
+    address = dict(at.query_params)
+    assert address["page"] == "differential_expression"
+    other = run(open_with(address).switch_page("pages/differential_expression.py"))  # AppTest does not follow page=
+    assert other.selectbox(key="de_group1_category").value == "CD19+ B"
+    assert other.selectbox(key="de_group2_category").value == "Dendritic"
+    assert other.number_input(key="de_delta").value == 0.5
+    hostile = {**address, "x.de_group1_category": "G2M"}  # a category of another column: dropped, and said
+    reopened = open_with(hostile)
+    assert any("de_group1_category" in w.value for w in reopened.warning)
+    reopened = run(reopened.switch_page("pages/differential_expression.py"))
+    assert reopened.selectbox(key="de_group1_category").value != "G2M"
+
+    fit = run(at.switch_page("pages/model_fit.py"))
+    run(fit.radio(key="fit_which").set_value("a group of cells"))
+    run(fit.selectbox(key="fit_group_category").set_value("CD19+ B"))
+    back = run(open_with(dict(fit.query_params)).switch_page("pages/model_fit.py"))
+    assert back.radio(key="fit_which").value == "a group of cells"
+    assert back.selectbox(key="fit_group_category").value == "CD19+ B"

@@ -92,3 +92,9 @@ TRAJECTORY_GENES = "traj_genes"
 """Which genes the Trajectory page charts: ``"changing"`` (most along the path) or ``"chosen"``."""
 TRAJECTORY_VIEW = (TRAJECTORY_START, TRAJECTORY_END, TRAJECTORY_KIND, TRAJECTORY_STEPS, TRAJECTORY_STEP, TRAJECTORY_GENES)
 """The Trajectory page's state, JSON-able values only: saved in a view's ``extras`` and restored."""
+
+DE_VIEW = ("de_group1_how", "de_group1_column", "de_group1_category", "de_group2_rest", "de_group2_how",
+           "de_group2_column", "de_group2_category", "de_batch_mode", "de_batch", "de_delta", "de_fdr", "de_samples")
+"""The differential expression page's choices (its two groups, as obs categories, and its settings)."""
+FIT_VIEW = ("fit_which", "fit_group_how", "fit_group_column", "fit_group_category")
+"""The model-fit page's choice of cells."""

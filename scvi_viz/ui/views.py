@@ -31,12 +31,17 @@ _LINK_WRITTEN = "_link_written"
 """The query string this session last wrote: any other one on a rerun came from Back / Forward."""
 _LINK_NAVIGATED = "_link_navigated"
 
-PAGE_CHOICES: dict[str, tuple[str, ...]] = {"explore": keys.EXPLORE_VIEW, "trajectory": keys.TRAJECTORY_VIEW}
+PAGE_CHOICES: dict[str, tuple[str, ...]] = {"explore": keys.EXPLORE_VIEW, "trajectory": keys.TRAJECTORY_VIEW,
+                                             "differential_expression": keys.DE_VIEW, "model_fit": keys.FIT_VIEW}
 """Per page, the widget keys whose values a view keeps (besides point and genes). The Compare
 page keeps what each of its sections shows instead (:func:`_compare_choices`)."""
 
 
 def _choice_checks(ws: Workspace) -> dict[str, Any]:
+    from scvi_viz.ui.de import BATCH_MODES as de_batch_modes  # noqa: PLC0415 (ui.de imports this module)
+
+    groupable = [c for c in ws.color_columns() if ws.obs[c].nunique() <= 200]  # as the group pickers offer
+    categories = {str(v) for c in groupable for v in ws.obs[c].astype(str).unique()}
     return {
         keys.EMBEDDING: lambda v: v in ws.embedding_names(),
         keys.COLOR_BY: lambda v: v in (cache.GENE_COLOUR, cache.SET_COLOUR) or v in ws.color_columns(),
@@ -56,6 +61,16 @@ def _choice_checks(ws: Workspace) -> dict[str, Any]:
         keys.TRAJECTORY_STEPS: lambda v: _whole(v) and 2 <= v <= 1000,
         keys.TRAJECTORY_STEP: lambda v: _whole(v) and v >= 0,
         keys.TRAJECTORY_GENES: lambda v: v in ("changing", "chosen"),
+        **{f"{g}_how": (lambda v: v == "cells of an obs category") for g in ("de_group1", "de_group2", "fit_group")},
+        **{f"{g}_column": (lambda v: v in groupable) for g in ("de_group1", "de_group2", "fit_group")},
+        **{f"{g}_category": (lambda v: isinstance(v, str) and v in categories) for g in ("de_group1", "de_group2", "fit_group")},
+        "de_group2_rest": lambda v: isinstance(v, bool),
+        "de_batch_mode": lambda v: isinstance(v, str) and v in de_batch_modes,
+        "de_batch": lambda v: v in ws.model.batches,
+        "de_delta": lambda v: _finite(v) and 0 <= v <= 10,
+        "de_fdr": lambda v: _finite(v) and 0.001 <= v <= 0.5,
+        "de_samples": lambda v: _whole(v) and 1 <= v <= 200_000,
+        "fit_which": lambda v: v in ("all cells", "a group of cells"),
     }
 
 
@@ -181,6 +196,12 @@ def apply_view(ws: Workspace, state: ViewState, *, origin: str) -> list[str]:
             st.session_state[key] = tuple(value) if key == keys.POINT_XY else value
         else:
             skipped.append(key)
+    for group in ("de_group1", "de_group2", "fit_group"):  # a category must be one of its own column's
+        column, category = st.session_state.get(f"{group}_column"), f"{group}_category"
+        if category in state.extras and column in ws.obs and \
+                st.session_state.get(category) not in set(ws.obs[column].astype(str)):
+            st.session_state.pop(category, None)
+            skipped.append(category)
     for section, recorded in _compare_sections(state.extras).items():
         widgets = _compare_widgets(ws, section, recorded)
         if widgets is None:
