@@ -35,7 +35,8 @@ from scvi_viz.analysis.walk import point_covariates  # noqa: E402
 from scvi_viz.io.sources import DEMO_MODEL  # noqa: E402
 from scvi_viz.point import default_point  # noqa: E402
 
-SCRIPT = (ROOT / "scvi_viz" / "ui" / "components" / "live_decoder.js").read_text(encoding="utf-8")
+SCRIPT = "\n".join((ROOT / "scvi_viz" / "ui" / "components" / name).read_text(encoding="utf-8")
+                   for name in ("messages.js", "live_decoder.js"))  # as components/live_decoder.py joins them
 TIME_JS = """
 ([blob, points, library, covariates]) => {
   const dec = window.scviViz.parseDecoder(blob);

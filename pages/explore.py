@@ -15,6 +15,7 @@ from scvi_viz.plots.export import table_csv, toolbar_config
 from scvi_viz.ui import cache, dimensions, directions, keys, point, sidebar, walk
 from scvi_viz.ui.cell_map import map_chart, map_point
 from scvi_viz.ui.components.live_chart import live_chart
+from scvi_viz.ui.components.live_map import live_map, load_plotly
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.gene_sets import gene_set_editor, gene_sets
 from scvi_viz.ui.genes import chosen_genes, gene_picker
@@ -107,8 +108,9 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
     with the_map:
         emb_name, color_by, gene, members = map_choices(ws)
         marker = map_point(ws, emb_name, map_key="umap", hover=decoder is not None, cells=decoder)
-        st.plotly_chart(cache.map_figure(ws, emb_name, color_by, gene, gene_set=members, height=MAP_HEIGHT,
-                                         width=MAP_WIDTH), key="umap", config=toolbar_config(f"map_{emb_name}"))
+        cells_key, cells, colour = cache.map_messages(ws, emb_name, color_by, gene, gene_set=members, height=MAP_HEIGHT,
+                                                      width=MAP_WIDTH)
+        live_map(key="umap", cells_key=cells_key, cells=cells, colour=colour)
         st.caption("Click a cell, or empty space between cells, to decode there (the black × marks the current "
                    "point); with *preview on hover*, the point under the mouse is decoded in your browser. "
                    "Drag to pan, scroll to zoom, double-click to reset the zoom.")
@@ -171,5 +173,6 @@ if ws is not None:
     n_top.number_input("Top genes", 5, 50, 20, key=keys.N_TOP, persist_state="session",
                        help="How many genes the read-out and the charts list by expected counts.")
     decoder, refusal = walk.load_in_browser(ws)
+    load_plotly()
     explore(ws, decoder, refusal)
     dimensions.dimension_section(ws)

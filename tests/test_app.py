@@ -12,7 +12,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from scvi_viz.arrays import unpack_arrays
 from scvi_viz.io import sources
+from scvi_viz.plots.cell_map import MapBase, MapColour, assemble_map
+from scvi_viz.plots.style import build_figure
+from scvi_viz.ui.components import live_map
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -26,12 +30,29 @@ def _values(array) -> np.ndarray:
     return np.asarray(array)
 
 
+def live_map_spec(at: AppTest) -> dict | None:
+    """The Explore map as ``live_map.js`` draws it, from the cells and colouring messages Python sent."""
+    messages = [unpack_arrays(e.proto.bytes) for e in at.get("bidi_component")
+                if e.proto.component_name == "scvi_viz_live_map"]
+    cells = {h["key"]: (h, a) for h, a in messages if h["format"] == live_map.CELLS_FORMAT}
+    colour = next(((h, a) for h, a in messages if h["format"] == live_map.COLOUR_FORMAT), None)
+    if colour is None:
+        return None
+    (ch, ca), (h, a) = cells[colour[0]["cells"]], colour
+    base = MapBase(ca["grid_x"], ca["grid_y"], ca["x"], ca["y"], ca["index"], ch["hover"], ch["cell_size"])
+    traces, layout = assemble_map(base, MapColour(h["kind"], h["name"], a.get("codes"), h["categories"], a.get("values"),
+                                                  h["layout"], h["colorbar_title"]))
+    return json.loads(build_figure(traces, layout).to_json())
+
+
 def figures_on_page(at: AppTest) -> list[dict]:
-    """The plotly specs of every chart: ``st.plotly_chart`` and scvi-viz's live charts."""
+    """The plotly specs of every chart: ``st.plotly_chart``, scvi-viz's live charts and its live map."""
     specs = [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
     for element in at.get("bidi_component"):
         if element.proto.component_name == "scvi_viz_live_chart":
             specs.append(json.loads(json.loads(element.proto.json)["figure"]))
+    if (the_map := live_map_spec(at)) is not None:
+        specs.append(the_map)
     return specs
 
 
@@ -114,7 +135,7 @@ def app() -> AppTest:
 
 def test_explore_page_draws_map_and_charts_on_demo(app):
     assert any("Current point:** cell" in m.value for m in app.markdown)
-    titles = [json.loads(e.proto.spec)["layout"]["title"]["text"] for e in app.get("plotly_chart")]
+    titles = [spec["layout"].get("title", {}).get("text", "") for spec in figures_on_page(app)]
     assert any(t.startswith("Cells in UMAP") for t in titles)
     layout = point_chart(app)["layout"]
     panels = [a["text"] for a in layout["annotations"]]
@@ -140,15 +161,15 @@ def test_latent_slider_changes_decoded_values(app):
 
 
 def test_slider_moves_the_point_cross_not_the_map(app):
-    # The map's figure stays the same (Streamlit neither re-sends nor redraws it); the cross
-    # drawn over it by the map-point component follows the point.
-    def map_spec(at):
-        return next(e.proto.spec for e in at.get("plotly_chart") if '"Cells in UMAP' in e.proto.spec)
+    # The map's messages stay the same (Streamlit refers to them, the browser does not redraw);
+    # the cross drawn over it by the map-point component follows the point.
+    def map_messages(at):
+        return [e.proto.bytes for e in at.get("bidi_component") if e.proto.component_name == "scvi_viz_live_map"]
 
-    spec, cross = map_spec(app), map_point(app)
-    assert "shapes" not in json.loads(spec)["layout"] or not json.loads(spec)["layout"]["shapes"]
+    messages, cross = map_messages(app), map_point(app)
+    assert len(messages) == 2 and "shapes" not in live_map_spec(app)["layout"]
     move_latent(app, 0)
-    assert map_spec(app) == spec
+    assert map_messages(app) == messages
     assert map_point(app) != cross
 
 

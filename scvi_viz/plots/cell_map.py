@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from scvi_viz.plots.export import Chart
-from scvi_viz.plots.style import PALETTE, TICK_SIZE, build_figure, title_block, wrap
+from scvi_viz.plots.style import PALETTE, TEMPLATE, TICK_SIZE, build_figure, title_block, wrap
 
 CELLS_TRACE = "cells"
 GRID_TRACE = "empty space"
@@ -102,56 +103,154 @@ def umap_figure(
         Traces: the invisible grid first (so cells draw above it), then the cells, then (if
         ``point_xy`` is given) the current point, a black × with a legend entry.
     """
-    coords = np.asarray(coords, dtype=np.float32)
-    gx, gy = np.meshgrid(*_grid_axes(coords, grid_size))  # over all cells, as grid_step computes it
-    values = np.asarray(color)
-    texts = None if hover is None else np.asarray(hover, dtype=object)
-    index = np.arange(len(coords), dtype=np.int32)
-    drawn = map_sample(len(coords), max_points)
-    if drawn is not None:
-        subtitle = " · ".join(t for t in (subtitle, sample_note(len(coords), max_points)) if t)
-        coords, values, index = coords[drawn], values[drawn], drawn
-        texts = None if texts is None else texts[drawn]
-    x, y = coords[:, 0], coords[:, 1]
-    cell_size = 5 if len(x) < 20_000 else 3
-    # The grid's markers are no larger than the cells': plotly gives a click to the nearest
-    # marker edge, so a larger grid marker would take clicks aimed right at a cell.
-    traces = [{"type": "scattergl", "x": gx.ravel(), "y": gy.ravel(), "mode": "markers", "name": GRID_TRACE,
-               "showlegend": False, "marker": {"size": cell_size, "opacity": 0}, "hoverinfo": "none"}]
-    template = "%{text}<extra></extra>" if texts is not None else "%{fullData.name}, cell #%{customdata}<extra></extra>"
-    cell_trace = {"type": "scattergl", "mode": "markers", "hovertemplate": template}
-    if values.dtype.kind in "fiub":
-        bar_title = "<br>".join(wrap(color_name, COLORBAR_TITLE_PX, TICK_SIZE))
-        traces.append({**cell_trace, "x": x, "y": y, "name": color_name, "customdata": index, "showlegend": False,
-                       **({"text": texts} if texts is not None else {}),
-                       "marker": {"size": cell_size, "color": values.astype(np.float32),
-                                  "colorscale": "Viridis", "showscale": True,
-                                  "colorbar": {"title": {"text": bar_title, "font": {"size": TICK_SIZE}}, "len": 0.8}}})
-        legend_title = ""
-    else:
-        labels = values.astype(str)
-        for i, cat in enumerate(pd.unique(labels)):
-            sel = np.flatnonzero(labels == cat).astype(np.int32)
-            traces.append({**cell_trace, "x": x[sel], "y": y[sel], "name": str(cat), "legendgroup": CELLS_TRACE,
-                           "customdata": index[sel], **({"text": texts[sel]} if texts is not None else {}),
-                           "marker": {"size": cell_size, "color": PALETTE[i % len(PALETTE)]}})
-        legend_title = color_name
+    base, colour = map_parts(coords, color, color_name=color_name, hover=hover, embedding_name=embedding_name,
+                             title=title, subtitle=subtitle, grid_size=grid_size, height=height, width=width,
+                             max_points=max_points)
+    traces, layout = assemble_map(base, colour)
     if point_xy is not None:
         # scattergl, so that it is drawn over the cells (plotly puts WebGL traces above SVG ones).
         traces.append({"type": "scattergl", "x": [float(point_xy[0])], "y": [float(point_xy[1])], "mode": "markers",
                        "name": POINT_NAME, "hoverinfo": "skip",
                        "marker": {"symbol": "x-thin", "size": 16, "color": "black", "line": {"width": 3, "color": "black"}}})
-    title_dict, top = title_block(title or f"Cells in {embedding_name}, coloured by {color_name}", subtitle,
-                                  width=width)
+    return build_figure(traces, {k: v for k, v in layout.items() if k != "template"})
+
+
+@dataclass(frozen=True)
+class MapBase:
+    """What a map draws whatever it is coloured by: sent to the browser once per map (``live_map.js``).
+
+    Attributes
+    ----------
+    grid_x, grid_y
+        The invisible click grid's points (float32).
+    x, y
+        The drawn cells' coordinates (float32).
+    index
+        Each drawn cell's row among all cells (int32): its ``customdata``.
+    hover
+        Each drawn cell's hover text, or ``None``.
+    cell_size
+        Marker size in pixels.
+    """
+
+    grid_x: np.ndarray
+    grid_y: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    index: np.ndarray
+    hover: list[str] | None
+    cell_size: int
+
+
+@dataclass(frozen=True)
+class MapColour:
+    """What one colouring of a map adds: per drawn cell a category code or a value, and the layout.
+
+    Attributes
+    ----------
+    kind
+        ``"category"`` (``codes`` index ``categories``, in order of first appearance) or
+        ``"scale"`` (``values`` on the Viridis scale).
+    name
+        What the colour is.
+    codes, categories, values
+        The drawn cells' colours: uint8 codes and their categories, or float32 values.
+    layout
+        The figure's layout (titles, axes, legend, margins), with the template.
+    colorbar_title
+        The colour bar's title (wrapped), for ``"scale"``.
+    """
+
+    kind: str
+    name: str
+    codes: np.ndarray | None
+    categories: list[str] | None
+    values: np.ndarray | None
+    layout: dict
+    colorbar_title: str = ""
+
+
+def map_parts(coords: np.ndarray, color: Sequence | np.ndarray, *, color_name: str, hover: Sequence[str] | None = None,
+              embedding_name: str = "UMAP", title: str | None = None, subtitle: str = "", grid_size: int = 60,
+              height: int = 520, width: int = MIN_WIDTH, max_points: int = MAP_MAX_POINTS) -> tuple[MapBase, MapColour]:
+    """:func:`umap_figure`'s map as its two parts: the cells and grid (:func:`map_base`), and the
+    colouring with the layout (:func:`map_colouring`). A new colouring changes only the second."""
+    return (map_base(coords, hover=hover, grid_size=grid_size, max_points=max_points),
+            map_colouring(color, color_name=color_name, embedding_name=embedding_name, title=title, subtitle=subtitle,
+                          height=height, width=width, max_points=max_points))
+
+
+def map_base(coords: np.ndarray, *, hover: Sequence[str] | None = None, grid_size: int = 60,
+             max_points: int = MAP_MAX_POINTS) -> MapBase:
+    """The drawn cells (a sample above ``max_points``, :func:`map_sample`) and the click grid."""
+    coords = np.asarray(coords, dtype=np.float32)
+    gx, gy = np.meshgrid(*_grid_axes(coords, grid_size))  # over all cells, as grid_step computes it
+    texts = None if hover is None else np.asarray(hover, dtype=object)
+    index = np.arange(len(coords), dtype=np.int32)
+    drawn = map_sample(len(coords), max_points)
+    if drawn is not None:
+        coords, index = coords[drawn], drawn
+        texts = None if texts is None else texts[drawn]
+    return MapBase(gx.ravel().astype(np.float32), gy.ravel().astype(np.float32), np.ascontiguousarray(coords[:, 0]),
+                   np.ascontiguousarray(coords[:, 1]), index.astype(np.int32),
+                   None if texts is None else [str(t) for t in texts], 5 if len(coords) < 20_000 else 3)
+
+
+def map_colouring(color: Sequence | np.ndarray, *, color_name: str, embedding_name: str = "UMAP",
+                  title: str | None = None, subtitle: str = "", height: int = 520, width: int = MIN_WIDTH,
+                  max_points: int = MAP_MAX_POINTS) -> MapColour:
+    """The drawn cells' colours (one value per cell of the data in ``color``) and the map's layout."""
+    values = np.asarray(color)
+    drawn = map_sample(len(values), max_points)
+    if drawn is not None:
+        subtitle = " · ".join(t for t in (subtitle, sample_note(len(values), max_points)) if t)
+        values = values[drawn]
+    title_dict, top = title_block(title or f"Cells in {embedding_name}, coloured by {color_name}", subtitle, width=width)
     axis_name = embedding_name.split(" of ")[0]  # "UMAP of the scVI latent space" -> UMAP 1, UMAP 2
+    numeric = values.dtype.kind in "fiub"
     layout = {
+        "template": TEMPLATE,
         "title": title_dict, "height": height + top, "margin": {"l": 36, "r": 10, "t": top, "b": 36},
-        "legend": {"itemsizing": "constant", "title": {"text": legend_title}, "font": {"size": TICK_SIZE}},
+        "legend": {"itemsizing": "constant", "title": {"text": "" if numeric else color_name}, "font": {"size": TICK_SIZE}},
         "xaxis": {"title": {"text": f"{axis_name} 1", "standoff": 8}, "showticklabels": False, "zeroline": False},
         "yaxis": {"title": {"text": f"{axis_name} 2", "standoff": 8}, "showticklabels": False, "zeroline": False},
         "dragmode": "pan", "clickmode": "event", "uirevision": "umap",
     }
-    return build_figure(traces, layout)
+    if numeric:
+        return MapColour("scale", color_name, None, None, values.astype(np.float32), layout,
+                         "<br>".join(wrap(color_name, COLORBAR_TITLE_PX, TICK_SIZE)))
+    codes, categories = pd.factorize(values.astype(str), sort=False)  # in order of first appearance
+    dtype = np.uint8 if len(categories) <= 256 else np.int32
+    return MapColour("category", color_name, codes.astype(dtype), [str(c) for c in categories], None, layout)
+
+
+def assemble_map(base: MapBase, colour: MapColour) -> tuple[list[dict], dict]:
+    """The traces and layout of the map (``live_map.js`` builds the same in the browser): the
+    invisible grid first (so cells draw above it), then one trace per category in order, or one
+    trace on a colour scale."""
+    traces = [{"type": "scattergl", "x": base.grid_x, "y": base.grid_y, "mode": "markers", "name": GRID_TRACE,
+               "showlegend": False, "marker": {"size": base.cell_size, "opacity": 0}, "hoverinfo": "none"}]
+    texts = None if base.hover is None else np.asarray(base.hover, dtype=object)
+    if colour.kind == "scale":
+        value = "%{marker.color:.3g}"
+        template = (f"%{{text}}<br>{colour.name}: {value}<extra></extra>" if texts is not None
+                    else f"cell #%{{customdata}}<br>{colour.name}: {value}<extra></extra>")
+        traces.append({"type": "scattergl", "mode": "markers", "hovertemplate": template, "x": base.x, "y": base.y,
+                       "name": colour.name, "customdata": base.index, "showlegend": False,
+                       **({"text": texts} if texts is not None else {}),
+                       "marker": {"size": base.cell_size, "color": colour.values, "colorscale": "Viridis",
+                                  "showscale": True,
+                                  "colorbar": {"title": {"text": colour.colorbar_title, "font": {"size": TICK_SIZE}},
+                                               "len": 0.8}}})
+    else:
+        template = "%{text}<extra></extra>" if texts is not None else "%{fullData.name}, cell #%{customdata}<extra></extra>"
+        for i, cat in enumerate(colour.categories):
+            sel = np.flatnonzero(colour.codes == i).astype(np.int32)
+            traces.append({"type": "scattergl", "mode": "markers", "hovertemplate": template, "x": base.x[sel],
+                           "y": base.y[sel], "name": cat, "legendgroup": CELLS_TRACE, "customdata": base.index[sel],
+                           **({"text": texts[sel]} if texts is not None else {}),
+                           "marker": {"size": base.cell_size, "color": PALETTE[i % len(PALETTE)]}})
+    return traces, dict(colour.layout)
 
 
 def _grid_axes(coords: np.ndarray, grid_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from scvi_viz.analysis import compare, genes
@@ -34,9 +33,11 @@ from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.arrays import read_only
 from scvi_viz.covariates import CovariateKind
 from scvi_viz.io import sources
-from scvi_viz.plots.cell_map import MAP_HOVER_MAX_CELLS, MIN_WIDTH, grid_step, map_sample, umap_figure
+from scvi_viz.plots.cell_map import MAP_HOVER_MAX_CELLS, MIN_WIDTH, grid_step, map_base, map_colouring, map_sample
+from scvi_viz.plots.export import toolbar_config
 from scvi_viz.ui import keys
 from scvi_viz.ui.components.live_decoder import pack_payload
+from scvi_viz.ui.components.live_map import pack_cells, pack_colour
 
 GENE_COLOUR = "decoded expression of a gene"
 """The colour-by choice that colours cells by one gene's decoded expression."""
@@ -236,20 +237,32 @@ def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | No
             "subtitle": f"{ws.n_cells:,} cells · {m.model_name} model (scvi-tools {m.scvi_version})"}
 
 
-@st.cache_resource(max_entries=6, show_spinner=False)
-def _map_figure(ws_id: str, embedding_name: str, color_by: str, gene: str | None, gene_set: tuple[str, ...],
-                height: int, width: int, _ws: Workspace) -> go.Figure:
-    return umap_figure(**map_inputs(_ws, embedding_name, color_by, gene, gene_set), height=height, width=width)
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _map_cells(ws_id: str, embedding_name: str, _ws: Workspace) -> tuple[str, bytes]:
+    key = f"{ws_id[:16]}-{content_key(np.frombuffer(embedding_name.encode(), dtype=np.uint8))[:12]}"
+    return key, pack_cells(key, map_base(embedding(_ws, embedding_name), hover=map_hover(_ws)))
 
 
-def map_figure(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *, gene_set: tuple[str, ...] = (),
-               height: int = 520, width: int = MIN_WIDTH) -> go.Figure:
-    """The map as the page shows it: cached, and without the current point (drawn over it).
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _map_colour(ws_id: str, embedding_name: str, color_by: str, gene: str | None, gene_set: tuple[str, ...],
+                height: int, width: int, _ws: Workspace) -> bytes:
+    inputs = map_inputs(_ws, embedding_name, color_by, gene, gene_set)
+    colour = map_colouring(inputs["color"], color_name=inputs["color_name"], embedding_name=inputs["embedding_name"],
+                           subtitle=inputs["subtitle"], height=height, width=width)
+    cells_key, _ = _map_cells(ws_id, embedding_name, _ws)
+    return pack_colour(cells_key, colour, config=toolbar_config(f"map_{embedding_name}"))
 
-    Its figure stays the same while the point moves, so Streamlit neither re-sends it nor
-    makes the browser build it again.
+
+def map_messages(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *, gene_set: tuple[str, ...] = (),
+                 height: int = 520, width: int = MIN_WIDTH) -> tuple[str, bytes, bytes]:
+    """The map as ``live_map`` draws it: ``(cells key, cells message, colouring message)``.
+
+    Both messages are built once and never changed: the cells per embedding, the colouring per
+    choice of colour; a rerun re-sends neither (Streamlit refers to a large message it sent).
     """
-    return _map_figure(workspace_id(), embedding_name, color_by, gene, tuple(gene_set), height, width, ws)
+    cells_key, cells = _map_cells(workspace_id(), embedding_name, ws)
+    colour = _map_colour(workspace_id(), embedding_name, color_by, gene, tuple(gene_set), height, width, ws)
+    return cells_key, cells, colour
 
 
 @st.cache_data(max_entries=16, show_spinner="Decoding the group under each value…")

@@ -27,7 +27,7 @@ from scvi_viz.analysis.compare import (
 from scvi_viz.analysis.characteristic import SUPPORT_NEIGHBOURS, covariate_support, point_support
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots import comparison, export
-from scvi_viz.ui import cache, keys
+from scvi_viz.ui import cache, keys, table_words
 from scvi_viz.ui.cell_map import selected_cells
 from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.point import current_point
@@ -127,8 +127,7 @@ def comparison_view(ws: Workspace, table: pd.DataFrame, *, key: str, where: str,
     for chart in charts.values():
         st.plotly_chart(chart.figure, key=f"{chart.name}_chart", config=export.toolbar_config(chart.name))
     st.caption(f"{len(table):,} genes, {table.attrs['ranking']}. log2FC = {formula}.")
-    floats = [c for c in table.columns if table[c].dtype.kind == "f"]
-    st.dataframe(table, height=320, column_config={c: st.column_config.NumberColumn(format="%.4g") for c in floats})
+    st.dataframe(table, height=320, column_config=table_words.column_config(table, table_words.compare_header))
     export_picker(charts, key=f"{key}_export")
     extras = {"compare_covariate": covariate, "compare_values": list(values),
               "compare_min_expression": min_counts if filtered else None, **(group or {})}

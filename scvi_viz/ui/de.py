@@ -13,14 +13,13 @@ from scvi_viz.analysis.embedding import content_key
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots import de as de_plots
 from scvi_viz.plots import export
-from scvi_viz.ui import cache, keys
+from scvi_viz.ui import cache, keys, table_words
 from scvi_viz.ui.compare import group_picker
 from scvi_viz.ui.downloads import export_picker, report_button
 
 VOLCANO_KEY = "de_volcano"
 _LAST_CLICK = "de_last_click"
 EXPLORE_PAGE = "pages/explore.py"
-BATCH_MODES = ("each cell's own batch", "every batch (batch correction)", "one fixed batch")
 
 
 def pick_groups(ws: Workspace) -> tuple[np.ndarray, str, np.ndarray, str] | None:
@@ -49,17 +48,20 @@ def pick_options(ws: Workspace) -> dict[str, Any]:
     """Batch handling, delta, FDR target, samples and seed, as keyword arguments of the DE."""
     model = ws.model
     a, b, c, d = st.columns(4)
-    modes = BATCH_MODES if model.batch_key is not None and len(model.batches) > 1 else BATCH_MODES[:1]
+    modes = keys.DE_BATCH_MODES
+    if model.batch_key is None or len(model.batches) < 2:
+        modes = modes[:1]
     mode = a.selectbox(f"Decode in batch ({model.batch_key or 'none'})", modes, key="de_batch_mode",
                        help="scvi-tools' batch_correction: decode every cell under each batch and pair samples within a batch; "
                             "or decode both groups in one batch.")
-    batch = a.selectbox("Batch", model.batches, key="de_batch") if mode == BATCH_MODES[2] else None
+    batch = a.selectbox("Batch", model.batches, key="de_batch") if mode == keys.DE_BATCH_MODES[2] else None
     delta = b.number_input("delta: |LFC| threshold (log2)", min_value=0.0, max_value=10.0, value=0.25, step=0.05,
                            key="de_delta", help="A gene is DE when its log2 fold change lies outside [-delta, delta].")
     fdr = c.number_input("FDR target", min_value=0.001, max_value=0.5, value=0.05, step=0.01, key="de_fdr", format="%.3f")
     samples = d.number_input("Posterior samples per group", min_value=100, max_value=50_000, value=5000, step=500,
                              key="de_samples", help="scvi-tools' default is 5000.")
-    return {"batch_correction": mode == BATCH_MODES[1], "batch": batch, "delta": float(delta), "fdr_target": float(fdr),
+    return {"batch_correction": mode == keys.DE_BATCH_MODES[1], "batch": batch, "delta": float(delta),
+            "fdr_target": float(fdr),
             "n_samples": int(samples), "seed": 0}
 
 
@@ -112,8 +114,8 @@ def results_view(ws: Workspace, table: pd.DataFrame, *, name1: str, name2: str, 
                    "non_zeros_* columns are 0, as scvi-tools computes them on minified data.")
     query = st.text_input("Search genes", key="de_search", placeholder="part of a gene name")
     shown = table[table.index.str.contains(query, case=False, regex=False)] if query else table
-    st.dataframe(shown, height=360, column_config={c: st.column_config.NumberColumn(format="%.4g")
-                                                   for c in shown.columns if pd.api.types.is_float_dtype(shown[c])})
+    st.dataframe(shown, height=360, column_config=table_words.column_config(shown, table_words.de_header))
+    st.caption("Headers in words; each one's help, and the CSV downloads, give scvi-tools' column names.")
     pick, go = st.columns([3, 1], vertical_alignment="bottom")
     target = pick.selectbox("Chart a gene on the Explore page", list(table.index), key="de_chart_gene")
     if go.button("Chart it", key="de_chart_go", icon=":material/explore:"):

@@ -38,8 +38,6 @@ page keeps what each of its sections shows instead (:func:`_compare_choices`).""
 
 
 def _choice_checks(ws: Workspace) -> dict[str, Any]:
-    from scvi_viz.ui.de import BATCH_MODES as de_batch_modes  # noqa: PLC0415 (ui.de imports this module)
-
     groupable = [c for c in ws.color_columns() if ws.obs[c].nunique() <= 200]  # as the group pickers offer
     categories = {str(v) for c in groupable for v in ws.obs[c].astype(str).unique()}
     return {
@@ -65,7 +63,7 @@ def _choice_checks(ws: Workspace) -> dict[str, Any]:
         **{f"{g}_column": (lambda v: v in groupable) for g in ("de_group1", "de_group2", "fit_group")},
         **{f"{g}_category": (lambda v: isinstance(v, str) and v in categories) for g in ("de_group1", "de_group2", "fit_group")},
         "de_group2_rest": lambda v: isinstance(v, bool),
-        "de_batch_mode": lambda v: isinstance(v, str) and v in de_batch_modes,
+        "de_batch_mode": lambda v: isinstance(v, str) and v in keys.DE_BATCH_MODES,
         "de_batch": lambda v: v in ws.model.batches,
         "de_delta": lambda v: _finite(v) and 0 <= v <= 10,
         "de_fdr": lambda v: _finite(v) and 0.001 <= v <= 0.5,

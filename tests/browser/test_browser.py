@@ -286,7 +286,7 @@ def test_explore_and_compare_pages_open_on_the_demo(page, app_url):
     assert "Explore the latent space" in text
     assert re.search(r"Current point: cell \S+ \(", text), text[:2000]
     wait_idle(page)
-    titles = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(e => String(e._fullLayout.title.text))")
+    titles = page.evaluate(f"() => {_FRESH}.map(e => String(e._fullLayout.title.text))")
     assert "Cells in UMAP" in titles[0]
     assert any(TOP_GENES_TITLE in t for t in titles[1:])
     grid = chart(page, "Cells in")["traces"][0]
@@ -302,7 +302,7 @@ def test_explore_and_compare_pages_open_on_the_demo(page, app_url):
 
 def test_click_a_cell_then_empty_space(page, app_url):
     open_app(page, app_url)
-    page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
+    page.locator('.st-key-umap .js-plotly-plot').scroll_into_view_if_needed()
     before = top_gene_values(page)
     targets = page.evaluate(_MAP_TARGETS_JS, 40)
     assert targets["nCells"] == 700 and targets["gridName"] == "empty space"
@@ -452,7 +452,7 @@ def test_downloads_csv_png_and_report_bundle(page, app_url):
 
 def test_click_right_on_a_cell_picks_that_cell(page, app_url):
     open_app(page, app_url)
-    page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
+    page.locator('.st-key-umap .js-plotly-plot').scroll_into_view_if_needed()
     targets = page.evaluate(_MAP_TARGETS_JS, 1000)
     # A cell no other cell covers (> 4 px apart) whose hover the grid takes.
     stolen = next((c for c in targets["isolated"] if c["gap"] > 4 and hovered(page, c)[0] == 0), None)

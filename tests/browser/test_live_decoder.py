@@ -24,7 +24,8 @@ from scvi_viz.point import Point
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 MODELS = sorted(p.parent for p in FIXTURES.glob("**/model.pt") if "refused" not in p.parts)
-SCRIPT = (ROOT / "scvi_viz" / "ui" / "components" / "live_decoder.js").read_text(encoding="utf-8")
+SCRIPT = "\n".join((ROOT / "scvi_viz" / "ui" / "components" / name).read_text(encoding="utf-8")
+                   for name in ("messages.js", "live_decoder.js"))  # as components/live_decoder.py joins them
 N_POINTS = 60
 
 _DECODE_JS = """

@@ -9,38 +9,12 @@
 // few milliseconds; WebGL / WebGPU need unsafe flags in headless Chromium without a GPU and give
 // float16 or nothing, and a WASM runtime is megabytes with accuracy reports of its own.
 //
+// Messages are read by messages.js, which components/live_decoder.py puts before this file.
 // As a Streamlit component it loads one message (components/live_decoder.py) with the
 // decoder, the gene names and the drawn cells, and keeps them in window.scviViz under the
 // message's key. Tests load this file into a blank page and call window.scviViz.parseDecoder.
 const scviViz = (window.scviViz = window.scviViz || { decoders: {}, cells: {}, maps: {} });
 scviViz.geneNames = scviViz.geneNames || {};
-const TYPES = { f4: Float32Array, f8: Float64Array, i4: Int32Array, u1: Uint8Array };
-
-// ------------------------------------------------------------------ messages (arrays.pack_arrays)
-function toBuffer(data) {
-  if (data instanceof ArrayBuffer) return data;
-  if (ArrayBuffer.isView(data)) return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
-  if (typeof data === "string") return Uint8Array.from(atob(data), (c) => c.charCodeAt(0)).buffer;
-  throw new Error("scvi-viz: a decoder message must be bytes");
-}
-
-function readHeader(buffer) {
-  const size = new DataView(buffer).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, size)));
-  return { header, start: 4 + size + ((8 - ((4 + size) % 8)) % 8) };
-}
-
-// {header, arrays}: typed arrays viewing the message in place (buffer must start at offset 0).
-function readMessage(buffer) {
-  const { header, start } = readHeader(buffer);
-  const arrays = {};
-  for (const a of header.arrays) {
-    const n = a.shape.reduce((x, y) => x * y, 1);
-    arrays[a.name] = new TYPES[a.dtype](buffer, start + a.offset, n);
-  }
-  return { header, arrays };
-}
-
 // ------------------------------------------------------------------ the decoder
 const softplus = (x) => (x > 20 ? x : Math.log1p(Math.exp(x))); // torch's threshold: exact above it
 const sigmoid = (x) => 1 / (1 + Math.exp(-x));

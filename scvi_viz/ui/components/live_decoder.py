@@ -16,9 +16,9 @@ import numpy as np
 import streamlit as st
 
 from scvi_viz.arrays import pack_arrays
-from scvi_viz.ui.components import asset
+from scvi_viz.ui.components import script
 
-_COMPONENT = st.components.v2.component("scvi_viz_live_decoder", js=asset("live_decoder.js"))
+_COMPONENT = st.components.v2.component("scvi_viz_live_decoder", js=script("messages.js", "live_decoder.js"))
 PAYLOAD_FORMAT = "scvi-viz-live/1"
 
 
