@@ -22,7 +22,8 @@ types in 2 batches, and an scVI model with random weights of the right shape), s
    * map click -> all charts updated, median of ``--clicks`` (as ``benchmarks/interaction.py``
      measures it), next to the same on the built-in demo in this run (target: within x1.5
      of the demo);
-   * re-colouring the map by ``cell_type``, and by another gene;
+   * re-colouring the map by ``cell_type``, by a gene and by another gene: seconds until the
+     map shows it, and the bytes the server sent for it (WebSocket frames received);
    * the server process's peak resident memory (``VmHWM`` of ``/proc/PID/status``, after all
      of the above; target < 4 GB at 1M, counts on disk), and its ``VmRSS`` once the map is drawn.
 
@@ -332,20 +333,33 @@ def map_clicks(page, n: int, *, seed: int = 0) -> tuple[list[dict], int, int]:
     return samples, skipped, found["drawn"]
 
 
-def choose(page, label: str, option: str, map_text: str) -> float:
-    """Pick ``option`` in the selectbox ``label``; seconds until the map's title shows ``map_text`` and the page is done."""
+def choose(page, label: str, option: str, map_text: str) -> tuple[float, int]:
+    """Pick ``option`` in the selectbox ``label``; seconds until the map's title shows ``map_text`` and the page is
+    done, and the bytes the server sent meanwhile (WebSocket frames received)."""
     box = page.get_by_role("combobox", name=label, exact=True)
     box.scroll_into_view_if_needed()
     box.click()
     box.fill(option)  # the box filters its options by what is typed (2,000 genes are not all listed)
     choice = page.get_by_role("option", name=option, exact=True)
     choice.wait_for(timeout=30_000)
+    received = page.__dict__.setdefault("_bytes_received", [0])
+    before = received[0]
     started = time.perf_counter()
     choice.click()
     page.wait_for_function(MAP_DRAWN_JS, arg=map_text, polling="raf", timeout=OPEN_TIMEOUT_MS)
     page.wait_for_function("([n, t]) => window.__bench.ready(n, t)", arg=[2, READY_TEXT], polling="raf",
                            timeout=OPEN_TIMEOUT_MS)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, received[0] - before
+
+
+def count_received(page) -> None:
+    """Count the bytes of every WebSocket frame the page receives (for :func:`choose`)."""
+    received = page.__dict__.setdefault("_bytes_received", [0])
+
+    def on_frame(payload: Any) -> None:
+        received[0] += len(payload)
+
+    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
 
 
 def new_page(browser):
@@ -398,6 +412,7 @@ def app_on_dataset(browser, ds: Dataset, link_info: dict[str, Any], work: Path, 
         cells_text = f"{ds.n_cells:,}"
         context, page = new_page(browser)
         stack.callback(context.close)
+        count_received(page)
         page.goto(url)
         out["open_map_s"] = page.wait_for_function(MAP_DRAWN_JS, arg=cells_text, polling="raf",
                                                    timeout=OPEN_TIMEOUT_MS).json_value() / 1e3
@@ -417,10 +432,12 @@ def app_on_dataset(browser, ds: Dataset, link_info: dict[str, Any], work: Path, 
                                          ("recolour_gene_s", "Colour cells by", "decoded expression of a gene", "(decoded"),
                                          ("another_gene_s", "Gene", ds_gene(ds, 7), ds_gene(ds, 7))):
             try:
-                out[key] = choose(page, label, option, text)
+                out[key], out[key.replace("_s", "_mb")] = choose(page, label, option, text)
+                out[key.replace("_s", "_mb")] /= 1e6
             except Exception as exc:  # report and go on: the other figures still count
                 out["errors"].append(f"{key}: {type(exc).__name__}: {str(exc)[:300]}")
         out["peak_gb"] = (proc_status(pid, "VmHWM") or 0) / 1e9
+        out["js_heap_mb"] = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize / 1e6 : null")
         if page.locator('[data-testid="stException"]').count():
             out["errors"].append("exception box: " + page.locator('[data-testid="stException"]').first.inner_text()[:300])
     except Exception as exc:
@@ -508,6 +525,10 @@ def table_rows(sizes: list[int], r: dict[int, dict], browser: dict | None) -> li
             row("app: colour by cell_type -> map (s)", "app", "recolour_type_s"),
             row("app: colour by a gene -> map (s)", "app", "recolour_gene_s"),
             row("app: pick another gene -> map (s)", "app", "another_gene_s"),
+            row("app: bytes sent, colour by cell_type (MB)", "app", "recolour_type_mb"),
+            row("app: bytes sent, colour by a gene (MB)", "app", "recolour_gene_mb"),
+            row("app: bytes sent, another gene (MB)", "app", "another_gene_mb"),
+            row("app: browser's JS heap after all (MB)", "app", "js_heap_mb"),
             row("app: server RSS, demo served (GB)", "app", "rss_before_gb"),
             row("app: server RSS, dataset open (GB)", "app", "rss_open_gb"),
             row("app: server peak RSS, VmHWM (GB)", "app", "peak_gb", target=TARGETS["peak_gb"]),

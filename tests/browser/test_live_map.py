@@ -1,0 +1,81 @@
+"""The Explore map kept in the browser (``live_map.js``): a recolouring brings only the colours,
+and the chart drawn is the one ``plots/cell_map.py`` builds (the same traces as exports)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_browser import _MAP, choose, open_app, wait_idle
+
+from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
+from scvi_viz.plots.cell_map import map_parts, assemble_map
+
+_DRAWN_JS = f"""() => {{
+  const gd = {_MAP};
+  if (!gd || !gd._fullData) return null;
+  const arr = v => (v == null ? null : Array.from(v));
+  return {{colouring: gd.dataset.colouring || null, title: String(gd._fullLayout.title.text),
+          traces: gd._fullData.map(t => ({{name: t.name, x: arr(t.x), y: arr(t.y), customdata: arr(t.customdata),
+                                         color: Array.isArray(t.marker.color) || ArrayBuffer.isView(t.marker.color)
+                                           ? arr(t.marker.color) : t.marker.color}}))}};
+}}"""
+
+
+@pytest.fixture(scope="module")
+def ws() -> Workspace:
+    return Workspace.open(str(DEMO_MODEL), str(DEMO_DATA))
+
+
+def drawn(page) -> dict:
+    return page.evaluate(_DRAWN_JS)
+
+
+def python_traces(ws, color, name) -> list[dict]:
+    base, colour = map_parts(ws.embedding(ws.embedding_names()[0]), color, color_name=name, hover=ws.cell_hover())
+    traces, _ = assemble_map(base, colour)
+    return traces
+
+
+def assert_same_traces(browser: list[dict], python: list[dict]) -> None:
+    assert [t["name"] for t in browser] == [t["name"] for t in python]
+    for b, p in zip(browser, python):
+        np.testing.assert_array_equal(np.asarray(b["x"], dtype=np.float32), np.asarray(p["x"], dtype=np.float32))
+        np.testing.assert_array_equal(np.asarray(b["y"], dtype=np.float32), np.asarray(p["y"], dtype=np.float32))
+        if "customdata" in p:
+            assert b["customdata"] == np.asarray(p["customdata"]).tolist()
+        colour = p["marker"].get("color")
+        if colour is not None and not isinstance(colour, str):
+            np.testing.assert_array_equal(np.asarray(b["color"], dtype=np.float32), np.asarray(colour, dtype=np.float32))
+
+
+def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_builds(new_page, app_url, ws):
+    page = new_page({"width": 1500, "height": 1000})
+    received: list[bytes] = []  # every frame from the server; the messages' headers are JSON text inside them
+    page.on("websocket", lambda s: s.on("framereceived", lambda payload: received.append(
+        payload if isinstance(payload, bytes) else payload.encode())))
+    open_app(page, app_url)
+    wait_idle(page)
+    first = drawn(page)
+    labels = ws.obs[ws.model.labels_key].to_numpy()
+    assert_same_traces(first["traces"], python_traces(ws, labels, ws.model.labels_key))
+    cells = page.evaluate("() => Object.values(window.scviViz.mapCells).map(c => c.x.length)")
+    assert cells == [ws.n_cells]
+
+    n_before = len(received)
+    choose(page, "Colour cells by", "decoded expression of a gene")
+    page.wait_for_function(f"() => {{ const gd = {_MAP}; return gd && gd._fullLayout.title.text.includes('decoded'); }}")
+    wait_idle(page)
+    by_gene = drawn(page)
+    sent = received[n_before:]
+    gene = page.get_by_role("combobox", name="Gene", exact=True).input_value()
+    from scvi_viz.analysis.genes import gene_overlay
+    assert_same_traces(by_gene["traces"], python_traces(ws, gene_overlay(ws, gene), f"{gene} (decoded counts per 10,000)"))
+    # A message's JSON header starts with its format (the component's script names both formats too).
+    assert any(b'{"format": "scvi-viz-map-colour/1"' in frame for frame in sent), "the new colouring came"
+    assert not any(b'{"format": "scvi-viz-map-cells/1"' in frame for frame in sent), "the cells did not travel again"
+    assert sum(map(len, sent)) < 4 * 2 * ws.n_cells + 4 * ws.n_cells + 60_000
+    assert page.evaluate("() => Object.keys(window.scviViz.mapCells).length") == 1
+    hover = page.evaluate(f"() => {_MAP}._fullData[1].hovertemplate")
+    assert "%{marker.color" in hover, "hovering a cell shows its value"
+    assert not page.js_errors
