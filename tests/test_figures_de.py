@@ -29,6 +29,19 @@ def test_volcano_draws_the_delta_band_and_groups_genes_by_the_call():
     assert fig.layout.xaxis.range[1] >= 3.0
 
 
+def test_volcano_names_the_strongest_de_genes_on_each_side():
+    rng = np.random.default_rng(0)
+    lfc = rng.normal(0, 2, 200)
+    table = pd.DataFrame({"proba_de": 0.99, "lfc_mean": lfc, "scale1": 0.1, "scale2": 0.05, "delta": 0.5,
+                          "is_de_fdr_0.05": np.abs(lfc) > 1}, index=[f"G{i}" for i in range(200)])
+    named = [a.text for a in de_plots.volcano_figure(table, group1="A", group2="B").layout.annotations][1:]
+    up = table[table["lfc_mean"] > 1]["lfc_mean"].nlargest(de_plots.NAMED_GENES).index
+    down = table[table["lfc_mean"] < -1]["lfc_mean"].nsmallest(de_plots.NAMED_GENES).index
+    assert named == [*up, *down]
+    assert not [a for a in de_plots.volcano_figure(_de_table().assign(**{"is_de_fdr_0.05": False}), group1="A",
+                                                   group2="B").layout.annotations][1:], "no DE genes, no names"
+
+
 def test_fdr_column_is_found_whatever_the_target():
     assert de_plots.fdr_column(_de_table().rename(columns={"is_de_fdr_0.05": "is_de_fdr_0.1"})) == "is_de_fdr_0.1"
 

@@ -14,6 +14,8 @@ from scvi_viz.plots.fit import shorten
 from scvi_viz.plots.style import MARGIN, build_figure, titled
 
 UP, DOWN, NOT_CALLED = "#d62728", "#1f77b4", "#b0b4bc"
+NAMED_GENES = 5
+"""Genes named on the volcano on each side: the DE genes with the largest |log2 fold change|."""
 
 
 def fdr_column(table: pd.DataFrame) -> str:
@@ -62,11 +64,26 @@ def volcano_figure(table: pd.DataFrame, *, group1: str, group2: str, subtitle: s
         "shapes": [{"type": "rect", "xref": "x", "yref": "paper", "x0": -delta, "x1": delta, "y0": 0, "y1": 1,
                     "fillcolor": "rgba(128,128,128,0.15)", "line": {"width": 0}, "layer": "below"}],
         "annotations": [{"text": f"|LFC| < delta = {delta:.2f}", "xref": "x", "yref": "paper", "x": 0, "y": 1,
-                         "yanchor": "bottom", "showarrow": False, "font": {"size": 11, "color": "#555"}}],
+                         "yanchor": "bottom", "showarrow": False, "font": {"size": 11, "color": "#555"}},
+                        *_gene_names(table, called)],
         "legend": {"orientation": "h", "x": 0, "y": -0.16, "yanchor": "top"},
         "height": 520, "margin": {**MARGIN, "l": 70, "b": 110, "t": 90}, "clickmode": "event+select",
     }
     return build_figure(traces, layout)
+
+
+def _gene_names(table: pd.DataFrame, called: np.ndarray, n: int = NAMED_GENES) -> list[dict]:
+    """Arrowed labels for the ``n`` DE genes with the largest |LFC| on each side, stacked so they do not meet."""
+    out = []
+    for side, color in ((1, UP), (-1, DOWN)):
+        part = table[called & (np.sign(table["lfc_mean"].to_numpy()) == side)]
+        top = part.reindex(part["lfc_mean"].abs().sort_values(ascending=False, kind="stable").index).head(n)
+        for rank, (gene, row) in enumerate(top.iterrows()):
+            out.append({"text": str(gene), "x": float(row["lfc_mean"]), "y": float(row["proba_de"]), "xref": "x",
+                        "yref": "y", "showarrow": True, "arrowhead": 0, "arrowwidth": 1, "arrowcolor": color,
+                        "ax": -side * 46, "ay": 22 + 17 * rank, "font": {"size": 11, "color": color},
+                        "bgcolor": "rgba(255,255,255,0.8)"})
+    return out
 
 
 def volcano_chart(table: pd.DataFrame, *, group1: str, group2: str, options: Mapping[str, Any]) -> Chart:
