@@ -201,6 +201,10 @@ def _obsm_shapes(data_path: str, stamp: tuple) -> tuple[dict[str, tuple[int, ...
         return {}, False  # opening the workspace says what is wrong with the file
 
 
+PAGES = ("explore", "compare", "differential_expression", "model_fit", "trajectory")
+"""The pages a saved view can name (``pages/<name>.py``)."""
+
+
 def _restore_controls(ws: Workspace) -> None:
     def apply() -> None:
         upload = st.session_state.get("restore_file")
@@ -213,11 +217,14 @@ def _restore_controls(ws: Workspace) -> None:
             st.session_state[_RESTORE_MESSAGE] = ("error", str(exc))
             return
         st.session_state[_RESTORE_MESSAGE] = ("warning", " ".join(warnings)) if warnings else ("success", "View restored.")
+        if state.page in PAGES:  # the page the view was saved on (app.py switches to it)
+            st.session_state[keys.START_PAGE] = f"pages/{state.page}.py"
 
     with st.sidebar.expander("Restore a saved view"):
         st.file_uploader("state.json or report ZIP", type=["json", "zip"], key="restore_file")
         st.button("Restore", on_click=apply, key="restore_apply")
-        message = st.session_state.pop(_RESTORE_MESSAGE, None)
+        # Shown on the page the view was saved on, once app.py has switched to it.
+        message = None if st.session_state.get(keys.START_PAGE) else st.session_state.pop(_RESTORE_MESSAGE, None)
         if message:
             getattr(st, message[0])(message[1])
 

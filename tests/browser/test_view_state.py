@@ -3,6 +3,8 @@ picker follows the chosen model folder."""
 
 from __future__ import annotations
 
+import re
+
 import shutil
 
 import pytest
@@ -51,6 +53,25 @@ def test_a_saved_view_restores_point_genes_and_choices(page, app_url, demo, tmp_
         "() => [...document.querySelectorAll('.js-plotly-plot .annotation-text')].map(t => t.textContent)"))
     traces = chart(page, "Decoded at the current point")["traces"]
     assert ["CD74", "LYZ", "GNLY"] in [t["y"] for t in traces if t["name"] == "expected counts"]
+
+
+def test_a_saved_view_opens_the_page_it_was_saved_on(page, app_url, demo, tmp_path):
+    state = ViewState(model_sha256=demo.model.file_sha256, point=demo.cell_point(5), genes=("CD74",),
+                      page="differential_expression",
+                      extras={"de_group1_category": "CD19+ B", "de_group2_category": "Dendritic", "de_delta": 0.5})
+    path = tmp_path / "state.json"
+    path.write_text(state.to_json())
+    open_app(page, app_url)
+    page.get_by_text("Restore a saved view").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').last.set_input_files(str(path))
+    wait_idle(page)
+    page.get_by_role("button", name="Restore").click()
+    page.wait_for_url(re.compile(r"/differential_expression(\?|$)"))
+    page.wait_for_function("() => document.body.innerText.includes('View restored.')")
+    wait_idle(page)
+    assert page.get_by_role("combobox", name="Category").first.input_value() == "CD19+ B"
+    assert page.get_by_role("combobox", name="Category").nth(1).input_value() == "Dendritic"
+    assert_no_exception(page)
 
 
 def test_the_data_box_follows_the_model_folder(new_page, tmp_path):
