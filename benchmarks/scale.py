@@ -429,7 +429,7 @@ def app_on_dataset(browser, ds: Dataset, link_info: dict[str, Any], work: Path, 
         samples, out["click_skipped"], out["drawn_cells"] = map_clicks(page, warmup + n)
         out["click"] = bench.interaction_summary(samples[warmup:])
         for key, label, option, text in (("recolour_type_s", "Colour cells by", "cell_type", "cell_type"),
-                                         ("recolour_gene_s", "Colour cells by", "decoded expression of a gene", "(decoded"),
+                                         ("recolour_gene_s", "Colour cells by", "a gene (decoded)", "(decoded"),
                                          ("another_gene_s", "Gene", ds_gene(ds, 7), ds_gene(ds, 7))):
             try:
                 out[key], out[key.replace("_s", "_mb")] = choose(page, label, option, text)

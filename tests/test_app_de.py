@@ -76,7 +76,7 @@ def test_de_fixed_batch_and_batch_correction_run(app):
     at = run(at.selectbox(key="de_batch_mode").set_value("one fixed batch"))
     fixed = at.dataframe[0].value["lfc_mean"]
     assert not fixed.equals(base)
-    at = run(at.selectbox(key="de_batch_mode").set_value("every batch (batch correction)"))
+    at = run(at.selectbox(key="de_batch_mode").set_value("every batch (corrected)"))
     assert not at.exception and len(at.dataframe[0].value) == len(base)
 
 

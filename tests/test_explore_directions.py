@@ -97,7 +97,7 @@ def test_gene_sets_colour_the_map_chart_on_explore_and_travel_in_the_link(app, w
     p = app.session_state["point"]
     rate = ws.model.decode([p.z], library_size=p.library_size, **p.covariates.decode_kwargs()).rate.numpy()[0]
     assert data["server"]["chosen"][-1] == pytest.approx(rate[ws.model.gene_indices(["CD3D", "CD3E"])].mean(), rel=1e-5)
-    app.selectbox(key="color_by").set_value("decoded expression of a gene set")
+    app.selectbox(key="color_by").set_value("a gene set (decoded)")
     run(app)
     app.selectbox(key="overlay_set").set_value("T cell")
     run(app)

@@ -39,9 +39,9 @@ from scvi_viz.ui import keys
 from scvi_viz.ui.components.live_decoder import pack_payload
 from scvi_viz.ui.components.live_map import pack_cells, pack_colour
 
-GENE_COLOUR = "decoded expression of a gene"
+GENE_COLOUR = "a gene (decoded)"
 """The colour-by choice that colours cells by one gene's decoded expression."""
-SET_COLOUR = "decoded expression of a gene set"
+SET_COLOUR = "a gene set (decoded)"
 """The colour-by choice that colours cells by a gene set's mean decoded expression."""
 _SHOWN_NOTES = "_shown_notes"
 

@@ -20,7 +20,7 @@ def export_picker(charts: dict[str, export.Chart], *, key: str) -> None:
     """
     static = export.static_export_available()
     formats = [f for f in export.FORMATS if static or f not in export.STATIC_FORMATS]
-    which, fmt_col, button = st.columns([4, 1, 1], vertical_alignment="bottom")
+    which, fmt_col, button = st.columns([3, 1.1, 1.5], vertical_alignment="bottom")
     label = which.selectbox("Download a chart", list(charts), key=f"{key}_chart")
     fmt = fmt_col.selectbox("Format", formats, format_func=str.upper, key=f"{key}_format",
                             help="PNG, SVG and PDF as in a report; HTML is the interactive chart; CSV holds its numbers.")
@@ -49,8 +49,10 @@ def report_button(
     state_json = current_view(ws, page=page, extras=extras).to_json()
     name = name or page
     st.download_button(
-        "Download report bundle (ZIP: figures, CSVs, state.json)",
+        "Download report bundle (ZIP)",
         data=lambda: export.report_bundle(charts, state_json, tables),
         file_name=f"scvi-viz-{name}-report.zip", mime=export.MIME["zip"], key=f"report_{name}",
         on_click="ignore", icon=":material/folder_zip:",
+        help="The page's figures as SVG, PNG and PDF, their numbers as CSV, and state.json: restore it under "
+             "*Restore a saved view* to see this view again.",
     )

@@ -96,7 +96,7 @@ TRAJECTORY_VIEW = (TRAJECTORY_START, TRAJECTORY_END, TRAJECTORY_KIND, TRAJECTORY
 DE_VIEW = ("de_group1_how", "de_group1_column", "de_group1_category", "de_group2_rest", "de_group2_how",
            "de_group2_column", "de_group2_category", "de_batch_mode", "de_batch", "de_delta", "de_fdr", "de_samples")
 """The differential expression page's choices (its two groups, as obs categories, and its settings)."""
-DE_BATCH_MODES = ("each cell's own batch", "every batch (batch correction)", "one fixed batch")
+DE_BATCH_MODES = ("each cell's own", "every batch (corrected)", "one fixed batch")
 """The DE page's choices of the batch decoded in, as its widget shows (and a view records) them."""
 FIT_VIEW = ("fit_which", "fit_group_how", "fit_group_column", "fit_group_category")
 """The model-fit page's choice of cells."""

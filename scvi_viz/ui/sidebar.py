@@ -168,7 +168,7 @@ def _latent_key(data_path: str, stamp: tuple) -> str | None:
     wide = [k for k, shape in shapes.items() if len(shape) == 2 and shape[1] > 2]
     if not wide or minified:  # minified data give their stored posterior whatever is chosen
         return None
-    encode = "the model: stored posterior, or encode the counts"
+    encode = "the model (encoder)"
     choice = st.sidebar.selectbox(
         "Latent points from", [encode, *wide], key=keys.LATENT_KEY,
         help="Minified data give their stored posterior; other data are encoded by the model (on first open; then "
@@ -182,7 +182,7 @@ def _embedding_key(data_path: str, stamp: tuple) -> str | None:
             if len(shape) == 2 and shape[1] == 2 and k != UMAP_OBSM_KEY]
     if not flat:
         return None
-    umap = "a UMAP of the latent points"
+    umap = "UMAP of the latent"
     choice = st.sidebar.selectbox(
         "Map the cells on", [umap, *flat], key=keys.EMBEDDING_KEY,
         help="The UMAP is computed when the data are first opened (minutes for a million cells; then kept in the "

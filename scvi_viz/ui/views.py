@@ -31,6 +31,9 @@ _LINK_WRITTEN = "_link_written"
 """The query string this session last wrote: any other one on a rerun came from Back / Forward."""
 _LINK_NAVIGATED = "_link_navigated"
 
+RENAMED = {(keys.COLOR_BY, "decoded expression of a gene"): cache.GENE_COLOUR,
+           (keys.COLOR_BY, "decoded expression of a gene set"): cache.SET_COLOUR}
+"""Choices whose words changed: views saved before read as they meant."""
 PAGE_CHOICES: dict[str, tuple[str, ...]] = {"explore": keys.EXPLORE_VIEW, "trajectory": keys.TRAJECTORY_VIEW,
                                              "differential_expression": keys.DE_VIEW, "model_fit": keys.FIT_VIEW}
 """Per page, the widget keys whose values a view keeps (besides point and genes). The Compare
@@ -187,6 +190,7 @@ def apply_view(ws: Workspace, state: ViewState, *, origin: str) -> list[str]:
     st.session_state[keys.GENES] = list(state.genes)
     checks, skipped = _choice_checks(ws), []
     for key, value in state.extras.items():
+        value = RENAMED.get((key, value), value) if isinstance(value, str) else value
         check = checks.get(key)
         if check is None:
             continue

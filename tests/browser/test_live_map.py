@@ -63,7 +63,7 @@ def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_bui
     assert cells == [ws.n_cells]
 
     n_before = len(received)
-    choose(page, "Colour cells by", "decoded expression of a gene")
+    choose(page, "Colour cells by", "a gene (decoded)")
     page.wait_for_function(f"() => {{ const gd = {_MAP}; return gd && gd._fullLayout.title.text.includes('decoded'); }}")
     wait_idle(page)
     by_gene = drawn(page)
