@@ -301,6 +301,8 @@ def map_clicks(page, n: int, *, seed: int = 0) -> tuple[list[dict], int, int]:
     """
     page.bring_to_front()  # a background tab's timers and animation frames are throttled
     page.wait_for_function("() => window.__bench.idle()", timeout=bench.READY_TIMEOUT_MS)
+    # Preview on hover off, as interaction.py clicks: else the hover before the click moves the point.
+    page.evaluate("() => { (window.scviViz = window.scviViz || {decoders: {}, cells: {}, maps: {}}).hoverPreview = false; }")
     double_click_s = page.evaluate(bench.DOUBLE_CLICK_JS) / 1000 + 0.05
     found = page.evaluate(CANDIDATES_JS, 40 * n)
     candidates = found["candidates"]

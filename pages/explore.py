@@ -30,7 +30,9 @@ def map_choices(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
     """The map's embedding and colours; returns (embedding, colour by, gene or gene set name, the
     set's genes). Inside the fragment: a new colouring redraws the map, not the page."""
     c1, c2, c3 = st.columns(3)
-    emb_name = c1.selectbox("Map", ws.embedding_names(), key=keys.EMBEDDING, persist_state="session")
+    emb_name = c1.selectbox("Map", ws.embedding_names(), key=keys.EMBEDDING, persist_state="session",
+                            format_func=lambda name: name.split(" of the ")[0],  # "UMAP": the full name heads the map
+                            help="The 2-D map of the cells: a UMAP of their latent points, or an embedding of the file.")
     columns = ws.color_columns()
     first = ws.default_color_column(MAX_COLOUR_CATEGORIES)
     sets = gene_sets()

@@ -20,8 +20,10 @@ def export_picker(charts: dict[str, export.Chart], *, key: str) -> None:
     """
     static = export.static_export_available()
     formats = [f for f in export.FORMATS if static or f not in export.STATIC_FORMATS]
-    which, fmt_col, button = st.columns([3, 1.1, 1.5], vertical_alignment="bottom")
-    label = which.selectbox("Download a chart", list(charts), key=f"{key}_chart")
+    # The chart's name on a row of its own: names such as "Scatter of the values against the
+    # reference (CSV: every gene)" are cut in a narrower box at 1,100 px.
+    label = st.selectbox("Download a chart", list(charts), key=f"{key}_chart")
+    fmt_col, button, _ = st.columns([1.1, 1.5, 3], vertical_alignment="bottom")
     fmt = fmt_col.selectbox("Format", formats, format_func=str.upper, key=f"{key}_format",
                             help="PNG, SVG and PDF as in a report; HTML is the interactive chart; CSV holds its numbers.")
     chart = charts[label]

@@ -9,8 +9,10 @@ any address but the app's own (the README promises that no data leave the machin
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from test_browser import assert_no_exception, open_app, switch_to_compare, wait_idle
+from test_browser import _FRESH, assert_no_exception, open_app, switch_to_compare, wait_idle
 from test_trajectory_page import switch_to_trajectory
 
 WIDTHS = (1100, 1500)
@@ -91,6 +93,40 @@ def test_every_chart_text_is_inside_its_chart_and_clear_of_the_others(new_page, 
     assert check_page(page, f"Trajectory at {width} px") >= 4  # the map, the heatmap, the counts, the distances
 
 
+_CUT_JS = """() => {
+  const cut = [];
+  const sel = 'button, button *, input[role="combobox"], [data-baseweb="select"] div, [data-baseweb="tag"] span, '
+    + '[data-testid="stWidgetLabel"] p';
+  for (const root of document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebar"]')) {
+    for (const el of root.querySelectorAll(sel)) {
+      if (el.offsetParent === null || el.closest('.js-plotly-plot') || el.closest('[data-stale="true"]')) continue;
+      const text = el.tagName === 'INPUT' ? el.value : el.textContent.trim();
+      const style = getComputedStyle(el);
+      const clips = el.tagName === 'INPUT' || style.textOverflow === 'ellipsis' || style.overflowX === 'hidden'
+        || style.overflow.includes('hidden');
+      if (text && clips && el.scrollWidth > el.clientWidth + 1) cut.push(`${el.tagName.toLowerCase()}: ${text.slice(0, 70)}`);
+    }
+  }
+  return [...new Set(cut)];
+}"""
+PAGES = ("Compare covariates", "Differential expression", "Model fit", "Trajectory")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_button_label_or_chosen_value_is_cut(new_page, app_url, width):
+    """Every button's label, select box's value and widget label is shown whole, on every page."""
+    page = new_page({"width": width, "height": 1000})
+    open_app(page, app_url)
+    found = [f"Explore: {c}" for c in page.evaluate(_CUT_JS)]
+    for name in PAGES:
+        page.get_by_role("link", name=name).click()
+        page.wait_for_url(re.compile("/" + name.lower().split()[0]))
+        page.wait_for_function(f"() => {_FRESH}.length > 0", timeout=120_000)
+        wait_idle(page)
+        found += [f"{name}: {c}" for c in page.evaluate(_CUT_JS)]
+    assert not found, "\n".join(found)
+
+
 def test_a_cut_label_is_found(new_page, app_url):
     """The check itself: a chart whose labels are pushed out of it is reported."""
     page = new_page({"width": 1100, "height": 3000})
@@ -102,6 +138,9 @@ def test_a_cut_label_is_found(new_page, app_url):
     }""")
     charts = chart_texts(page)
     assert any(problems(c) for c in charts)
+    page.evaluate("() => { const i = [...document.querySelectorAll('[data-testid=stMain] input[role=combobox]')]"
+                  ".find(i => i.offsetParent && i.value); i.value = 'a chosen value far too long for its box '.repeat(8); }")
+    assert page.evaluate(_CUT_JS), "a select box whose value is cut is reported"
 
 
 def test_nothing_is_requested_from_outside_the_machine(new_page, app_url):
