@@ -41,7 +41,7 @@ def live_map_spec(at: AppTest) -> dict | None:
     (ch, ca), (h, a) = cells[colour[0]["cells"]], colour
     base = MapBase(ca["grid_x"], ca["grid_y"], ca["x"], ca["y"], ca["index"], ch["hover"], ch["cell_size"])
     traces, layout = assemble_map(base, MapColour(h["kind"], h["name"], a.get("codes"), h["categories"], a.get("values"),
-                                                  h["layout"], h["colorbar_title"]))
+                                                  h["layout"], h["colorbar_title"], h["low"], h["high"]))
     return json.loads(build_figure(traces, layout).to_json())
 
 

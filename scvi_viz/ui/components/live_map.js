@@ -34,13 +34,29 @@ function buildTraces(cells, colour, arrays) {
                     showlegend: false, marker: { size: cells.cell_size, opacity: 0 }, hoverinfo: "none" }];
   const texts = cells.hover;
   if (colour.kind === "scale") {
-    const value = "%{marker.color:.3g}";
+    // One trace per colour step, the highest last (on top), as assemble_map and scale_steps.
+    const n = colour.steps.length, span = colour.high - colour.low, values = arrays.values;
+    const rows = colour.steps.map(() => []);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (!Number.isFinite(v)) continue;
+      const k = span <= 0 ? 0 : Math.min(n - 1, Math.max(0, Math.floor((v - colour.low) * (n / span))));
+      rows[k].push(i);
+    }
+    const value = `${colour.name}: %{customdata[1]:.3g}<extra></extra>`;
+    const template = texts ? `%{text}<br>${value}` : `cell #%{customdata[0]}<br>${value}`;
+    colour.steps.forEach((rgb, k) => {
+      const sel = rows[k];
+      traces.push({
+        type: "scattergl", mode: "markers", hovertemplate: template, x: subset(cells.x, sel), y: subset(cells.y, sel),
+        name: colour.name, showlegend: false, customdata: sel.map((i) => [cells.index[i], values[i]]),
+        ...(texts ? { text: sel.map((i) => texts[i]) } : {}), marker: { size: cells.cell_size, color: rgb },
+      });
+    });
     traces.push({
-      type: "scattergl", mode: "markers", x: cells.x, y: cells.y, name: colour.name, customdata: cells.index,
-      showlegend: false, ...(texts ? { text: texts } : {}),
-      hovertemplate: texts ? `%{text}<br>${colour.name}: ${value}<extra></extra>`
-        : `cell #%{customdata}<br>${colour.name}: ${value}<extra></extra>`,
-      marker: { size: cells.cell_size, color: arrays.values, colorscale: "Viridis", showscale: true,
+      type: "scattergl", x: [null], y: [null], mode: "markers", name: colour.name, showlegend: false, hoverinfo: "skip",
+      marker: { color: [colour.low, colour.high], colorscale: "Viridis", showscale: true, cmin: colour.low,
+                cmax: colour.high,
                 colorbar: { title: { text: colour.colorbar_title, font: { size: colour.tick_size } }, len: 0.8 } },
     });
     return traces;

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from scvi_viz.arrays import pack_arrays
-from scvi_viz.plots.cell_map import MapBase, MapColour
+from scvi_viz.plots.cell_map import STEP_COLOURS, MapBase, MapColour
 from scvi_viz.plots.style import PALETTE, TICK_SIZE
 from scvi_viz.ui.components import script
 
@@ -30,7 +30,8 @@ def pack_colour(cells_key: str, colour: MapColour, *, config: dict[str, Any]) ->
     """A colouring's message for the cells under ``cells_key``: codes or values, categories, layout."""
     header = {"format": COLOUR_FORMAT, "cells": cells_key, "kind": colour.kind, "name": colour.name,
               "categories": colour.categories, "palette": list(PALETTE), "colorbar_title": colour.colorbar_title,
-              "tick_size": TICK_SIZE, "layout": colour.layout,
+              "tick_size": TICK_SIZE, "layout": colour.layout, "steps": list(STEP_COLOURS), "low": colour.low,
+              "high": colour.high,
               "config": config}
     arrays = {"codes": colour.codes} if colour.kind == "category" else {"values": colour.values}
     body = pack_arrays(header, arrays)
