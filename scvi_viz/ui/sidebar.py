@@ -182,7 +182,7 @@ def _embedding_key(data_path: str, stamp: tuple) -> str | None:
             if len(shape) == 2 and shape[1] == 2 and k != UMAP_OBSM_KEY]
     if not flat:
         return None
-    umap = "UMAP of the latent"
+    umap = "UMAP of latent space"
     choice = st.sidebar.selectbox(
         "Map the cells on", [umap, *flat], key=keys.EMBEDDING_KEY,
         help="The UMAP is computed when the data are first opened (minutes for a million cells; then kept in the "
