@@ -144,7 +144,7 @@ def test_explore_page_draws_map_and_charts_on_demo(app):
     assert any(u.startswith("expected counts at library size N =") for u in units)
     assert any("90% predictive interval" in t for t in panels)
     assert any("P(count = 0)" in t for t in panels)
-    assert any("NB theta" in t for t in panels) and "fraction of library" in [u.replace("<br>", " ") for u in units]
+    assert any("Dispersion θ" in t for t in panels) and "fraction of library" in [u.replace("<br>", " ") for u in units]
     assert not app.error
 
 
@@ -359,8 +359,9 @@ def test_every_page_runs_on_each_kind_of_model(name, monkeypatch, tmp_path):
     # Top genes, expected counts, P(0) (dropout and count parts), scale; theta unless Poisson;
     # dropout (and P(0)'s dropout part) only with zero inflation.
     names = [t["name"] for t in point_chart(at)["data"]]
-    expected = ["expected counts", "expected counts", "from the count distribution", "Scale"]
-    expected += {"zinb": ["from dropout", "NB theta", "Dropout"], "nb": ["NB theta"], "poisson": []}[likelihood]
+    expected = ["expected counts", "expected counts", "from the count distribution", "Normalised expression"]
+    expected += {"zinb": ["from dropout", "Dispersion θ", "Dropout"], "nb": ["Dispersion θ"],
+                 "poisson": []}[likelihood]
     assert sorted(names) == sorted(expected)
     run(at.switch_page("pages/compare.py"))
     assert not at.error

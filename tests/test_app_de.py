@@ -130,7 +130,7 @@ def test_clicked_cell_uncertainty_on_explore(app):
     x, y = (float(v) for v in ws.embedding(ws.embedding_names()[0])[cell])
     component_event(app, "scvi_viz_map_point", "click", {"curve_number": 1, "point_index": 0, "x": x, "y": y, "customdata": cell})
     at = run(app.toggle(key="cell_posterior_show").set_value(True))
-    spread = chart(at, "Expected counts over q(z|x)")
+    spread = chart(at, "Expected counts over the cell's posterior")
     genes = at.session_state["genes"]
     assert list(spread["data"][0]["x"]) == genes
     assert f"cell {ws.obs.index[cell]}" in spread["layout"]["title"]["subtitle"]["text"]

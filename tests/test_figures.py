@@ -248,14 +248,15 @@ def test_expected_counts_figure_error_bars_never_negative():
 
 
 @pytest.mark.parametrize(("likelihood", "names"), [
-    ("zinb", ["Scale", "NB theta", "Dropout"]), ("nb", ["Scale", "NB theta"]), ("poisson", ["Scale"])])
+    ("zinb", ["Normalised expression", "Dispersion θ", "Dropout"]),
+    ("nb", ["Normalised expression", "Dispersion θ"]), ("poisson", ["Normalised expression"])])
 def test_parameters_figure_shows_the_parameters_the_likelihood_has(likelihood, names):
     profile = make_profile()
     fig = decoded.parameters_figure(profile, likelihood=likelihood, subtitle="sub")
     assert [t.name for t in fig.data] == names
     assert all(t.type == "bar" and t.orientation == "h" for t in fig.data)
     assert len({t.xaxis for t in fig.data}) == len(names)
-    column = {"Scale": "scale", "NB theta": "theta", "Dropout": "dropout"}
+    column = {"Normalised expression": "scale", "Dispersion θ": "theta", "Dropout": "dropout"}
     for t in fig.data:
         np.testing.assert_allclose(arr(t.x), profile[column[t.name]].to_numpy())
         assert list(t.y) == GENES

@@ -157,11 +157,12 @@ def zero_probability_panel(profile: pd.DataFrame, *, likelihood: Likelihood = "z
 def parameter_panels(profile: pd.DataFrame, *, likelihood: Likelihood = "zinb", size_factor: bool = False) -> list[Panel]:
     """One panel each for normalised expression, NB theta (not for Poisson) and dropout (zinb only)."""
     genes = list(profile.index)
-    wanted = [("scale", "Scale", "softplus scale (x size factor = counts)" if size_factor else "fraction of library")]
+    wanted = [("scale", "Normalised expression",
+               "softplus scale (x size factor = counts)" if size_factor else "fraction of library")]
     if likelihood != "poisson":
-        wanted.append(("theta", "NB theta", "inverse dispersion"))
+        wanted.append(("theta", "Dispersion θ", "NB inverse dispersion theta (higher: less variable)"))
     if likelihood == "zinb":
-        wanted.append(("dropout", "Dropout", "zero-inflation probability"))
+        wanted.append(("dropout", "Dropout", "zero-inflation probability (extra zeros)"))
     return [
         Panel(label, [{"type": "bar", "orientation": "h", "y": genes, "x": profile[column].to_numpy(), "name": label,
                        "marker": {"color": _COLOURS[column]}, "hovertemplate": "%{y}: %{x:.4g}<extra>" + label + "</extra>"}],

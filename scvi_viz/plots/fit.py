@@ -120,14 +120,14 @@ def _boxes(table: pd.DataFrame, prefix: str, name: str, color: str) -> dict:
 def expected_spread_figure(table: pd.DataFrame, *, library_size: float, subtitle: str = "") -> go.Figure:
     """Per gene, the spread of expected counts over latent draws (box: 5/25/50/75/95%) and the point estimate."""
     traces = [
-        _boxes(table, "expected", "z ~ q(z|x): 5-25-50-75-95%", PALETTE[0]),
+        _boxes(table, "expected", "latent draws z ~ q(z|x): 5-25-50-75-95%", PALETTE[0]),
         {"type": "scatter", "x": list(table.index), "y": table["point"].to_numpy(), "mode": "markers",
          "name": "at the latent mean", "marker": {"symbol": "diamond", "size": 10, "color": PALETTE[1]},
          "hovertemplate": "%{x}: %{y:.3g} counts at the latent mean<extra></extra>"},
     ]
     xaxis, bottom = _gene_axis(list(table.index))
     layout = {
-        "title": _top_title("Expected counts over q(z|x)", subtitle or f"library size {library_size:,.0f}"),
+        "title": _top_title("Expected counts over the cell's posterior", subtitle or f"library size {library_size:,.0f}"),
         "xaxis": xaxis, "yaxis": {"type": "log", "title": {"text": "expected counts (log scale)"}, "dtick": 1},
         "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}},
         "height": 440, "margin": {**MARGIN, "l": 70, "b": bottom, "t": 125},

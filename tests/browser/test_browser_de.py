@@ -122,8 +122,8 @@ def test_clicked_cell_uncertainty_on_explore(new_page, app_url, width, tmp_path)
     page = new_page({"width": width, "height": 1400})
     open_app(page, app_url)
     page.get_by_text("Show the posterior uncertainty of the clicked cell").click()
-    page.wait_for_function(_CHARTS_READY_JS, arg=[4, ["Expected counts over q(z|x)", "observed counts lie inside"]])
-    spread = chart(page, "Expected counts over q(z|x)")
+    page.wait_for_function(_CHARTS_READY_JS, arg=[4, ["Expected counts over the cell's posterior", "observed counts lie inside"]])
+    spread = chart(page, "Expected counts over the cell's posterior")
     assert spread["traces"][0]["x"] == chart(page, "Observed vs predictive counts")["traces"][0]["x"]
     assert text_layout_problems(page, ["Expected counts over", "Observed vs predictive"]) == []
     assert_no_exception(page)
