@@ -65,24 +65,26 @@ def volcano_figure(table: pd.DataFrame, *, group1: str, group2: str, subtitle: s
                     "fillcolor": "rgba(128,128,128,0.15)", "line": {"width": 0}, "layer": "below"}],
         "annotations": [{"text": f"|LFC| < delta = {delta:.2f}", "xref": "x", "yref": "paper", "x": 0, "y": 1,
                          "yanchor": "bottom", "showarrow": False, "font": {"size": 11, "color": "#555"}},
-                        *_gene_names(table, called)],
+                        *_gene_names(table, called, span)],
         "legend": {"orientation": "h", "x": 0, "y": -0.16, "yanchor": "top"},
         "height": 520, "margin": {**MARGIN, "l": 70, "b": 110, "t": 90}, "clickmode": "event+select",
     }
     return build_figure(traces, layout)
 
 
-def _gene_names(table: pd.DataFrame, called: np.ndarray, n: int = NAMED_GENES) -> list[dict]:
-    """Arrowed labels for the ``n`` DE genes with the largest |LFC| on each side, stacked so they do not meet."""
+def _gene_names(table: pd.DataFrame, called: np.ndarray, span: float, n: int = NAMED_GENES) -> list[dict]:
+    """Labels for the ``n`` DE genes with the largest |LFC| on each side: a column of names near that
+    side's edge, one below the other (so that they never meet), each with a line to its point."""
     out = []
     for side, color in ((1, UP), (-1, DOWN)):
         part = table[called & (np.sign(table["lfc_mean"].to_numpy()) == side)]
         top = part.reindex(part["lfc_mean"].abs().sort_values(ascending=False, kind="stable").index).head(n)
         for rank, (gene, row) in enumerate(top.iterrows()):
             out.append({"text": str(gene), "x": float(row["lfc_mean"]), "y": float(row["proba_de"]), "xref": "x",
-                        "yref": "y", "showarrow": True, "arrowhead": 0, "arrowwidth": 1, "arrowcolor": color,
-                        "ax": -side * 46, "ay": 22 + 17 * rank, "font": {"size": 11, "color": color},
-                        "bgcolor": "rgba(255,255,255,0.8)"})
+                        "yref": "y", "axref": "x", "ayref": "y", "ax": side * 0.86 * span, "ay": 0.84 - 0.085 * rank,
+                        "showarrow": True, "arrowhead": 0,
+                        "arrowwidth": 1, "arrowcolor": color, "font": {"size": 11, "color": color},
+                        "bgcolor": "rgba(255,255,255,0.85)"})
     return out
 
 
