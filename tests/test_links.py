@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -204,3 +206,17 @@ def test_the_de_and_model_fit_pages_keep_their_groups_in_the_address():
     back = run(open_with(dict(fit.query_params)).switch_page("pages/model_fit.py"))
     assert back.radio(key="fit_which").value == "a group of cells"
     assert back.selectbox(key="fit_group_category").value == "CD19+ B"
+
+
+def test_a_link_value_nested_too_deeply_is_refused_in_words(demo_spec):
+    query = view_link.to_query(make_state(demo_spec))
+    query["xj.color_by"] = "[" * 1500 + "]" * 1500  # fits in a link; json would recurse past Python's limit
+    with pytest.raises(StateFileError, match="nested too deeply"):
+        view_link.from_query(query)
+
+
+def test_a_saved_z_that_is_a_string_is_refused(demo_spec):
+    data = json.loads(make_state(demo_spec).to_json())
+    data["point"]["z"] = "0123456789"  # ten characters: ten "numbers" if read as a sequence
+    with pytest.raises(StateFileError, match="point"):
+        ViewState.from_dict(data, demo_spec)

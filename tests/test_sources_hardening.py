@@ -140,3 +140,10 @@ def test_total_inflated_size_is_capped_while_inflating(uploads, monkeypatch):
     with pytest.raises(UploadError, match="too large|more than"):
         sources.unpack_model_upload("upload.zip", data)
     assert list(uploads.iterdir()) == []
+
+
+def test_a_path_too_long_for_the_file_system_is_refused_in_words(tmp_path):
+    with pytest.raises(PathOutsideRootError, match="not a path this server can open"):
+        sources.resolve_in_root("a" * 5000, tmp_path)
+    with pytest.raises(PathOutsideRootError, match="not a path this server can open"):
+        sources.resolve_in_root("/".join(["b" * 200] * 30), tmp_path)

@@ -37,7 +37,8 @@ _MAX_DEPTH = 4
 
 
 class PathOutsideRootError(ScviVizError):
-    """A path that leaves the data root (``..``, an absolute path elsewhere, a symlink out)."""
+    """A path that leaves the data root (``..``, an absolute path elsewhere, a symlink out), or that the server
+    cannot open as a path at all (a name longer than its file system allows)."""
 
 
 class UploadError(ScviVizError):
@@ -94,8 +95,12 @@ def resolve_in_root(relative: str | Path, root: Path | None = None) -> Path:
     root = (root or data_root()).resolve()
     if "\0" in str(relative):
         raise PathOutsideRootError(f"{str(relative)[:80]!r} is not a valid path (it contains a NUL character).")
-    path = _inside(root / relative, root, relative)
-    if not path.exists():
+    try:
+        path = _inside(root / relative, root, relative)
+        exists = path.exists()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise PathOutsideRootError(f"{str(relative)[:80]!r}… is not a path this server can open ({exc.strerror}).") from exc
+    if not exists:
         raise FileNotFoundError(f"{relative} does not exist under the data root {root}.")
     if path.is_dir():
         for model_file in path.glob("*model.pt"):

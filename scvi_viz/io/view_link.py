@@ -96,6 +96,8 @@ def from_query(params: Mapping[str, str]) -> dict[str, Any]:
         extras |= {k[3:]: json.loads(v) for k, v in params.items() if k.startswith("xj.")}
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise StateFileError(f"This link's numbers cannot be read ({exc}).") from exc
+    except RecursionError as exc:  # a value of thousands of nested brackets
+        raise StateFileError("This link holds a value nested too deeply to be a scvi-viz view.") from exc
     source = {"kind": params["src"]} if "src" in params else {}
     if source.get("kind") == "server":
         source |= {"model": params.get("sm", ""), "data": params.get("sd", "")}

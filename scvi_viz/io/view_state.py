@@ -121,6 +121,8 @@ class ViewState:
     def _checked(cls, data: dict, model: ModelSpec) -> tuple[ViewState, list[str]]:
         try:
             p = data["point"]
+            if not isinstance(p["z"], list):  # a string "0123" would read as four digits
+                raise TypeError(f"z is a {type(p['z']).__name__}, not a list of numbers")
             point = Point(
                 z=tuple(float(v) for v in p["z"]),
                 library_size=float(p["library_size"]),
