@@ -52,7 +52,9 @@ def test_fit_scatter_has_units_identity_and_summary():
     fig = fit_plots.stat_scatter(genes, "mean", summary)
     assert fig.layout.xaxis.type == "log" and "(counts per cell)" in fig.layout.xaxis.title.text
     assert list(fig.data[1].text) == ["b", "c"]  # a gene at 0 is left off the log axes, and said so
-    assert "Spearman 1.000" in fig.layout.annotations[0].text and "1 genes at 0" in fig.layout.annotations[0].text
+    assert "Spearman 1.000" in fig.layout.annotations[0].text
+    # The genes not drawn are said under the title, not in a box that would cover genes.
+    assert "1 genes at 0 not drawn" in fig.layout.title.subtitle.text and "genes at 0" not in fig.layout.annotations[0].text
     assert fig.data[0].name.startswith("identity")
 
 

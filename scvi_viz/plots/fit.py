@@ -64,11 +64,13 @@ def stat_scatter(genes: pd.DataFrame, stat: str, summary: pd.Series, *, subtitle
     ]
     dropped = int((~shown).sum())
     note = f"{dropped} genes at 0 not drawn (log axes)" if dropped else ""
+    # The note goes under the title: inside the plot it would cover genes.
+    subtitle = " · ".join(t for t in (subtitle or "observed vs posterior predictive, per gene", note) if t)
     layout = {
-        "title": titled(name, subtitle or "observed vs posterior predictive, per gene"),
+        "title": titled(name, subtitle),
         "xaxis": {"type": axis_type, "title": {"text": f"observed ({unit})"}, **_decades(axis_type)},
         "yaxis": {"type": axis_type, "title": {"text": f"predicted ({unit})"}, **_decades(axis_type)},
-        "annotations": [{"text": _summary_text(summary, note), "xref": "paper", "yref": "paper", "x": 0.02, "y": 0.98,
+        "annotations": [{"text": _summary_text(summary, ""), "xref": "paper", "yref": "paper", "x": 0.02, "y": 0.98,
                          "xanchor": "left", "yanchor": "top", "showarrow": False, "bgcolor": "rgba(255,255,255,0.8)"}],
         "showlegend": False, "height": 420, "margin": {**MARGIN, "l": 70, "b": 60, "t": 80},
     }
