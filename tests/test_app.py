@@ -187,7 +187,7 @@ def test_map_click_on_a_cell_makes_it_the_point(app):
     assert any(f"Current point:** cell {ws.obs.index[cell]} ({label})" in m.value for m in app.markdown)
     assert latent(app) == pytest.approx(ws.latent[cell].tolist())
     assert map_point(app) == pytest.approx((x, y))
-    assert app.slider(key="w_loglib").value == pytest.approx(np.log10(ws.library[cell]))
+    assert app.select_slider(key="w_loglib").value == pytest.approx(ws.library[cell])
     assert top_gene_counts(app) != before
 
 
@@ -201,11 +201,14 @@ def test_latent_sliders_ignore_malformed_moves(app, moved):
 
 def test_library_slider_scales_expected_counts(app):
     before = top_gene_counts(app)
-    slider = app.slider(key="w_loglib")
-    run(slider.set_value(slider.value + 1.0))
+    slider = app.select_slider(key="w_loglib")
+    assert slider.value == 628.0 and "628" in slider.options  # the slider reads counts, not log10 (2.80)
+    values = [float(o.replace(",", "")) for o in slider.options]
+    wanted = min(values, key=lambda v: abs(v - 10 * slider.value))  # the step nearest ten times the library
+    run(slider.set_value(wanted))
     after = top_gene_counts(app)
     assert set(after) == set(before)
-    assert np.allclose([after[g] / before[g] for g in before], 10.0, rtol=1e-3)
+    assert np.allclose([after[g] / before[g] for g in before], wanted / 628.0, rtol=1e-3)
 
 
 def test_batch_change_changes_decoded_values(app):

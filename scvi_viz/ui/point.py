@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
 from scvi_viz.analysis.workspace import Workspace
@@ -28,7 +27,7 @@ def point_origin() -> str:
 def widget_values(ws: Workspace) -> dict[str, Any]:
     """The value each point widget (other than the latent sliders) shows for the current point."""
     p = current_point()
-    values = {keys.LIBRARY_WIDGET: float(np.log10(p.library_size))}
+    values = {keys.LIBRARY_WIDGET: float(p.library_size)}
     if ws.model.batch_key is not None:
         values[keys.BATCH_WIDGET] = p.batch
     if ws.model.labels_key is not None and ws.model.dispersion == "gene-label":
@@ -83,7 +82,7 @@ def point_from_widgets() -> None:
     ss = st.session_state
     moved_by_controls(replace(
         p,
-        library_size=float(10 ** ss[keys.LIBRARY_WIDGET]),
+        library_size=float(ss[keys.LIBRARY_WIDGET]),
         batch=ss.get(keys.BATCH_WIDGET, p.batch),
         label=ss.get(keys.LABEL_WIDGET, p.label),
         categorical={k: ss[f"{keys.CATEGORICAL_WIDGET}{k}"] for k in p.categorical},

@@ -19,7 +19,7 @@ from scvi_viz.analysis.sliders import SliderRow
 from scvi_viz.analysis.trajectory import OFF_DATA_RATIO, OFF_DATA_TEXT
 from scvi_viz.analysis.walk import point_covariates
 from scvi_viz.analysis.workspace import Workspace
-from scvi_viz.plots.style import library_label
+from scvi_viz.plots.style import format_library_size, library_label
 from scvi_viz.ui import cache, keys
 from scvi_viz.ui.components.latent_walk import latent_walk
 from scvi_viz.ui.components.live_decoder import live_decoder
@@ -68,6 +68,17 @@ def covariate_summary(ws: Workspace) -> str:
     return " · ".join(parts)
 
 
+LIBRARY_STEPS = 241
+"""Steps of the library-size slider, even on a log scale."""
+
+
+def library_steps(log_low: float, log_high: float, current: float) -> list[float]:
+    """The library-size slider's values: :data:`LIBRARY_STEPS` from ``10**log_low`` to
+    ``10**log_high``, even on a log scale and rounded to 3 significant digits, and the point's own."""
+    steps = {float(f"{v:.3g}") for v in np.logspace(log_low, log_high, LIBRARY_STEPS)}
+    return sorted(steps | {float(current)})
+
+
 def covariate_controls(ws: Workspace) -> None:
     """The library size slider and one control per covariate."""
     for key, value in widget_values(ws).items():
@@ -75,15 +86,14 @@ def covariate_controls(ws: Workspace) -> None:
     m = ws.model
     lo, hi = np.log10(np.percentile(ws.library, [0, 100]))
     if m.uses_size_factor:
-        label, lo, hi = "Size factor (log10)", lo - 0.5, hi + 0.5
+        label, lo, hi = "Size factor", lo - 0.5, hi + 0.5
         help_text = "Expected counts are the softplus scale x this size factor (scvi-tools' `library`)."
     else:
-        label, lo, hi = "Library size: total counts of the cell (log10 scale)", min(lo - 1.0, 2.0), max(hi + 1.0, 5.0)
+        label, lo, hi = "Library size: total counts of the cell", min(lo - 1.0, 2.0), max(hi + 1.0, 5.0)
         help_text = ("Expected counts are the fraction of the library (`px_scale`) x this library size "
-                     "(scvi-tools' `library`, as log).")
-    st.slider(label, float(lo), float(hi), step=0.01, key=keys.LIBRARY_WIDGET, on_change=point_from_widgets,
-              help=help_text, format="%.2f")
-    st.caption(library_label(current_point().library_size, size_factor=m.uses_size_factor))
+                     "(scvi-tools' `library`, as log). The steps are even on a log scale.")
+    st.select_slider(label, library_steps(lo, hi, current_point().library_size), key=keys.LIBRARY_WIDGET,
+                     format_func=format_library_size, on_change=point_from_widgets, help=help_text)
     if m.batch_key is not None:
         st.selectbox(f"{m.batch_key} (batch covariate)", m.batches, key=keys.BATCH_WIDGET, on_change=point_from_widgets)
     if m.labels_key is not None and m.dispersion == "gene-label":
