@@ -126,7 +126,7 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
             walk.covariate_controls(ws)
         walk.walk(ws, profile, rows=rows, genes=genes[:40], sets=gene_sets(), n_top=st.session_state.get(keys.N_TOP, 20),
                   embedding_name=emb_name, map_key="umap", marker=marker, decoder=decoder,
-                  characteristic=directions.characteristic_line(ws))
+                  characteristic=directions.characteristic_line(ws, profile))
         if refusal:
             st.caption(f"Live preview off: {refusal} The charts follow each finished move from the server.")
     where = here.describe(ws.model.spec)

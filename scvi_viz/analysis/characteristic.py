@@ -59,7 +59,7 @@ def mean_decoded_scale(model: ScviModel, latent: Any, covariates: Covariates | N
 
 
 def characteristic_genes(model: ScviModel, z: Any, mean_scale: Any, *, n: int = 10,
-                         min_expression: float = DEFAULT_MIN_EXPRESSION,
+                         min_expression: float = DEFAULT_MIN_EXPRESSION, scale_here: Any = None,
                          **covariates: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The genes most above and most below their mean over the data at the point ``z``.
 
@@ -80,6 +80,9 @@ def characteristic_genes(model: ScviModel, z: Any, mean_scale: Any, *, n: int = 
         Genes per table.
     min_expression
         In :func:`expression_unit`: default 1 expected count per 10,000 counts of a cell.
+    scale_here
+        ``px_scale`` of every gene at the point, when the caller has decoded it already (the
+        Explore page's profile); otherwise the point is decoded here.
     covariates
         The point's ``batch``, ``label``, ``categorical``, ``continuous`` (:meth:`ScviModel.decode`).
 
@@ -98,7 +101,12 @@ def characteristic_genes(model: ScviModel, z: Any, mean_scale: Any, *, n: int = 
     n = check_count(n, "n (genes per table)", high=100_000)
     min_expression = check_real(min_expression, "min_expression", low=0)
     factor, _ = expression_unit(model)
-    here = model.decode(point, **covariates).scale.cpu().numpy()[0].astype(np.float64)
+    if scale_here is None:
+        here = model.decode(point, **covariates).scale.cpu().numpy()[0].astype(np.float64)
+    else:
+        here = numbers(scale_here, "scale_here")
+        if here.shape != (model.n_genes,):
+            raise DecodeInputError(f"scale_here must hold px_scale of every gene ({model.n_genes}); got shape {here.shape}.")
     tiny = np.finfo(np.float64).tiny
     table = pd.DataFrame({"log2_vs_mean": np.log2(np.maximum(here, tiny) / np.maximum(mean, tiny)),
                           "expression_here": here * factor, "expression_mean": mean * factor},

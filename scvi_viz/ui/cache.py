@@ -27,7 +27,7 @@ from scvi_viz.analysis.characteristic import mean_decoded_scale
 from scvi_viz.analysis.directions import group_centroids
 from scvi_viz.analysis.embedding import INVERSE_MAP_K, CacheDirWarning, InverseMap, content_key
 from scvi_viz.analysis.prepare import STEP_TEXT
-from scvi_viz.analysis.sliders import SliderRow, axis_rows
+from scvi_viz.analysis.sliders import SliderRow, axis_rows, dimension_rows
 from scvi_viz.analysis.walk import DataDistance, browser_cells
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.arrays import read_only
@@ -275,6 +275,17 @@ def _group_comparison(ws_id: str, cells_key: str, kind: CovariateKind, name: str
 def group_comparison(ws: Workspace, cells: np.ndarray, kind: CovariateKind, name: str | None, values: tuple) -> pd.DataFrame:
     """:func:`scvi_viz.analysis.compare.compare_cells` for a group of cells, per session."""
     return _group_comparison(workspace_id(), content_key(cells), kind, name, values, ws, cells)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _dimension_rows(ws_id: str, _ws: Workspace) -> tuple[SliderRow, ...]:
+    return tuple(dimension_rows(_ws.latent_ranges()))
+
+
+def dimension_rows_of(ws: Workspace) -> tuple[SliderRow, ...]:
+    """One slider per latent dimension over the cells' range (frozen rows, shared; the range is
+    a pass over every cell, not work for each move)."""
+    return _dimension_rows(workspace_id(), ws)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

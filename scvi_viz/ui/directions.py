@@ -8,12 +8,13 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from scvi_viz.analysis.characteristic import DEFAULT_MIN_EXPRESSION as MIN_EXPRESSION
 from scvi_viz.analysis.characteristic import MAX_CATEGORIES, characteristic_genes
 from scvi_viz.analysis.directions import expression_unit, follow_gene_set
-from scvi_viz.analysis.sliders import SliderRow, dimension_rows, line_row, traverse
+from scvi_viz.analysis.sliders import SliderRow, line_row, traverse
 from scvi_viz.analysis.trajectory import OFF_DATA_RATIO
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.errors import DecodeInputError
@@ -146,8 +147,8 @@ def _followed(ws: Workspace, start: tuple[float, ...], genes: tuple[str, ...], p
 
 def slider_rows(ws: Workspace) -> list[SliderRow]:
     """The walk's sliders: the chosen set, then the named slider (if any; a warning says why not)."""
-    rows = list(cache.axis_rows_of(ws)) if st.session_state.get(keys.SLIDER_SET) == "axes" \
-        else dimension_rows(ws.latent_ranges())
+    rows = list(cache.axis_rows_of(ws) if st.session_state.get(keys.SLIDER_SET) == "axes"
+                else cache.dimension_rows_of(ws))
     spec = st.session_state.get(keys.DIRECTION)
     if spec:
         try:
@@ -157,11 +158,12 @@ def slider_rows(ws: Workspace) -> list[SliderRow]:
     return rows
 
 
-def characteristic_line(ws: Workspace) -> str:
-    """The genes most above and below their average over the cells at the point, in one line."""
+def characteristic_line(ws: Workspace, profile: pd.DataFrame) -> str:
+    """The genes most above and below their average over the cells at the point (decoded in
+    ``profile``, :func:`~scvi_viz.analysis.profiles.gene_profile`), in one line."""
     p = current_point()
     above, below = characteristic_genes(ws.model, p.z, cache.mean_scale(ws), n=CHARACTERISTIC_GENES,
-                                        **p.covariates.decode_kwargs())
+                                        scale_here=profile["scale"].to_numpy(), **p.covariates.decode_kwargs())
     up = " · ".join(f"{g} ×{2 ** v:.3g}" for g, v in above["log2_vs_mean"].items()) or "none"
     down = " · ".join(f"{g} ×{2 ** v:.2g}" for g, v in below["log2_vs_mean"].items()) or "none"
     return f"Characteristic here (vs the average cell): higher {up}; lower {down}"

@@ -31,18 +31,23 @@ def demo() -> Workspace:
     return Workspace.open(DEMO_MODEL, DEMO_DATA, device="cpu")
 
 
-def test_a_saved_view_restores_point_genes_and_choices(page, app_url, demo, tmp_path):
-    cell = 321
-    state = ViewState(model_sha256=demo.model.file_sha256, point=demo.cell_point(cell), genes=("CD74", "LYZ", "GNLY"),
-                      cell_id=f"cell {demo.obs.index[cell]}",
-                      extras={"color_by": "phase", "n_top": 10, "embedding": demo.embedding_names()[0]})
-    path = tmp_path / "state.json"
+def restore(page, app_url: str, state: ViewState, folder) -> None:
+    """Open the app and restore ``state`` as a user does: upload its state.json, press Restore."""
+    path = folder / "state.json"
     path.write_text(state.to_json())
     open_app(page, app_url)
     page.get_by_text("Restore a saved view").click()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').last.set_input_files(str(path))
     wait_idle(page)
     page.get_by_role("button", name="Restore").click()
+
+
+def test_a_saved_view_restores_point_genes_and_choices(page, app_url, demo, tmp_path):
+    cell = 321
+    state = ViewState(model_sha256=demo.model.file_sha256, point=demo.cell_point(cell), genes=("CD74", "LYZ", "GNLY"),
+                      cell_id=f"cell {demo.obs.index[cell]}",
+                      extras={"color_by": "phase", "n_top": 10, "embedding": demo.embedding_names()[0]})
+    restore(page, app_url, state, tmp_path)
     page.wait_for_function("() => document.body.innerText.includes('View restored.')")
     wait_explore_ready(page)
     assert_no_exception(page)
@@ -59,13 +64,7 @@ def test_a_saved_view_opens_the_page_it_was_saved_on(page, app_url, demo, tmp_pa
     state = ViewState(model_sha256=demo.model.file_sha256, point=demo.cell_point(5), genes=("CD74",),
                       page="differential_expression",
                       extras={"de_group1_category": "CD19+ B", "de_group2_category": "Dendritic", "de_delta": 0.5})
-    path = tmp_path / "state.json"
-    path.write_text(state.to_json())
-    open_app(page, app_url)
-    page.get_by_text("Restore a saved view").click()
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').last.set_input_files(str(path))
-    wait_idle(page)
-    page.get_by_role("button", name="Restore").click()
+    restore(page, app_url, state, tmp_path)
     page.wait_for_url(re.compile(r"/differential_expression(\?|$)"))
     page.wait_for_function("() => document.body.innerText.includes('View restored.')")
     wait_idle(page)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import plotly.graph_objects as go
@@ -34,8 +35,10 @@ def pack_colour(cells_key: str, colour: MapColour, *, config: dict[str, Any]) ->
               "high": colour.high,
               "config": config}
     arrays = {"codes": colour.codes} if colour.kind == "category" else {"values": colour.values}
-    body = pack_arrays(header, arrays)
-    header["id"] = hashlib.sha256(body).hexdigest()[:16]  # the browser draws each colouring once
+    digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
+    for array in arrays.values():
+        digest.update(array.tobytes())
+    header["id"] = digest.hexdigest()[:16]  # the browser draws each colouring once
     return pack_arrays(header, arrays)
 
 
