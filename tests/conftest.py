@@ -3,8 +3,11 @@
 import os
 import tempfile
 
+import plotly.graph_objects as go
 import pytest
 import torch
+
+from scvi_viz.plots import style
 
 # Workspaces keep what they compute in a cache folder: the tests use one of their own, never ~/.cache.
 os.environ.setdefault("SCVI_VIZ_CACHE_DIR", tempfile.mkdtemp(prefix="scvi-viz-test-cache-"))
@@ -24,3 +27,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+class _ValidatingPlotly:
+    """``plotly.graph_objects`` as ``scvi_viz.plots.style`` sees it under test: ``style.build_figure``
+    skips plotly's property validation for speed, so here every figure it builds is validated."""
+
+    def __getattr__(self, name):
+        return getattr(go, name)
+
+    @staticmethod
+    def Figure(spec, **kwargs):  # noqa: N802 (plotly's name)
+        fig = go.Figure(spec, **kwargs)
+        go.Figure(fig.to_dict())  # raises ValueError naming a property plotly does not have
+        return fig
+
+
+@pytest.fixture(autouse=True)
+def _figures_are_validated(monkeypatch):
+    monkeypatch.setattr(style, "go", _ValidatingPlotly())

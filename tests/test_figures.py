@@ -470,3 +470,11 @@ def test_figures_are_figures_and_serialise():
         assert isinstance(fig, go.Figure)
         assert fig.to_json()
     assert figs[3].layout.title.subtitle.text == "sub"
+
+
+def test_figures_built_in_tests_are_validated():
+    # style.build_figure skips plotly's validation; conftest.py validates every figure it builds in tests.
+    with pytest.raises(ValueError, match="markr"):
+        style.build_figure([{"type": "bar", "x": [1], "markr": {}}], {})
+    with pytest.raises(ValueError, match="titel"):
+        style.build_figure([], {"titel": "x"})

@@ -78,7 +78,7 @@ def test_every_module_is_read():
 
 
 # Inside the engine, each concern imports only the ones it is built on (see scvi_viz/model/__init__.py).
-ENGINE_ORDER = ["inputs", "base", "decoding", "jacobian", "browser", "encoding", "hidden", "de", "predictive", "scvi_model"]
+ENGINE_ORDER = ["inputs", "threads", "base", "decoding", "jacobian", "browser", "encoding", "hidden", "de", "predictive", "scvi_model"]
 
 
 @pytest.mark.parametrize("name", [n for n in sorted(MODULES) if n.startswith("scvi_viz.model.")])

@@ -4,6 +4,7 @@ One module per concern, each a mixin over :class:`~scvi_viz.model.base.BaseModel
 scvi-tools splits ``BaseModelClass``, ``VAEMixin`` and ``RNASeqMixin``):
 
 - :mod:`~scvi_viz.model.inputs`: every argument checked, and turned into the decoder's tensors;
+- :mod:`~scvi_viz.model.threads`: one CPU thread for calls on a few points;
 - :mod:`~scvi_viz.model.base`: saved settings, torch modules and weights;
 - :mod:`~scvi_viz.model.decoding`: ``decode``, ``decode_mean`` (:class:`Decoded`);
 - :mod:`~scvi_viz.model.jacobian`: ``log_scale_jacobian``, what each latent direction does to every gene;

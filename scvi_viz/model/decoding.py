@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from scvi_viz.errors import CudaFallbackWarning, DecodeInputError
 from scvi_viz.model.base import BaseModel
 from scvi_viz.model.inputs import DecoderInputs, PerRow, check_chunk
+from scvi_viz.model.threads import one_thread_for_few_points
 from scvi_viz.nn import DecoderSCVI
 
 DEFAULT_CHUNK = 2048
@@ -88,6 +89,7 @@ class DecodeMixin(BaseModel):
         idx = inputs.batch if self.dispersion == "gene-batch" else inputs.label
         return torch.exp(log_theta.T)[idx.squeeze(1)]
 
+    @one_thread_for_few_points
     @torch.inference_mode()
     def decode(
         self,
@@ -222,6 +224,7 @@ class DecodeMixin(BaseModel):
             d = decoder.px_dropout_decoder
             torch.addmm(d.bias, h, d.weight.T, out=dropout)
 
+    @one_thread_for_few_points
     @torch.inference_mode()
     def decode_mean(
         self,

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from scvi_viz.errors import DecodeInputError
 from scvi_viz.model.decoding import Decoded, DecodeMixin
 from scvi_viz.model.inputs import DecoderInputs, PerRow, check_chunk
+from scvi_viz.model.threads import one_thread_for_few_points
 
 HIDDEN_CACHE_ENTRIES = 4
 """Covariate settings whose hidden layers :meth:`HiddenLayerMixin.decode_genes` keeps."""
@@ -143,6 +144,7 @@ class HiddenLayerMixin(DecodeMixin):
         linear = self.decoder.px_scale_decoder[0]
         return torch.cat([torch.logsumexp(linear(h), dim=-1) for h in hidden.split(chunk_size)]).cpu().numpy()
 
+    @one_thread_for_few_points
     @torch.inference_mode()
     def decode_genes(
         self,

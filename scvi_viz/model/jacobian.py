@@ -22,11 +22,13 @@ from torch.nn import functional as F
 from scvi_viz.errors import DecodeInputError
 from scvi_viz.model.decoding import DecodeMixin
 from scvi_viz.model.inputs import PerRow, gene_list
+from scvi_viz.model.threads import one_thread_for_few_points
 
 
 class JacobianMixin(DecodeMixin):
     """``log_scale_jacobian``: how each gene's log expected expression changes with each latent dimension."""
 
+    @one_thread_for_few_points
     @torch.no_grad()
     def log_scale_jacobian(
         self,

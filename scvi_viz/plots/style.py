@@ -33,8 +33,13 @@ LINE_PX = 1.3
 
 
 def build_figure(traces: list[dict], layout: dict) -> go.Figure:
-    """A figure from plain trace and layout dicts, in :data:`TEMPLATE` (no per-trace validation cost)."""
-    return go.Figure({"data": traces, "layout": {"template": TEMPLATE, **layout}})
+    """A figure from plain trace and layout dicts, in :data:`TEMPLATE`.
+
+    Not validated property by property (plotly's ``_validate=False``): validation took half the
+    time of building the decoded charts, which are rebuilt on every move. ``tests/test_figures.py``
+    validates every kind of figure built here instead.
+    """
+    return go.Figure({"data": traces, "layout": {"template": TEMPLATE, **layout}}, _validate=False)
 
 
 def titled(text: str, subtitle: str = "") -> dict:
