@@ -29,8 +29,12 @@ export default function ({ parentElement, data }) {
   const figure = JSON.parse(data.figure);
   gd.__scviVizNext = figure;
   whenPlotly((Plotly) => {
-    // Figures that arrive while one is being drawn: only the newest is drawn.
-    if (gd.__scviVizNext !== figure) return;
-    Plotly.react(gd, figure.data, figure.layout, data.config);
+    // After the next paint: the rest of the page's update (the walk's numbers beside the map)
+    // shows first, not after this chart's 50-100 ms redraw.
+    requestAnimationFrame(() => setTimeout(() => {
+      // Figures that arrive while one is being drawn: only the newest is drawn.
+      if (gd.__scviVizNext !== figure) return;
+      Plotly.react(gd, figure.data, figure.layout, data.config);
+    }, 0));
   });
 }
