@@ -22,8 +22,11 @@ types in 2 batches, and an scVI model with random weights of the right shape), s
    * map click -> all charts updated, median of ``--clicks`` (as ``benchmarks/interaction.py``
      measures it), next to the same on the built-in demo in this run (target: within x1.5
      of the demo);
-   * re-colouring the map by ``cell_type``, by a gene and by another gene: seconds until the
-     map shows it, and the bytes the server sent for it (WebSocket frames received);
+   * re-colouring the map by ``cell_type``, by a gene and by another gene: seconds from the
+     click on the option to the frame in which the map shows it (the page's clock, as
+     ``interaction.py`` times a click; targets 0.3 / 0.4 / 0.3 s at 1M), and until the page is
+     done as this script sees it (Playwright's own steps included); the bytes the server sent
+     for it (WebSocket frames received);
    * the server process's peak resident memory (``VmHWM`` of ``/proc/PID/status``, after all
      of the above; target < 4 GB at 1M, counts on disk), and its ``VmRSS`` once the map is drawn.
 
@@ -69,7 +72,8 @@ import scale_data  # noqa: E402
 from scale_data import Dataset  # noqa: E402
 from streamlit_server import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, StreamlitServer  # noqa: E402
 
-TARGETS = {"overlay_ms": 200.0, "open_s": 10.0, "click_over_demo": 1.5, "peak_gb": 4.0}
+TARGETS = {"overlay_ms": 200.0, "open_s": 10.0, "click_over_demo": 1.5, "peak_gb": 4.0,
+           "recolour_type_s": 0.3, "recolour_gene_s": 0.4, "another_gene_s": 0.3}
 """The issue's targets, which apply at 1,000,000 cells."""
 OPEN_TIMEOUT_MS = 900_000
 """How long opening a dataset or redrawing its map may take in the browser."""
@@ -335,9 +339,19 @@ def map_clicks(page, n: int, *, seed: int = 0) -> tuple[list[dict], int, int]:
     return samples, skipped, found["drawn"]
 
 
-def choose(page, label: str, option: str, map_text: str) -> tuple[float, int]:
-    """Pick ``option`` in the selectbox ``label``; seconds until the map's title shows ``map_text`` and the page is
-    done, and the bytes the server sent meanwhile (WebSocket frames received)."""
+# The time of the click that picks an option (the page's clock), as interaction.py measures a click.
+ARM_CLICK_JS = """
+() => {
+  window.__picked = null;
+  document.addEventListener('click', (e) => { window.__picked = e.timeStamp; }, {capture: true, once: true});
+}
+"""
+
+
+def choose(page, label: str, option: str, map_text: str) -> tuple[float, float, int]:
+    """Pick ``option`` in the selectbox ``label``; returns (seconds from the click to the frame in which the
+    map's title shows ``map_text``, seconds until the page is done as the script sees it, the bytes the server
+    sent meanwhile: WebSocket frames received)."""
     box = page.get_by_role("combobox", name=label, exact=True)
     box.scroll_into_view_if_needed()
     box.click()
@@ -346,12 +360,15 @@ def choose(page, label: str, option: str, map_text: str) -> tuple[float, int]:
     choice.wait_for(timeout=30_000)
     received = page.__dict__.setdefault("_bytes_received", [0])
     before = received[0]
+    page.evaluate(ARM_CLICK_JS)
     started = time.perf_counter()
     choice.click()
-    page.wait_for_function(MAP_DRAWN_JS, arg=map_text, polling="raf", timeout=OPEN_TIMEOUT_MS)
+    drawn = page.wait_for_function(MAP_DRAWN_JS, arg=map_text, polling="raf", timeout=OPEN_TIMEOUT_MS).json_value()
     page.wait_for_function("([n, t]) => window.__bench.ready(n, t)", arg=[2, READY_TEXT], polling="raf",
                            timeout=OPEN_TIMEOUT_MS)
-    return time.perf_counter() - started, received[0] - before
+    done = time.perf_counter() - started
+    clicked = page.evaluate("() => window.__picked")
+    return (drawn - clicked) / 1e3, done, received[0] - before
 
 
 def count_received(page) -> None:
@@ -434,7 +451,7 @@ def app_on_dataset(browser, ds: Dataset, link_info: dict[str, Any], work: Path, 
                                          ("recolour_gene_s", "Colour cells by", "a gene (decoded)", "(decoded"),
                                          ("another_gene_s", "Gene", ds_gene(ds, 7), ds_gene(ds, 7))):
             try:
-                out[key], out[key.replace("_s", "_mb")] = choose(page, label, option, text)
+                out[key], out[key.replace("_s", "_done_s")], out[key.replace("_s", "_mb")] = choose(page, label, option, text)
                 out[key.replace("_s", "_mb")] /= 1e6
             except Exception as exc:  # report and go on: the other figures still count
                 out["errors"].append(f"{key}: {type(exc).__name__}: {str(exc)[:300]}")
@@ -524,9 +541,15 @@ def table_rows(sizes: list[int], r: dict[int, dict], browser: dict | None) -> li
             row("app: click -> charts, p90 (ms)", "app", "click", "p90_ms"),
             row("app: demo click -> charts, median (ms)", "app", "demo_click_ms"),
             row("app: click median / demo's", "app", "click_over_demo", target=TARGETS["click_over_demo"]),
-            row("app: colour by cell_type -> map (s)", "app", "recolour_type_s"),
-            row("app: colour by a gene -> map (s)", "app", "recolour_gene_s"),
-            row("app: pick another gene -> map (s)", "app", "another_gene_s"),
+            row("app: colour by cell_type: click -> map drawn (s)", "app", "recolour_type_s",
+                target=TARGETS["recolour_type_s"]),
+            row("app: colour by a gene: click -> map drawn (s)", "app", "recolour_gene_s",
+                target=TARGETS["recolour_gene_s"]),
+            row("app: pick another gene: click -> map drawn (s)", "app", "another_gene_s",
+                target=TARGETS["another_gene_s"]),
+            row("app: ... each until the page is done, from the script (s)", "app", "recolour_type_done_s"),
+            row("app: ... (a gene)", "app", "recolour_gene_done_s"),
+            row("app: ... (another gene)", "app", "another_gene_done_s"),
             row("app: bytes sent, colour by cell_type (MB)", "app", "recolour_type_mb"),
             row("app: bytes sent, colour by a gene (MB)", "app", "recolour_gene_mb"),
             row("app: bytes sent, another gene (MB)", "app", "another_gene_mb"),
