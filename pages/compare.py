@@ -12,6 +12,17 @@ from scvi_viz.ui.views import write_link
 
 @st.fragment
 def at_current_point(ws: Workspace, options: dict[str, CovariateChoice]) -> None:
+    point_section(ws, options)
+    write_link(ws, page="compare")  # a change here reruns only this fragment
+
+
+@st.fragment
+def for_a_group(ws: Workspace, options: dict[str, CovariateChoice]) -> None:
+    group_section(ws, options)
+    write_link(ws, page="compare")
+
+
+def point_section(ws: Workspace, options: dict[str, CovariateChoice]) -> None:
     st.subheader("At the current point")
     here = point.current_point()
     origin = point.point_origin()
@@ -30,8 +41,7 @@ def at_current_point(ws: Workspace, options: dict[str, CovariateChoice]) -> None
                     covariate=covariate, values=values)
 
 
-@st.fragment
-def for_a_group(ws: Workspace, options: dict[str, CovariateChoice]) -> None:
+def group_section(ws: Workspace, options: dict[str, CovariateChoice]) -> None:
     st.subheader("For a group of cells")
     st.caption("Every cell of the group keeps its own latent point and library size; only the chosen covariate changes "
                "(scvi-tools' transform_batch). Means over the group's cells are compared.")

@@ -19,6 +19,7 @@ from scvi_viz.ui.downloads import export_picker, report_button
 
 VOLCANO_KEY = "de_volcano"
 _LAST_CLICK = "de_last_click"
+
 EXPLORE_PAGE = "pages/explore.py"
 
 
@@ -117,7 +118,8 @@ def results_view(ws: Workspace, table: pd.DataFrame, *, name1: str, name2: str, 
     st.dataframe(shown, height=360, column_config=table_words.column_config(shown, table_words.de_header))
     st.caption("Headers in words; each one's help, and the CSV downloads, give scvi-tools' column names.")
     pick, go = st.columns([3, 1], vertical_alignment="bottom")
-    target = pick.selectbox("Chart a gene on the Explore page", list(table.index), key="de_chart_gene")
+    # Keyed by the table's top gene: a new comparison offers its own top gene first.
+    target = pick.selectbox("Chart a gene on the Explore page", list(table.index), key=f"de_chart_gene_{table.index[0]}")
     if go.button("Chart it", key="de_chart_go", icon=":material/explore:"):
         chart_gene_on_explore(target)
     export_picker({"Volcano plot (CSV: the whole DE table)": chart}, key="de_export")
