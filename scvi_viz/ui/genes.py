@@ -38,12 +38,17 @@ def gene_picker(ws: Workspace) -> list[str]:
                      help=f"Type part of a gene name to search the {n:,} genes the model was trained on (usually a "
                           "selection of highly variable genes): a gene outside them, however well known, shows "
                           "\"No results\" and cannot be charted.", filter_mode="contains", persist_state="session")
+    pasted_into, missing = st.session_state.get(_PASTED_MISSING) or ((), [])
+    warning = None
+    if missing and pasted_into == tuple(chosen_genes()):
+        warning = (f"Not among the model's {ws.model.n_genes:,} genes: {', '.join(missing[:10])}"
+                   f"{' …' if len(missing) > 10 else ''} (models are usually trained on a selection of highly "
+                   "variable genes).")
     with paste.popover("Paste", help="Paste a list of gene names (any case), separated by spaces, commas or new lines."):
         st.text_area("Genes, separated by spaces, commas or new lines", key=_PASTED)
         st.button("Add these genes", on_click=add_pasted)
-    pasted_into, missing = st.session_state.get(_PASTED_MISSING) or ((), [])
-    if missing and pasted_into == tuple(chosen_genes()):
-        st.warning(f"Not among the model's {ws.model.n_genes:,} genes: {', '.join(missing[:10])}"
-                   f"{' …' if len(missing) > 10 else ''} (models are usually trained on a selection of highly "
-                   "variable genes).")
+        if warning:  # here too: the open popover covers part of the page's own warning at 1,100 px
+            st.warning(warning)
+    if warning:
+        st.warning(warning)
     return chosen_genes()
