@@ -243,6 +243,13 @@ def _map_cells(ws_id: str, embedding_name: str, _ws: Workspace) -> tuple[str, by
     return key, pack_cells(key, map_base(embedding(_ws, embedding_name), hover=map_hover(_ws)))
 
 
+MAP_TOOLBAR_LEFT_OUT = ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d", "toggleSpikelines",
+                        "hoverClosestCartesian", "hoverCompareCartesian", "sendChartToCloud"]
+"""Buttons the Explore map's toolbar leaves out (no selection there; scroll and double-click zoom; it
+keeps download, zoom, pan and reset):
+with all of them it covered the map's title at 1,100 px."""
+
+
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _map_colour(ws_id: str, embedding_name: str, color_by: str, gene: str | None, gene_set: tuple[str, ...],
                 height: int, width: int, _ws: Workspace) -> bytes:
@@ -250,7 +257,8 @@ def _map_colour(ws_id: str, embedding_name: str, color_by: str, gene: str | None
     colour = map_colouring(inputs["color"], color_name=inputs["color_name"], embedding_name=inputs["embedding_name"],
                            subtitle=inputs["subtitle"], height=height, width=width)
     cells_key, _ = _map_cells(ws_id, embedding_name, _ws)
-    return pack_colour(cells_key, colour, config=toolbar_config(f"map_{embedding_name}"))
+    return pack_colour(cells_key, colour, config={**toolbar_config(f"map_{embedding_name}"),
+                                                  "modeBarButtonsToRemove": MAP_TOOLBAR_LEFT_OUT})
 
 
 def map_messages(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *, gene_set: tuple[str, ...] = (),

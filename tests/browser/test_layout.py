@@ -93,6 +93,26 @@ def test_every_chart_text_is_inside_its_chart_and_clear_of_the_others(new_page, 
     assert check_page(page, f"Trajectory at {width} px") >= 4  # the map, the heatmap, the counts, the distances
 
 
+_TOOLBAR_JS = """() => {
+  const gd = document.querySelector('.st-key-umap .js-plotly-plot');
+  const bar = gd.querySelector('.modebar').getBoundingClientRect(), title = gd.querySelector('.gtitle').getBoundingClientRect();
+  return {apart: bar.right < title.left || bar.left > title.right || bar.bottom < title.top || bar.top > title.bottom,
+          bar: [bar.left, bar.top, bar.right, bar.bottom], title: [title.left, title.top, title.right, title.bottom]};
+}"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_map_toolbar_shown_on_hover_leaves_the_title_clear(new_page, app_url, width):
+    page = new_page({"width": width, "height": 800})
+    open_app(page, app_url)
+    box = page.locator(".st-key-umap .js-plotly-plot").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.6)
+    page.wait_for_function("() => getComputedStyle(document.querySelector('.st-key-umap .modebar-container') "
+                           "|| document.body).opacity !== '0'")
+    placed = page.evaluate(_TOOLBAR_JS)
+    assert placed["apart"], placed
+
+
 _CUT_JS = """() => {
   const cut = [];
   const sel = 'button, button *, input[role="combobox"], [data-baseweb="select"] div, [data-baseweb="tag"] span, '
