@@ -15,6 +15,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from scvi_viz.io.zarr_files import store_files
+
 MEMO_NAME = "content-hashes.json"
 MEMO_ENTRIES = 10_000
 """Hashes the memo keeps (the oldest are forgotten first)."""
@@ -61,7 +63,8 @@ def content_sha256(path: str | Path, memo_dir: Path | None = None) -> str:
         Folder of the memo of hashes already computed; ``None`` hashes every time.
     """
     path = Path(path)
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    # A store's own files only: a link inside it, read here, would be read wherever it points.
+    files = [path] if path.is_file() else store_files(path)
     memo = _read_memo(memo_dir / MEMO_NAME) if memo_dir is not None else {}
     fresh = {}
     digests = []

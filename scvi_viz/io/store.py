@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scvi_viz.errors import DataError
+from scvi_viz.io.zarr_files import store_files
 
 if TYPE_CHECKING:
     import anndata
@@ -224,6 +225,7 @@ def open_data(path: str | Path) -> Iterator[DataStore]:
     if kind == "zarr":
         import zarr
 
+        store_files(path)  # its own regular files only, sizes bounded: before zarr follows anything
         try:
             group = zarr.open_group(str(path), mode="r")
         except Exception as exc:  # zarr raises many types for damaged stores
