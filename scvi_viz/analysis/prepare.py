@@ -36,7 +36,7 @@ from scvi_viz.analysis.embedding import UMAP_FIT_CELLS, cached_umap, stored_umap
 from scvi_viz.covariates import Covariates
 from scvi_viz.errors import DataError
 from scvi_viz.io.adata import DataLayout, StoredPosterior, check_data, size_factors, stored_posterior
-from scvi_viz.io.array_cache import default_cache_dir, read_arrays, write_arrays
+from scvi_viz.io.array_cache import default_cache_dir, read_arrays, usable_cache_dir, write_arrays
 from scvi_viz.io.fingerprint import content_sha256
 from scvi_viz.io.store import DataStore, open_data
 from scvi_viz.model import ScviModel, load_model
@@ -288,7 +288,7 @@ def prepare(model: ScviModel, data_path: str | Path, *, store: DataStore | None 
         If the data do not fit the model (see :func:`scvi_viz.io.adata.check_data`).
     """
     data_path = Path(data_path)
-    cache_dir = Path(cache_dir or default_cache_dir())
+    cache_dir = usable_cache_dir(Path(cache_dir or default_cache_dir()))
     if umap_fit is not None and int(umap_fit) < 10:
         raise DataError(f"umap_fit must be at least 10 cells, not {umap_fit}.")
     if store is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -20,6 +21,9 @@ from scvi_viz.io.zarr_files import store_files
 MEMO_NAME = "content-hashes.json"
 MEMO_ENTRIES = 10_000
 """Hashes the memo keeps (the oldest are forgotten first)."""
+MAX_MEMO_BYTES = 8 * 1024**2
+"""A larger memo is not read (10,000 entries take about 2 MB)."""
+_HEX = re.compile(r"[0-9a-f]{64}")
 _LOCK = threading.Lock()
 
 
@@ -34,11 +38,17 @@ def _file_sha256(path: Path) -> str:
 
 
 def _read_memo(memo: Path) -> dict[str, str]:
+    """The memo's entries, as far as they are hashes (64 hex digits: a value is used in cache folder
+    names); a memo that is a link, too large or not such a mapping counts as empty."""
     try:
+        if memo.is_symlink() or memo.stat().st_size > MAX_MEMO_BYTES:
+            return {}
         data = json.loads(memo.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and _HEX.fullmatch(v)}
 
 
 def _write_memo(memo: Path, entries: dict[str, str]) -> None:
