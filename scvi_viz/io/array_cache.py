@@ -48,10 +48,8 @@ def cache_dir_problem(cache_dir: Path) -> str | None:
     could put results there for the app to show), as ssh refuses such a folder for its keys."""
     try:
         info = cache_dir.lstat()
-    except FileNotFoundError:
-        return None  # made on the first write, as this user's
-    except OSError as exc:
-        return f"it cannot be read ({exc.strerror or exc})"
+    except OSError:
+        return None  # made on the first write, as this user's (or said then, when it cannot be)
     if stat.S_ISLNK(info.st_mode):
         return "it is a symbolic link"
     if not stat.S_ISDIR(info.st_mode):

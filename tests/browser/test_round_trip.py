@@ -68,7 +68,9 @@ def test_a_page_view_comes_back_from_its_address_and_its_bundle(new_page, app_ur
     page.goto(f"{app_url}/{name}")
     _ready(page, heading)
     default = _view(page)
+    before = page.url
     act(page)
+    page.wait_for_function("(u) => window.location.href !== u", arg=before)  # the choices' rerun wrote the address
     _ready(page, heading)
     choices, numbers = _view(page)
     assert choices != default[0], "the test made non-default choices"

@@ -28,13 +28,16 @@ export default function ({ parentElement, data }) {
   }
   const figure = JSON.parse(data.figure);
   gd.__scviVizNext = figure;
+  gd.dataset.drawing = "true"; // until the newest figure is drawn (tests wait for it)
   whenPlotly((Plotly) => {
     // After the next paint: the rest of the page's update (the walk's numbers beside the map)
     // shows first, not after this chart's 50-100 ms redraw.
     requestAnimationFrame(() => setTimeout(() => {
       // Figures that arrive while one is being drawn: only the newest is drawn.
       if (gd.__scviVizNext !== figure) return;
-      Plotly.react(gd, figure.data, figure.layout, data.config);
+      Plotly.react(gd, figure.data, figure.layout, data.config).then(() => {
+        if (gd.__scviVizNext === figure) delete gd.dataset.drawing;
+      });
     }, 0));
   });
 }
