@@ -9,15 +9,56 @@ import streamlit as st
 
 from scvi_viz.analysis import profiles
 from scvi_viz.analysis.workspace import Workspace
+from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES
 from scvi_viz.plots.decoded import DecodedCharts, decoded_charts
 from scvi_viz.plots.export import table_csv, toolbar_config
-from scvi_viz.ui import dimensions, directions, explore_map, keys, point, sidebar, walk
-from scvi_viz.ui.cell_map import map_point
+from scvi_viz.ui import cache, dimensions, directions, keys, point, sidebar, walk
+from scvi_viz.ui.cell_map import map_chart, map_point
 from scvi_viz.ui.components.live_chart import live_chart
-from scvi_viz.ui.components.live_map import load_plotly
+from scvi_viz.ui.components.live_map import live_map, load_plotly
+from scvi_viz.ui.downloads import export_picker, report_button
 from scvi_viz.ui.gene_sets import gene_set_editor, gene_sets
 from scvi_viz.ui.genes import chosen_genes, gene_picker
 from scvi_viz.ui.posterior import cell_uncertainty_section
+from scvi_viz.ui.views import write_link
+
+MAP_HEIGHT = 400
+MAP_WIDTH = 400  # the map's column at 1,100 px (3/5 of the page beside the latent walk): titles wrap to it
+
+
+def map_choices(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
+    """The map's embedding and colours; returns (embedding, colour by, gene or gene set name, the
+    set's genes). Inside the fragment: a new colouring redraws the map, not the page."""
+    c1, c2, c3 = st.columns(3)
+    emb_name = c1.selectbox("Map", ws.embedding_names(), key=keys.EMBEDDING, persist_state="session",
+                            format_func=lambda name: name.split(" of the ")[0],  # "UMAP": the full name heads the map
+                            help="The 2-D map of the cells: a UMAP of their latent points, or an embedding of the file.")
+    columns = ws.color_columns()
+    first = ws.default_color_column(MAX_COLOUR_CATEGORIES)
+    sets = gene_sets()
+    colourings = [cache.GENE_COLOUR, *([cache.SET_COLOUR] if sets else []), *columns]
+    default = colourings.index(first) if first else 0
+    if st.session_state.get(keys.COLOR_BY) == cache.SET_COLOUR and not sets:
+        del st.session_state[keys.COLOR_BY]  # its sets were removed
+    color_by = c2.selectbox("Colour cells by", colourings, index=default, key=keys.COLOR_BY,
+                            persist_state="session",
+                            help=f"An obs column (at most {MAX_COLOUR_CATEGORIES} categories), a gene's decoded "
+                                 "expression, or a gene set's mean decoded expression (sets: 'Gene sets' above).")
+    gene, members = None, ()
+    if color_by == cache.GENE_COLOUR:
+        gene = c3.selectbox("Gene", ws.model.genes, key=keys.OVERLAY_GENE, persist_state="session", filter_mode="contains")
+    elif color_by == cache.SET_COLOUR:
+        gene = c3.selectbox("Gene set", list(sets), key=keys.OVERLAY_SET, persist_state="session")
+        members = tuple(sets[gene])
+    elif (n := ws.category_count(color_by)) > MAX_COLOUR_CATEGORIES:
+        fallback = next((c for c in columns if ws.category_count(c) <= MAX_COLOUR_CATEGORIES), None)
+        st.warning(f"obs column {color_by!r} has {n:,} categories; the map colours by columns of at most "
+                   f"{MAX_COLOUR_CATEGORIES}. " + (f"Cells are coloured by {fallback!r} instead: " if fallback else "")
+                   + "choose another column, or a gene.")
+        color_by, gene = (fallback, None) if fallback else (cache.GENE_COLOUR, ws.model.genes[0])
+    cache.embedding(ws, emb_name)  # computed (or read) here, so that a note about its disk cache shows once
+    return emb_name, color_by, gene, members
+
 
 def full_charts(ws: Workspace, profile: pd.DataFrame, origin: str, caption: dict[str, str]) -> DecodedCharts:
     """Every panel decoded at the point (top genes, chosen genes' counts, zeros, parameters)."""
@@ -57,9 +98,8 @@ def gene_table(profile: pd.DataFrame, library_size: float) -> None:
 
 @st.fragment
 def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
-    """A move (slider, map click, covariate) reruns this fragment only: the point, its x and
-    everything decoded there; the map's cells are not re-sent. A new colouring of the map reruns
-    only the map's own fragment (``explore_map.coloured_map``)."""
+    """A move (slider, map click, covariate) reruns this fragment only: the map (unchanged, so not
+    re-sent), the current point, its x and everything decoded there."""
     here = point.current_point()
     profile = point.timed_decode(lambda: profiles.gene_profile(ws.model, here))
     origin = point.point_origin()
@@ -68,10 +108,14 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
     rows = directions.slider_rows(ws)
     the_map, instrument = st.columns([3, 2], gap="medium")
     with the_map:
-        choose_map, colour_by, colour_which = st.columns(3)
-        emb_name = explore_map.embedding_choice(ws, choose_map)
-        marker = map_point(ws, emb_name, map_key=explore_map.MAP_KEY, hover=decoder is not None, cells=decoder)
-        map_area = st.container()
+        emb_name, color_by, gene, members = map_choices(ws)
+        marker = map_point(ws, emb_name, map_key="umap", hover=decoder is not None, cells=decoder)
+        cells_key, cells, colour = cache.map_messages(ws, emb_name, color_by, gene, gene_set=members, height=MAP_HEIGHT,
+                                                      width=MAP_WIDTH)
+        live_map(key="umap", cells_key=cells_key, cells=cells, colour=colour)
+        st.caption("Click a cell, or empty space between cells, to decode there (the black × marks the current "
+                   "point); with *preview on hover*, the point under the mouse is decoded in your browser. "
+                   "Drag to pan, scroll to zoom, double-click to reset the zoom.")
     with instrument:
         st.markdown(f"**Current point:** {origin}",
                     help="How the point was set: a clicked cell, a click on empty space, the sliders, a group's "
@@ -81,23 +125,29 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
         with change.popover("Edit", help="The point's library size and covariates."):
             walk.covariate_controls(ws)
         walk.walk(ws, profile, rows=rows, genes=genes[:40], sets=gene_sets(), n_top=st.session_state.get(keys.N_TOP, 20),
-                  embedding_name=emb_name, map_key=explore_map.MAP_KEY, marker=marker, decoder=decoder,
+                  embedding_name=emb_name, map_key="umap", marker=marker, decoder=decoder,
                   characteristic=directions.characteristic_line(ws, profile))
         if refusal:
             st.caption(f"Live preview off: {refusal} The charts follow each finished move from the server.")
     where = here.describe(ws.model.spec)
     traversal = directions.traversal_section(ws, rows)
     charts = full_charts(ws, profile, origin, caption)
-    downloads = st.container()
-    with map_area:
-        explore_map.coloured_map(
-            ws, embedding_name=emb_name, marker=marker, point=origin + (f" · {where}" if where else ""),
-            colour_by=colour_by, colour_which=colour_which, downloads=downloads,
-            charts={"Decoded at the current point (all panels, as shown)": charts.whole, **charts.panels,
-                    **({"What moving one slider does": traversal} if traversal else {})},
-            all_genes_csv=lambda: table_csv(profile, caption=caption),
-            tables={"all_genes": profile, **dimensions.computed_tables(ws)})
+    exported_map = map_chart(ws, emb_name, color_by, gene, gene_set=members, marker=marker,
+                             point=origin + (f" · {where}" if where else ""))
+    st.subheader("Download")
+    export_picker({"Map, with the current point": exported_map,
+                   "Decoded at the current point (all panels, as shown)": charts.whole, **charts.panels,
+                   **({"What moving one slider does": traversal} if traversal else {})},
+                  key="explore_export")
+    all_genes, report = st.columns(2)
+    all_genes.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
+                              file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
+    with report:
+        report_button(ws, [exported_map, charts.whole, *charts.panels.values(), *([traversal] if traversal else [])],
+                      page="explore",
+                      tables={"all_genes": profile, **dimensions.computed_tables(ws)})
     gene_table(profile, here.library_size)
+    write_link(ws, page="explore")
     cell_uncertainty_section(ws)
 
 
