@@ -20,6 +20,14 @@ def pytest_addoption(parser):
     parser.addoption("--slow", action="store_true", default=False, help="also run the tests marked slow (longer fuzzing)")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Stop kaleido's Chromium before pytest prints its summary line: stopped at exit instead, it
+    can print a traceback after that line (CI's log must end with it)."""
+    from scvi_viz.plots.export import stop_static_export
+
+    stop_static_export()
+
+
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--slow") or "slow" in (config.getoption("-m") or ""):
         return

@@ -288,3 +288,12 @@ def test_read_state_upload_oversized_state_in_zip():
     big = "{" + " " * 1_100_000 + "}"
     with pytest.raises(ScviVizError, match="too large"):
         read_state_upload(zip_bytes({"state.json": big}))
+
+
+@needs_chromium
+def test_the_static_export_server_stops_and_starts_again():
+    assert export.figure_image(small_figure(), "svg").lstrip().startswith(b"<svg")
+    export.stop_static_export()
+    assert export._server_started is False
+    export.stop_static_export()  # stopping a stopped server does nothing
+    assert export.figure_image(small_figure(), "svg").lstrip().startswith(b"<svg")

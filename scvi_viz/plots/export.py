@@ -98,6 +98,20 @@ def figure_image(fig: go.Figure, fmt: str, *, scale: float = 2.0) -> bytes:
         return pio.to_image(fig, format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)
 
 
+def stop_static_export() -> None:
+    """Stop the kaleido server :func:`figure_image` started (its Chromium), if it runs.
+
+    Left to the interpreter's exit, its shutdown can print a traceback after everything else.
+    """
+    global _server_started
+    with _lock:
+        if _server_started:
+            import kaleido
+
+            kaleido.stop_sync_server(silence_warnings=True)
+            _server_started = False
+
+
 def figure_html(fig: go.Figure) -> bytes:
     """A standalone HTML page of ``fig`` (plotly.js embedded: opens offline)."""
     return fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False}).encode()
