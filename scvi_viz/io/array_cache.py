@@ -128,6 +128,10 @@ def write_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> bool:
     return True
 
 
+MAX_TAG_BYTES = 4096
+"""Largest ``_inputs`` tag read from a cache file."""
+
+
 def _inputs(path: Path) -> bytes:
     """What a cache file at ``path`` was computed from: its folder (named by the model's and the
     data's hashes and the step's settings) and its own name."""
@@ -158,10 +162,6 @@ def _member(archive: zipfile.ZipFile, name: str, shape: tuple[int, ...] | None, 
     if len(data) != size:
         return None
     return np.frombuffer(data, dtype=found_dtype).reshape(found_shape).copy()
-
-
-MAX_TAG_BYTES = 4096
-"""Largest ``_inputs`` tag read from a cache file."""
 
 
 def read_arrays(path: Path, expected: Mapping[str, tuple[tuple[int, ...], str]]) -> dict[str, np.ndarray] | None:

@@ -286,6 +286,17 @@ def group_comparison(ws: Workspace, cells: np.ndarray, kind: CovariateKind, name
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
+def _library_log_range(ws_id: str, _ws: Workspace) -> tuple[float, float]:
+    return float(np.log10(_ws.library.min())), float(np.log10(_ws.library.max()))
+
+
+def library_log_range(ws: Workspace) -> tuple[float, float]:
+    """log10 of the smallest and largest library size of the cells (a pass over every cell: once,
+    not on each move that draws the library slider)."""
+    return _library_log_range(workspace_id(), ws)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _dimension_rows(ws_id: str, _ws: Workspace) -> tuple[SliderRow, ...]:
     return tuple(dimension_rows(_ws.latent_ranges()))
 

@@ -19,7 +19,6 @@ from scvi_viz.ui.downloads import export_picker, report_button
 
 VOLCANO_KEY = "de_volcano"
 _LAST_CLICK = "de_last_click"
-
 EXPLORE_PAGE = "pages/explore.py"
 
 

@@ -84,7 +84,7 @@ def covariate_controls(ws: Workspace) -> None:
     for key, value in widget_values(ws).items():
         st.session_state.setdefault(key, value)  # restore after a page switch dropped widget state
     m = ws.model
-    lo, hi = np.log10(np.percentile(ws.library, [0, 100]))
+    lo, hi = cache.library_log_range(ws)
     if m.uses_size_factor:
         label, lo, hi = "Size factor", lo - 0.5, hi + 0.5
         help_text = "Expected counts are the softplus scale x this size factor (scvi-tools' `library`)."
