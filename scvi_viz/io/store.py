@@ -56,6 +56,8 @@ class DataStore:
         self.kind = kind
         self.name = name
         self._group = group
+        self._whole: set[str | None] = set()
+        """Layers whose sparse parts were found whole (zarr only)."""
         if kind != "memory":
             for part in ("obs", "var"):
                 if part not in group:
@@ -177,6 +179,9 @@ class DataStore:
         if encoding in ("csr_matrix", "csc_matrix"):
             from anndata.io import sparse_dataset
 
+            if self.kind == "zarr" and layer not in self._whole:
+                self._read("counts", lambda: _check_sparse_parts(element, self.name))
+                self._whole.add(layer)
             return self._read("counts", lambda: sparse_dataset(element))
         if encoding != "array" or not hasattr(element, "dtype"):
             raise DataError(f"The counts in {self.name} are stored as {encoding!r}, which scvi-viz cannot read in blocks.")
@@ -209,6 +214,33 @@ class DataStore:
             self._group.close()
 
 
+def _check_sparse_parts(element: Any, name: str) -> None:
+    """Refuse a zarr sparse matrix with a chunk of any of its three parts missing, or row pointers
+    out of order.
+
+    zarr reads a chunk that is not stored as its fill value (zero), as it writes none for a chunk
+    that holds only that value. For a dense array that is what was written; a sparse matrix stores
+    only non-zero values, their columns and the rows' offsets, so a missing chunk there is a lost
+    part of the counts (a whole chunk of offsets at zero would need that many empty cells).
+    """
+    for part in ("data", "indices", "indptr"):
+        array = element[part]
+        missing = array.nchunks - array.nchunks_initialized if array.size else 0
+        if missing:
+            raise DataError(f"{missing} of the {array.nchunks} chunks of the counts' {_PARTS[part]} ({part}) are missing "
+                            f"from {name}; zarr would read them as zeros, giving wrong counts. Copy the whole store "
+                            "again, or write it anew with adata.write_zarr(path).")
+    indptr = np.asarray(element["indptr"][:])
+    if (indptr.ndim != 1 or indptr.size == 0 or indptr[0] != 0 or (np.diff(indptr) < 0).any()
+            or indptr[-1] != element["data"].shape[0]):
+        raise DataError(f"The counts' row offsets (indptr) in {name} are out of order or do not end at the number "
+                        "of stored values: the store is damaged. Copy the whole store again, or write it anew with "
+                        "adata.write_zarr(path).")
+
+
+_PARTS = {"data": "stored values", "indices": "column numbers", "indptr": "row offsets"}
+
+
 @contextmanager
 def open_data(path: str | Path) -> Iterator[DataStore]:
     """Open an ``.h5ad`` file or ``.zarr`` store read-only for the duration of a ``with`` block.
@@ -225,7 +257,7 @@ def open_data(path: str | Path) -> Iterator[DataStore]:
     if kind == "zarr":
         import zarr
 
-        store_files(path)  # its own regular files only, sizes bounded: before zarr follows anything
+        store_files(path, chunk_contents=True)  # its own regular files only, sizes bounded: before zarr reads any
         try:
             group = zarr.open_group(str(path), mode="r")
         except Exception as exc:  # zarr raises many types for damaged stores

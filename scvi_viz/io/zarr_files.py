@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 
 from scvi_viz.errors import DataError
+from scvi_viz.io.zarr_chunks import ChunkLayout, check_chunk, chunk_layout
 
 MAX_STORE_ENTRIES = 2_000_000
 """Files and folders a store may hold (a million-cell store written by anndata holds thousands)."""
@@ -26,19 +27,25 @@ MAX_CHUNK_BYTES = 1024**3
 _METADATA = {".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json"}
 
 
-def store_files(path: Path) -> list[Path]:
+def store_files(path: Path, *, chunk_contents: bool = False) -> list[Path]:
     """Every regular file of the store at ``path``, in sorted order, after the checks above.
+
+    With ``chunk_contents``, also check what each chunk decodes to (:mod:`scvi_viz.io.zarr_chunks`),
+    as zarr's reading needs and the content hash does not.
 
     Raises
     ------
     DataError
         For a symbolic link, a FIFO, device or socket anywhere in the store, more than
         :data:`MAX_STORE_ENTRIES` entries, a metadata file over :data:`MAX_METADATA_BYTES`, or a
-        chunk over :data:`MAX_CHUNK_BYTES` (as a file, or as its array declares it).
+        chunk over :data:`MAX_CHUNK_BYTES` (as a file, or as its array declares it); with
+        ``chunk_contents``, a chunk that would decode past its array's chunk, or a codec that
+        cannot be checked.
     """
     if path.is_symlink() or not path.is_dir():
         raise DataError(f"{path.name} is not a folder of its own (a .zarr store is read only from its own files).")
     files: list[Path] = []
+    layouts: dict[Path, ChunkLayout] = {}
     entries = 0
     for folder, dirs, names in os.walk(path, followlinks=False):
         for name in [*dirs, *names]:
@@ -65,23 +72,40 @@ def store_files(path: Path) -> list[Path]:
                 raise DataError(f"{where} in {path.name} is {size / 1e9:,.1f} GB, more than the "
                                 f"{MAX_CHUNK_BYTES // 1024**3} GiB one chunk may take. Rewrite the store with smaller chunks.")
             if name in (".zarray", "zarr.json"):
-                _check_declared_chunk(entry, where, path.name)
+                layout = _check_declared_chunk(entry, where, path.name)
+                if layout is not None:
+                    layouts[entry.parent] = layout
             files.append(entry)
+    if chunk_contents:
+        for file in files:
+            if file.name not in _METADATA:
+                _check_chunk_file(file, layouts, path)
     return sorted(files)
 
 
-def _check_declared_chunk(metadata: Path, where: str, store: str) -> None:
-    """An array's chunk, as declared: its shape times the item size, at most :data:`MAX_CHUNK_BYTES`."""
+def _check_chunk_file(file: Path, layouts: dict[Path, ChunkLayout], store: Path) -> None:
+    """Check ``file`` against the array whose folder holds it (chunks may sit in sub-folders)."""
+    for folder in file.parents:
+        if folder in layouts:
+            check_chunk(file, layouts[folder], file.relative_to(store).as_posix(), store.name)
+            return
+        if folder == store:
+            return  # not inside an array: zarr never decodes it
+
+
+def _check_declared_chunk(metadata: Path, where: str, store: str) -> ChunkLayout | None:
+    """An array's chunk, as declared: its shape times the item size, at most :data:`MAX_CHUNK_BYTES`;
+    ``None`` for a group's metadata."""
     try:
         meta = json.loads(metadata.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise DataError(f"{where} in {store} is not readable zarr metadata ({type(exc).__name__}).") from exc
     if not isinstance(meta, dict) or meta.get("node_type", "array") != "array":
-        return
+        return None
     grid = meta.get("chunk_grid")
     chunks = grid.get("configuration", {}).get("chunk_shape") if isinstance(grid, dict) else meta.get("chunks")
     if chunks is None:
-        return  # zarr itself says what is missing
+        return None  # zarr itself says what is missing
     dtype = meta.get("dtype") if "dtype" in meta else meta.get("data_type")
     itemsize = _itemsize(dtype)
     if (not isinstance(chunks, list) or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in chunks)
@@ -91,6 +115,7 @@ def _check_declared_chunk(metadata: Path, where: str, store: str) -> None:
     if declared > MAX_CHUNK_BYTES:
         raise DataError(f"{where} in {store} declares chunks of {declared / 1e9:,.1f} GB, more than the "
                         f"{MAX_CHUNK_BYTES // 1024**3} GiB one read may take. Rewrite the store with smaller chunks.")
+    return chunk_layout(meta, declared, where, store)
 
 
 def _itemsize(dtype: object) -> int:
