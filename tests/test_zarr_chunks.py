@@ -142,3 +142,22 @@ def test_a_dense_chunk_zarr_left_out_reads_as_its_fill_value(store, cells):
     zarr.consolidate_metadata(store)
     assert not (store / "X" / "0.0").exists()
     np.testing.assert_array_equal(_counts(store), dense)
+
+
+@pytest.mark.parametrize("compressor", ["blosc", "gzip", "none"])
+def test_a_string_chunk_claiming_more_items_than_its_shape_is_refused(store, compressor):
+    """The strings' decoder allocates the number of items a chunk states before reading them."""
+    group = zarr.open_group(store, mode="r+")
+    notes = group.create_array("obs/note", shape=(50,), chunks=(25,), dtype=str,
+                               compressors=COMPRESSORS[compressor] if compressor != "none" else None)
+    notes[:] = np.array([f"cell_{i}" for i in range(50)])
+    zarr.consolidate_metadata(store)
+    with open_data(store):
+        pass  # as written: read
+    chunk = store / "obs" / "note" / "0"
+    raw = numcodecs.get_codec({"id": compressor}).decode(chunk.read_bytes()) if compressor != "none" else chunk.read_bytes()
+    raw = (2**31).to_bytes(4, "little") + bytes(raw)[4:]
+    chunk.write_bytes(numcodecs.get_codec({"id": compressor}).encode(raw) if compressor != "none" else raw)
+    with pytest.raises(DataError, match="says it holds 2,147,483,648 strings, more than the 25"):
+        with open_data(store):
+            pass

@@ -32,8 +32,8 @@ _VARIABLE_FILTERS = {"vlen-utf8", "vlen-bytes", "vlen-array", "json2", "numcodec
 _HEADER_COMPRESSORS = {"blosc", "zstd", "lz4"}
 _STREAM_COMPRESSORS = {"gzip", "zlib", "bz2", "lzma"}
 _STREAM_STEP = 4 * 1024**2
-_checked: dict[tuple[str, int, int, int], None] = {}
-"""Chunks already inflated to check them, by path, size, modification time and inode."""
+_checked: dict[tuple[str, int, int, int], int] = {}
+"""Decoded sizes of the chunks already inflated to check them, by path, size, modification time and inode."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class ChunkLayout:
 
     max_decoded_bytes: int
     compressor: str | None
+    max_items: int | None = None
+    """For variable-length items (strings): how many one chunk holds, which the decoded chunk's
+    first four bytes must not exceed (the decoder allocates that many objects before reading)."""
 
 
 def chunk_layout(meta: dict[str, Any], declared_bytes: int, where: str, store: str) -> ChunkLayout:
@@ -75,8 +78,11 @@ def chunk_layout(meta: dict[str, Any], declared_bytes: int, where: str, store: s
     if len(compressors) > 1:
         raise DataError(f"{where} in {store} compresses its chunks twice ({' then '.join(compressors)}), so their "
                         "decoded size cannot be checked. Write the store again with adata.write_zarr(path).")
+    compressor = compressors[0] if compressors else None
+    if any(s.removeprefix("numcodecs.").startswith("vlen-") for s in steps):
+        return ChunkLayout(MAX_VARIABLE_CHUNK_BYTES, compressor, max_items=max(declared_bytes // 8, 1))
     variable = any(s in _VARIABLE_FILTERS for s in steps)
-    return ChunkLayout(MAX_VARIABLE_CHUNK_BYTES if variable else declared_bytes, compressors[0] if compressors else None)
+    return ChunkLayout(MAX_VARIABLE_CHUNK_BYTES if variable else declared_bytes, compressor)
 
 
 def _name(codec: object, key: str) -> str:
@@ -95,11 +101,31 @@ def check_chunk(path: Path, layout: ChunkLayout, where: str, store: str) -> None
         with open(path, "rb", opener=_no_follow) as handle:
             decoded = _header_size(layout.compressor, handle.read(18), where, store)
     else:
-        _inflate_within(path, layout.compressor, limit, where, store)
-        return
+        decoded = _inflate_within(path, layout.compressor, limit, where, store)
     if decoded > limit:
         raise DataError(f"{where} in {store} would decode to {decoded / 1e6:,.1f} MB, more than the {limit / 1e6:,.1f} MB "
                         "its array declares for one chunk: the store is damaged or made to exhaust memory. "
+                        "Write it again with adata.write_zarr(path).")
+    if layout.max_items is not None:
+        _check_item_count(path, layout, where, store)
+
+
+def _check_item_count(path: Path, layout: ChunkLayout, where: str, store: str) -> None:
+    """A chunk of strings starts with its number of items, which must fit the chunk's shape."""
+    with open(path, "rb", opener=_no_follow) as handle:
+        raw = handle.read()
+    if layout.compressor is not None:
+        import numcodecs
+
+        try:
+            raw = bytes(numcodecs.get_codec({"id": layout.compressor}).decode(raw))
+        except Exception as exc:  # each codec raises its own types for damaged input
+            raise DataError(f"{where} in {store} is not a readable {layout.compressor} chunk ({type(exc).__name__}). "
+                            "Write the store again with adata.write_zarr(path).") from exc
+    items = int.from_bytes(raw[:4], "little") if len(raw) >= 4 else 0
+    if items > layout.max_items:
+        raise DataError(f"{where} in {store} says it holds {items:,} strings, more than the {layout.max_items:,} its "
+                        "array's chunk has room for: the store is damaged or made to exhaust memory. "
                         "Write it again with adata.write_zarr(path).")
 
 
@@ -128,12 +154,13 @@ def _header_size(compressor: str, head: bytes, where: str, store: str) -> int:
                     "Write the store again with adata.write_zarr(path).")
 
 
-def _inflate_within(path: Path, compressor: str, limit: int, where: str, store: str) -> None:
-    """Inflate a gzip / zlib / bz2 / lzma chunk in bounded steps, keeping none of it, to measure it."""
+def _inflate_within(path: Path, compressor: str, limit: int, where: str, store: str) -> int:
+    """Inflate a gzip / zlib / bz2 / lzma chunk in bounded steps, keeping none of it: its decoded
+    size, which is at most ``limit`` (past it, :class:`DataError`)."""
     stat = path.lstat()
     key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
     if key in _checked:
-        return
+        return _checked[key]
     if compressor in ("gzip", "zlib"):
         inflater: Any = zlib.decompressobj(31 if compressor == "gzip" else 15)
     else:
@@ -159,7 +186,8 @@ def _inflate_within(path: Path, compressor: str, limit: int, where: str, store: 
                         "Write the store again with adata.write_zarr(path).") from exc
     if len(_checked) > 500_000:
         _checked.clear()
-    _checked[key] = None
+    _checked[key] = total
+    return total
 
 
 def _needs_input(inflater: Any) -> bool:
