@@ -161,3 +161,13 @@ def test_a_string_chunk_claiming_more_items_than_its_shape_is_refused(store, com
     with pytest.raises(DataError, match="says it holds 2,147,483,648 strings, more than the 25"):
         with open_data(store):
             pass
+
+
+def test_consolidated_metadata_is_not_what_zarr_reads(store, cells):
+    """zarr would take an array's codec and chunks from ``.zmetadata``; the checks read each array's
+    own metadata, so the reader must too."""
+    consolidated = json.loads((store / ".zmetadata").read_text())
+    consolidated["metadata"]["X/data/.zarray"]["filters"] = [{"id": "pickle"}]
+    consolidated["metadata"]["X/data/.zarray"]["chunks"] = [10**9]
+    (store / ".zmetadata").write_text(json.dumps(consolidated))
+    np.testing.assert_array_equal(_counts(store), cells.X.toarray())

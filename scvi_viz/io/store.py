@@ -241,6 +241,16 @@ def _check_sparse_parts(element: Any, name: str) -> None:
 _PARTS = {"data": "stored values", "indices": "column numbers", "indptr": "row offsets"}
 
 
+def _open_zarr_group(zarr: Any, path: Path) -> Any:
+    """The store's root group, read from each array's own metadata (the files checked by
+    :func:`store_files`), never from a consolidated copy (``.zmetadata``, or zarr v3's
+    ``consolidated_metadata``) that could declare other chunks or codecs."""
+    try:
+        return zarr.open_group(str(path), mode="r", use_consolidated=False)
+    except TypeError:  # zarr 2 has no use_consolidated and reads consolidated metadata only when asked
+        return zarr.open_group(str(path), mode="r")
+
+
 @contextmanager
 def open_data(path: str | Path) -> Iterator[DataStore]:
     """Open an ``.h5ad`` file or ``.zarr`` store read-only for the duration of a ``with`` block.
@@ -259,7 +269,7 @@ def open_data(path: str | Path) -> Iterator[DataStore]:
 
         store_files(path, chunk_contents=True)  # its own regular files only, sizes bounded: before zarr reads any
         try:
-            group = zarr.open_group(str(path), mode="r")
+            group = _open_zarr_group(zarr, path)
         except Exception as exc:  # zarr raises many types for damaged stores
             raise DataError(f"{path.name} could not be opened as a zarr store: {type(exc).__name__}: {exc}") from exc
     else:
