@@ -187,6 +187,21 @@ def wait_idle(page) -> None:
     page.wait_for_function(_IDLE_JS)
 
 
+def restore_saved_view(page, path) -> None:
+    """Restore the saved view in ``path`` as a user does: upload it in the sidebar, press Restore.
+
+    Restore reads the uploaded file from the session, so it is pressed only once the file's chip
+    shows it uploaded (the upload is its own request: the app can be idle before it arrives).
+    """
+    page.get_by_text("Restore a saved view").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').last.set_input_files(str(path))
+    page.wait_for_function(
+        "(name) => [...document.querySelectorAll('[data-testid=\"stFileChipName\"]')].some(e => e.textContent.includes(name))"
+        " && !document.querySelector('[data-testid=\"stFileChipIconSpinner\"]')", arg=Path(path).name)
+    wait_idle(page)
+    page.get_by_role("button", name="Restore").click()
+
+
 def chart(page, title_part: str) -> dict:
     """The drawn chart whose title contains ``title_part`` (waits for it to be drawn)."""
     return page.wait_for_function(_CHART_JS, arg=title_part).json_value()

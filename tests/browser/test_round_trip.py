@@ -9,7 +9,7 @@ import re
 import zipfile
 
 import pytest
-from test_browser import assert_no_exception, choose, download, wait_idle
+from test_browser import assert_no_exception, choose, download, restore_saved_view, wait_idle
 
 # Every chart's traces as drawn (typed arrays as lists), bar the hidden one that loads plotly.js.
 _NUMBERS_JS = """
@@ -92,10 +92,7 @@ def test_a_page_view_comes_back_from_its_address_and_its_bundle(new_page, app_ur
     other = new_page()
     other.goto(app_url)
     wait_idle(other)
-    other.get_by_text("Restore a saved view").click()
-    other.locator('[data-testid="stFileUploaderDropzoneInput"]').last.set_input_files(str(path))
-    wait_idle(other)
-    other.get_by_role("button", name="Restore").click()
+    restore_saved_view(other, path)
     other.wait_for_url(re.compile(rf"/{name}(\?|$)"))
     _ready(other, heading)
     assert _view(other) == (choices, numbers)

@@ -16,6 +16,7 @@ from test_browser import (
     chart,
     choose,
     open_app,
+    restore_saved_view,
     top_gene_values,
     wait_explore_ready,
     wait_idle,
@@ -36,10 +37,7 @@ def restore(page, app_url: str, state: ViewState, folder) -> None:
     path = folder / "state.json"
     path.write_text(state.to_json())
     open_app(page, app_url)
-    page.get_by_text("Restore a saved view").click()
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').last.set_input_files(str(path))
-    wait_idle(page)
-    page.get_by_role("button", name="Restore").click()
+    restore_saved_view(page, path)
 
 
 def test_a_saved_view_restores_point_genes_and_choices(page, app_url, demo, tmp_path):
