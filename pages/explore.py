@@ -24,6 +24,7 @@ from scvi_viz.ui.views import write_link
 
 MAP_HEIGHT = 400
 MAP_WIDTH = 400  # the map's column at 1,100 px (3/5 of the page beside the latent walk): titles wrap to it
+MAP_KEY = "umap"  # the live map's element, which the x and the walk's hover preview find by it
 
 
 def map_choices(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
@@ -109,10 +110,10 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
     the_map, instrument = st.columns([3, 2], gap="medium")
     with the_map:
         emb_name, color_by, gene, members = map_choices(ws)
-        marker = map_point(ws, emb_name, map_key="umap", hover=decoder is not None, cells=decoder)
+        marker = map_point(ws, emb_name, map_key=MAP_KEY, hover=decoder is not None, cells=decoder)
         cells_key, cells, colour = cache.map_messages(ws, emb_name, color_by, gene, gene_set=members, height=MAP_HEIGHT,
                                                       width=MAP_WIDTH)
-        live_map(key="umap", cells_key=cells_key, cells=cells, colour=colour)
+        live_map(key=MAP_KEY, cells_key=cells_key, cells=cells, colour=colour)
         st.caption("Click a cell, or empty space between cells, to decode there (the black × marks the current "
                    "point); with *preview on hover*, the point under the mouse is decoded in your browser. "
                    "Drag to pan, scroll to zoom, double-click to reset the zoom.")
@@ -125,7 +126,7 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
         with change.popover("Edit", help="The point's library size and covariates."):
             walk.covariate_controls(ws)
         walk.walk(ws, profile, rows=rows, genes=genes[:40], sets=gene_sets(), n_top=st.session_state.get(keys.N_TOP, 20),
-                  embedding_name=emb_name, map_key="umap", marker=marker, decoder=decoder,
+                  embedding_name=emb_name, map_key=MAP_KEY, marker=marker, decoder=decoder,
                   characteristic=directions.characteristic_line(ws, profile))
         if refusal:
             st.caption(f"Live preview off: {refusal} The charts follow each finished move from the server.")

@@ -102,7 +102,7 @@ def test_codecs_that_run_code_or_are_unknown_are_refused(store, codec, words):
 def test_two_compressors_in_a_row_are_refused():
     meta = {"zarr_format": 3, "codecs": [{"name": "bytes"}, {"name": "gzip"}, {"name": "zstd"}]}
     with pytest.raises(DataError, match="compresses its chunks twice"):
-        zarr_chunks.chunk_layout(meta, 1000, "X/zarr.json", "cells.zarr")
+        zarr_chunks.chunk_layout(meta, items=250, item_bytes=4, where="X/zarr.json", store="cells.zarr")
 
 
 def _rechunk(store, part: str, size: int) -> None:

@@ -245,10 +245,9 @@ def _open_zarr_group(zarr: Any, path: Path) -> Any:
     """The store's root group, read from each array's own metadata (the files checked by
     :func:`store_files`), never from a consolidated copy (``.zmetadata``, or zarr v3's
     ``consolidated_metadata``) that could declare other chunks or codecs."""
-    try:
-        return zarr.open_group(str(path), mode="r", use_consolidated=False)
-    except TypeError:  # zarr 2 has no use_consolidated and reads consolidated metadata only when asked
+    if int(zarr.__version__.split(".")[0]) < 3:  # zarr 2 reads consolidated metadata only when asked
         return zarr.open_group(str(path), mode="r")
+    return zarr.open_group(str(path), mode="r", use_consolidated=False)
 
 
 @contextmanager

@@ -32,8 +32,9 @@ _VARIABLE_FILTERS = {"vlen-utf8", "vlen-bytes", "vlen-array", "json2", "numcodec
 _HEADER_COMPRESSORS = {"blosc", "zstd", "lz4"}
 _STREAM_COMPRESSORS = {"gzip", "zlib", "bz2", "lzma"}
 _STREAM_STEP = 4 * 1024**2
-_checked: dict[tuple[str, int, int, int], int] = {}
-"""Decoded sizes of the chunks already inflated to check them, by path, size, modification time and inode."""
+_checked: dict[tuple[str, int, int, int, ChunkLayout], None] = {}
+"""Chunk files already found within their layout, by path, size, modification time, inode and layout:
+a store is opened several times per session (the workspace, prepare, the model-fit page)."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,9 @@ class ChunkLayout:
     first four bytes must not exceed (the decoder allocates that many objects before reading)."""
 
 
-def chunk_layout(meta: dict[str, Any], declared_bytes: int, where: str, store: str) -> ChunkLayout:
-    """The layout of the array whose zarr v2 ``.zarray`` or v3 ``zarr.json`` is ``meta``.
+def chunk_layout(meta: dict[str, Any], *, items: int, item_bytes: int, where: str, store: str) -> ChunkLayout:
+    """The layout of the array whose zarr v2 ``.zarray`` or v3 ``zarr.json`` is ``meta``, with
+    ``items`` per chunk (its declared shape) of ``item_bytes`` each.
 
     Raises
     ------
@@ -79,10 +81,10 @@ def chunk_layout(meta: dict[str, Any], declared_bytes: int, where: str, store: s
         raise DataError(f"{where} in {store} compresses its chunks twice ({' then '.join(compressors)}), so their "
                         "decoded size cannot be checked. Write the store again with adata.write_zarr(path).")
     compressor = compressors[0] if compressors else None
-    if any(s.removeprefix("numcodecs.").startswith("vlen-") for s in steps):
-        return ChunkLayout(MAX_VARIABLE_CHUNK_BYTES, compressor, max_items=max(declared_bytes // 8, 1))
-    variable = any(s in _VARIABLE_FILTERS for s in steps)
-    return ChunkLayout(MAX_VARIABLE_CHUNK_BYTES if variable else declared_bytes, compressor)
+    if not any(s in _VARIABLE_FILTERS for s in steps):
+        return ChunkLayout(items * item_bytes, compressor)
+    vlen = any(s.removeprefix("numcodecs.").startswith("vlen-") for s in steps)
+    return ChunkLayout(MAX_VARIABLE_CHUNK_BYTES, compressor, max_items=items if vlen else None)
 
 
 def _name(codec: object, key: str) -> str:
@@ -93,10 +95,13 @@ def _name(codec: object, key: str) -> str:
 
 def check_chunk(path: Path, layout: ChunkLayout, where: str, store: str) -> None:
     """Raise :class:`DataError` when the chunk file at ``path`` would decode past its layout's bound."""
+    stat = path.lstat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, layout)
+    if key in _checked:
+        return
     limit = layout.max_decoded_bytes
-    size = path.lstat().st_size
-    if layout.compressor is None or size == 0:
-        decoded = size
+    if layout.compressor is None or stat.st_size == 0:
+        decoded = stat.st_size
     elif layout.compressor in _HEADER_COMPRESSORS:
         with open(path, "rb", opener=_no_follow) as handle:
             decoded = _header_size(layout.compressor, handle.read(18), where, store)
@@ -108,6 +113,9 @@ def check_chunk(path: Path, layout: ChunkLayout, where: str, store: str) -> None
                         "Write it again with adata.write_zarr(path).")
     if layout.max_items is not None:
         _check_item_count(path, layout, where, store)
+    if len(_checked) > 500_000:
+        _checked.clear()
+    _checked[key] = None
 
 
 def _check_item_count(path: Path, layout: ChunkLayout, where: str, store: str) -> None:
@@ -157,10 +165,6 @@ def _header_size(compressor: str, head: bytes, where: str, store: str) -> int:
 def _inflate_within(path: Path, compressor: str, limit: int, where: str, store: str) -> int:
     """Inflate a gzip / zlib / bz2 / lzma chunk in bounded steps, keeping none of it: its decoded
     size, which is at most ``limit`` (past it, :class:`DataError`)."""
-    stat = path.lstat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-    if key in _checked:
-        return _checked[key]
     if compressor in ("gzip", "zlib"):
         inflater: Any = zlib.decompressobj(31 if compressor == "gzip" else 15)
     else:
@@ -184,9 +188,6 @@ def _inflate_within(path: Path, compressor: str, limit: int, where: str, store: 
     except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
         raise DataError(f"{where} in {store} is not a readable {compressor} chunk ({exc}). "
                         "Write the store again with adata.write_zarr(path).") from exc
-    if len(_checked) > 500_000:
-        _checked.clear()
-    _checked[key] = total
     return total
 
 

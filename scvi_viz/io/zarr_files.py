@@ -115,7 +115,7 @@ def _check_declared_chunk(metadata: Path, where: str, store: str) -> ChunkLayout
     if declared > MAX_CHUNK_BYTES:
         raise DataError(f"{where} in {store} declares chunks of {declared / 1e9:,.1f} GB, more than the "
                         f"{MAX_CHUNK_BYTES // 1024**3} GiB one read may take. Rewrite the store with smaller chunks.")
-    return chunk_layout(meta, declared, where, store)
+    return chunk_layout(meta, items=math.prod(chunks), item_bytes=itemsize, where=where, store=store)
 
 
 def _itemsize(dtype: object) -> int:

@@ -301,12 +301,12 @@ def map_chart(*, coords: np.ndarray, color: np.ndarray, color_name: str, hover: 
     """The map as a chart to download: the cells, the current point (described by ``point``) as
     an × at ``marker``, and a CSV of every cell's coordinates and colour value.
 
-    Takes :func:`umap_figure`'s arguments; the figure is built on first use.
+    Takes :func:`umap_figure`'s arguments; the figure and the table (a row per cell) are built on first use.
     """
     subtitle = f"× current point: {point} · {subtitle}"
-    table = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: color}, index=cells.rename("cell"))
     return Chart(f"map_{embedding_name}_{color_name}",
                  lambda: umap_figure(coords, color, color_name=color_name, hover=hover, point_xy=marker,
                                      embedding_name=embedding_name, subtitle=subtitle),
-                 table, {"map": embedding_name, "colour": color_name, "current point": point,
+                 lambda: pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: color}, index=cells.rename("cell")),
+                 {"map": embedding_name, "colour": color_name, "current point": point,
                          "current point (x, y)": f"{marker[0]:.4g}, {marker[1]:.4g}"})

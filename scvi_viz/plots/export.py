@@ -127,19 +127,25 @@ def table_csv(table: pd.DataFrame, *, caption: Mapping[str, str] | None = None) 
 class Chart:
     """A figure and the numbers behind it, under one name (used for file names).
 
-    The figure is built by ``build`` on first use, so charts that are only exported cost
-    nothing on a rerun until a download asks for them.
+    The figure is built by ``build`` on first use, and ``numbers`` may be a function that builds
+    the table on first use too, so charts that are only exported cost nothing on a rerun until a
+    download asks for them (a map's table has a row per cell).
     """
 
     name: str
     build: Callable[[], go.Figure]
-    table: pd.DataFrame
+    numbers: pd.DataFrame | Callable[[], pd.DataFrame]
     caption: Mapping[str, str] | None = None
 
     @cached_property
     def figure(self) -> go.Figure:
         """The figure (built once)."""
         return self.build()
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """The numbers behind the figure (built once)."""
+        return self.numbers() if callable(self.numbers) else self.numbers
 
 
 def chart_file(chart: Chart, fmt: str) -> bytes:

@@ -245,9 +245,8 @@ def _map_cells(ws_id: str, embedding_name: str, _ws: Workspace) -> tuple[str, by
 
 MAP_TOOLBAR_LEFT_OUT = ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d", "toggleSpikelines",
                         "hoverClosestCartesian", "hoverCompareCartesian", "sendChartToCloud"]
-"""Buttons the Explore map's toolbar leaves out (no selection there; scroll and double-click zoom; it
-keeps download, zoom, pan and reset):
-with all of them it covered the map's title at 1,100 px."""
+"""Buttons the Explore map's toolbar leaves out (no selection there; scroll and double-click zoom): it
+keeps download, zoom, pan and reset. With all of them it covered the map's title at 1,100 px."""
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
