@@ -3,6 +3,8 @@ and the chart drawn is the one ``plots/cell_map.py`` builds (the same traces as 
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import numpy as np
 import pytest
 from test_browser import _MAP, choose, open_app, wait_idle
@@ -77,6 +79,9 @@ def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_bui
     assert not any(b'{"format": "scvi-viz-map-cells/1"' in frame for frame in sent), "the cells did not travel again"
     assert sum(map(len, sent)) < 4 * 2 * ws.n_cells + 4 * ws.n_cells + 60_000
     assert page.evaluate("() => Object.keys(window.scviViz.mapCells).length") == 1
+    # What names the colouring follows it: the address and the map offered for download.
+    assert gene in unquote(page.url)
+    assert any(gene.encode() in frame and b"map_UMAP" in frame for frame in sent), "the map's download names the gene"
     hover = page.evaluate(f"() => {_MAP}._fullData[1].hovertemplate")
     assert "%{customdata[1]" in hover, "hovering a cell shows its value"
     assert not page.js_errors
