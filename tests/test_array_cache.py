@@ -11,8 +11,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from scvi_viz.io import fingerprint
 from scvi_viz.io.array_cache import read_arrays, write_arrays
@@ -81,25 +79,6 @@ def test_damaged_files_count_as_missing(cached, content):
     else:
         path.write_bytes(content)
     assert read_arrays(path, EXPECTED) is None
-
-
-@pytest.fixture(scope="module")
-def edited(tmp_path_factory):
-    path = tmp_path_factory.mktemp("edits") / "dataset" / "umap.npz"
-    write_arrays(path, {"coords": np.ones((50, 2), np.float32)})
-    return path, path.read_bytes()
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.data())
-def test_random_byte_edits_are_read_or_count_as_missing(edited, data):
-    path, original = edited
-    raw = bytearray(original)
-    for _ in range(data.draw(st.integers(1, 8))):
-        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    path.write_bytes(bytes(raw))
-    got = read_arrays(path, EXPECTED)
-    assert got is None or np.array_equal(got["coords"], np.ones((50, 2), np.float32))
 
 
 def test_the_hash_memo_keeps_only_hashes(tmp_path):
