@@ -58,7 +58,17 @@ def _ready(page, heading: str) -> None:
 
 
 def _view(page) -> tuple[list, list]:
-    return page.evaluate(_CHOICES_JS), page.evaluate(_NUMBERS_JS)
+    """The page's choices and numbers once two reads 0.3 s apart agree: a page opened from a link
+    can rerun once more after it looks idle (seen under CI's load: a read between the two runs)."""
+    last = None
+    for _ in range(40):
+        wait_idle(page)
+        now = page.evaluate(_CHOICES_JS), page.evaluate(_NUMBERS_JS)
+        if now == last:
+            return now
+        last = now
+        page.wait_for_timeout(300)
+    return last
 
 
 @pytest.mark.parametrize("name", list(PAGES))
