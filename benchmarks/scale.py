@@ -112,12 +112,14 @@ PIXELS_JS = """
 }
 """
 
-# performance.now() once the map shows `text` in its title (e.g. "1,000,000 cells") and has drawn its traces.
+# performance.now() once the map shows `text` in its title (e.g. "1,000,000 cells") and has painted the newest
+# colouring it received (live_map.js marks it when plotly's redraw and the cells' canvas are done).
 MAP_DRAWN_JS = """
 (text) => {
   const el = window.__bench && window.__bench.charts()['st-key-umap'];
   if (!el || !el._fullData || el._fullData.length < 2 || !el._fullLayout) return false;
-  return JSON.stringify((el.layout || {}).title || '').includes(text) && performance.now();
+  const painted = !!el.__scviVizWanted && el.dataset.colouring === el.__scviVizWanted;
+  return painted && JSON.stringify((el.layout || {}).title || '').includes(text) && performance.now();
 }
 """
 

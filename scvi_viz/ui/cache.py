@@ -243,10 +243,10 @@ def _map_cells(ws_id: str, embedding_name: str, _ws: Workspace) -> tuple[str, by
     return key, pack_cells(key, map_base(embedding(_ws, embedding_name), hover=map_hover(_ws)))
 
 
-MAP_TOOLBAR_LEFT_OUT = ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d", "toggleSpikelines",
-                        "hoverClosestCartesian", "hoverCompareCartesian", "sendChartToCloud"]
-"""Buttons the Explore map's toolbar leaves out (no selection there; scroll and double-click zoom): it
-keeps download, zoom, pan and reset. With all of them it covered the map's title at 1,100 px."""
+MAP_TOOLBAR = [["toImage"], ["zoom2d", "pan2d", "resetScale2d"]]
+"""The Explore map's toolbar (no selection there; scroll and double-click zoom): download, zoom, pan and
+reset (plotly's full set covered the map's title at 1,100 px). ``live_map.js`` gives "toImage" a camera
+that draws the cells, which it paints on a canvas of its own."""
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -257,7 +257,7 @@ def _map_colour(ws_id: str, embedding_name: str, color_by: str, gene: str | None
                            subtitle=inputs["subtitle"], height=height, width=width)
     cells_key, _ = _map_cells(ws_id, embedding_name, _ws)
     return pack_colour(cells_key, colour, config={**toolbar_config(f"map_{embedding_name}"),
-                                                  "modeBarButtonsToRemove": MAP_TOOLBAR_LEFT_OUT})
+                                                  "modeBarButtons": MAP_TOOLBAR})
 
 
 def map_messages(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *, gene_set: tuple[str, ...] = (),

@@ -7,11 +7,13 @@ from urllib.parse import unquote
 
 import numpy as np
 import pytest
+from PIL import Image
 from test_browser import _MAP, choose, open_app, wait_idle
 
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
-from scvi_viz.plots.cell_map import map_parts, assemble_map
+from scvi_viz.plots.cell_map import assemble_map, map_parts
+from scvi_viz.plots.style import PALETTE
 
 _DRAWN_JS = f"""() => {{
   const gd = {_MAP};
@@ -84,4 +86,69 @@ def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_bui
     assert any(gene.encode() in frame and b"map_UMAP" in frame for frame in sent), "the map's download names the gene"
     hover = page.evaluate(f"() => {_MAP}._fullData[1].hovertemplate")
     assert "%{customdata[1]" in hover, "hovering a cell shows its value"
+    assert not page.js_errors
+
+
+# For each cell trace plotly holds (transparent there), the canvas pixel under each of its
+# cells in view: the topmost trace with cells in view must show its colour at each of them
+# (nothing is painted over them).
+_CANVAS_JS = f"""() => {{
+  const gd = {_MAP};
+  const canvas = gd.querySelector('canvas.scvi-viz-cells');
+  if (!canvas) return null;
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, W = canvas.width, H = canvas.height;
+  const pixels = new Uint32Array(canvas.getContext('2d').getImageData(0, 0, W, H).data.buffer);
+  const [x0, x1] = xa.range, [y0, y1] = ya.range;
+  const layers = gd.__scviVizCellTraces.map(l => {{
+    const t = gd._fullData[l.trace], seen = [];
+    for (let i = 0; i < t.x.length; i++) {{
+      const X = Math.round((t.x[i] - x0) * W / (x1 - x0)), Y = Math.round(H - (t.y[i] - y0) * H / (y1 - y0));
+      seen.push(X >= 4 && X < W - 4 && Y >= 4 && Y < H - 4 ? pixels[Y * W + X] : null);  // away from the edges
+    }}
+    return {{trace: l.trace, colour: l.colour, opacity: t.marker.opacity, visible: t.visible, seen}};
+  }});
+  const colours = new Set(pixels);
+  return {{layers, colours: [...colours], drawn: Number(canvas.dataset.drawn)}};
+}}"""
+
+
+def _check_canvas(page) -> dict:
+    painted = page.evaluate(_CANVAS_JS)
+    assert painted is not None, "the cells are painted on the map's canvas"
+    layers = painted["layers"]
+    assert layers and all(layer["opacity"] == 0 for layer in layers), "plotly's own markers are transparent"
+    top = next(layer for layer in reversed(layers) if any(s is not None for s in layer["seen"]))
+    inside = [s for s in top["seen"] if s is not None]
+    assert all(s == top["colour"] for s in inside), "the topmost trace's cells show its colour"
+    # Every colour on the canvas is a trace's, or the transparent background.
+    assert set(painted["colours"]) <= {layer["colour"] for layer in layers} | {0}
+    return painted
+
+
+def test_the_cells_are_painted_on_a_canvas_that_follows_zoom_legend_and_download(new_page, app_url, ws):
+    page = new_page({"width": 1500, "height": 1000})
+    open_app(page, app_url)
+    wait_idle(page)
+    first = _check_canvas(page)
+    assert first["drawn"] == ws.n_cells
+    # Zoomed into a quarter: the canvas is painted again at the new ranges.
+    page.evaluate(f"""() => {{ const gd = {_MAP}, xa = gd._fullLayout.xaxis.range, ya = gd._fullLayout.yaxis.range;
+                      return Plotly.relayout(gd, {{'xaxis.range': [xa[0], (xa[0] + xa[1]) / 2],
+                                                  'yaxis.range': [(ya[0] + ya[1]) / 2, ya[1]]}}); }}""")
+    page.wait_for_function(f"() => Number({_MAP}.querySelector('canvas.scvi-viz-cells').dataset.drawn) < {ws.n_cells}")
+    _check_canvas(page)
+    # A legend click hides the cells' traces (one legend group) from the canvas too.
+    page.locator(".st-key-umap .legendtoggle").first.click()
+    page.wait_for_function(f"() => {_MAP}.querySelector('canvas.scvi-viz-cells').dataset.drawn === '0'")
+    page.locator(".st-key-umap .legendtoggle").first.click()
+    page.wait_for_function(f"() => {_MAP}.querySelector('canvas.scvi-viz-cells').dataset.drawn !== '0'")
+    # The toolbar's camera saves the map with its cells drawn (plotly's copy is transparent).
+    page.locator(".st-key-umap .js-plotly-plot").hover()
+    with page.expect_download() as download:
+        page.locator('.st-key-umap .modebar-btn[data-title="Download plot as a png"]').click()
+    png = Image.open(download.value.path()).convert("RGB")
+    counts = dict((rgb, n) for n, rgb in png.getcolors(maxcolors=1 << 20))
+    assert download.value.suggested_filename.endswith(".png")
+    palette = {tuple(int(c[k:k + 2], 16) for k in (1, 3, 5)) for c in PALETTE[:2]}
+    assert all(counts.get(rgb, 0) > 200 for rgb in palette), "the first two categories' cells are in the image"
     assert not page.js_errors
