@@ -142,6 +142,8 @@ def test_back_undo_and_redo_step_through_finished_moves(new_page, app_url):
         wait_walk(page, "s.source === 'server' && s.z[1] !== arg", arg=z_before[1])
     wait_idle(page)
     last = walk_state(page)
+    points = page.evaluate("() => navigation.entries().map(e => new URL(e.url).searchParams.get('z'))")
+    assert len(set(points[-3:])) == 3, f"one step of history per finished move: {points}"
     page.go_back()
     wait_walk(page, "s.source === 'server' && s.z[1] !== arg", arg=last["z"][1])
     middle = walk_state(page)

@@ -193,7 +193,6 @@ function build(root, data, state) {
       if (!state.base || state.base.row !== i) state.base = { row: i, z: [...state.z], t: rowValue(row, state.z) };
       state.z = movedAlong(row, state.base.z, state.base.t, v);
       showOthers(state, i);
-      state.root.dataset.z = JSON.stringify(state.z);
       schedule(state);
     });
     input.addEventListener("change", () => {
@@ -297,6 +296,7 @@ function schedule(state) {
       draw(state, values);
       state.frames += 1;
       state.root.dataset.frames = String(state.frames);
+      state.root.dataset.z = JSON.stringify(state.z); // the point whose numbers the chart now shows
     }
   });
 }
