@@ -53,6 +53,8 @@ def test_a_slider_toward_a_target_reaches_it_exactly(ws):
     at_one = row.moved(start, 1.0)
     assert np.array_equal(at_one, centres["CD14+ Monocyte"])  # to the last bit
     assert row.value(at_one) == pytest.approx(1.0, abs=1e-12)
+    for t0 in np.random.default_rng(0).uniform(*sl.LINE_RANGE, 200):  # from wherever on the line a hand stopped
+        assert np.array_equal(row.moved(row.moved(start, t0), 1.0), centres["CD14+ Monocyte"])
     half = row.moved(start, 0.5)
     np.testing.assert_allclose(half, (start + centres["CD14+ Monocyte"]) / 2, atol=1e-12)
     off_line = start + 0.1 * np.eye(ws.model.n_latent)[0]

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 LINE_RANGE = (-0.5, 1.5)
 """Range of a slider from a start (0) to a target (1): a little before and past both."""
+LINE_ROUNDING = 8 * np.finfo(np.float64).eps
+"""Relative size of the rounding in a point on a slider's line (a few float64 operations): offsets
+from the line below it are noise, not a step off the line."""
 AXIS_PAD = 0.1
 """Principal-axis sliders span the cells' coordinates on the axis, padded by this share of the span."""
 
@@ -78,7 +81,7 @@ class SliderRow:
             return point
         if self.end is not None:
             t0, t = self.value(point), float(value)
-            return ((1.0 - t) * self.anchor + t * self.end) + (point - ((1.0 - t0) * self.anchor + t0 * self.end))
+            return ((1.0 - t) * self.anchor + t * self.end) + line_offset(self.anchor, self.end, point, t0)
         return point + (float(value) - self.value(point)) * self.vector
 
     def to_browser(self) -> dict[str, Any]:
@@ -86,6 +89,18 @@ class SliderRow:
         return {"label": self.label, "vector": self.vector.tolist(), "anchor": self.anchor.tolist(),
                 "range": [float(self.low), float(self.high)], "axis": self.axis,
                 "end": None if self.end is None else self.end.tolist(), "help": self.help}
+
+
+def line_offset(start: np.ndarray, end: np.ndarray, point: np.ndarray, t: float) -> np.ndarray:
+    """``point``'s offset from the line ``(1 - t) * start + t * end`` at its value ``t``, with each
+    coordinate within the rounding of that sum taken as 0: a point moved along the line stays on it
+    (so that at 1 it is ``end`` to the last bit), whatever ``t`` it was moved from.
+    ``latent_walk.js`` computes the same.
+    """
+    offset = point - ((1.0 - t) * start + t * end)
+    rounding = LINE_ROUNDING * ((1.0 + abs(t)) * (np.abs(start) + np.abs(end)) + np.abs(point))
+    offset[np.abs(offset) <= rounding] = 0.0
+    return offset
 
 
 def dimension_rows(ranges: Any) -> list[SliderRow]:

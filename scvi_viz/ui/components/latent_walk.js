@@ -51,13 +51,19 @@ function rowValue(row, z) {
   return norm > 0 ? dot / norm : 0;
 }
 
+// Offsets from the line within the rounding of a point on it are 0 (sliders.py: line_offset), so
+// that a point moved along the line stays on it, and at 1 is the target to the last bit.
+const LINE_ROUNDING = 8 * Number.EPSILON;
+
 function movedAlong(row, z0, t0, t) {
   const z = [...z0];
   if (row.axis !== null && row.axis !== undefined) { z[row.axis] = t; return z; }
   for (let j = 0; j < z.length; j++) {
-    z[j] = row.end
-      ? ((1 - t) * row.anchor[j] + t * row.end[j]) + (z0[j] - ((1 - t0) * row.anchor[j] + t0 * row.end[j]))
-      : z0[j] + (t - t0) * row.vector[j];
+    if (!row.end) { z[j] = z0[j] + (t - t0) * row.vector[j]; continue; }
+    const a = row.anchor[j], b = row.end[j];
+    let offset = z0[j] - ((1 - t0) * a + t0 * b);
+    if (Math.abs(offset) <= LINE_ROUNDING * ((1 + Math.abs(t0)) * (Math.abs(a) + Math.abs(b)) + Math.abs(z0[j]))) offset = 0;
+    z[j] = ((1 - t) * a + t * b) + offset;
   }
   return z;
 }
