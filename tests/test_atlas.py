@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -217,6 +218,31 @@ def test_normalisers_give_the_same_overlay_as_a_full_decode(tmp_path, adata):
     np.testing.assert_allclose(gene_overlay(ws, gene), full * 1e4, rtol=1e-5)
     log_norm = model.softmax_log_normaliser(ws.latent, **ws.covariates.decode_kwargs())
     np.testing.assert_allclose(ws.prepared.log_normaliser, log_norm, rtol=1e-6)
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["normalisers prepared", "normalisers computed"])
+def test_a_colour_computed_for_the_drawn_cells_alone_colours_the_map_as_all_cells_do(tmp_path, adata, prepared):
+    from scvi_viz.analysis.genes import overlay_basis
+    from scvi_viz.plots.cell_map import map_colouring
+
+    path = tmp_path / "a.h5ad"
+    adata.write_h5ad(path)
+    ws = Workspace.open(MODEL, path, device="cpu", cache_dir=tmp_path / "cache")
+    assert ws.prepared.log_normaliser is not None
+    if not prepared:  # normalisers computed for the drawn cells alone
+        ws = dataclasses.replace(ws, prepared=dataclasses.replace(ws.prepared, log_normaliser=None))
+    gene, max_points = ws.model.genes[7], 50  # 120 cells, 50 drawn
+    drawn = map_sample(ws.n_cells, max_points)
+    every = gene_overlay(ws, gene)
+    alone = gene_overlay(ws, gene, overlay_basis(ws, drawn))
+    np.testing.assert_allclose(alone, every[drawn], rtol=1e-6)
+    by_all = map_colouring(every, color_name=gene, max_points=max_points)
+    by_drawn = map_colouring(alone, color_name=gene, max_points=max_points, n_cells=ws.n_cells)
+    np.testing.assert_allclose(by_drawn.values, by_all.values, rtol=1e-6)
+    assert (by_drawn.low, by_drawn.high) == pytest.approx((by_all.low, by_all.high), rel=1e-6)
+    assert by_drawn.layout == by_all.layout  # the same title, and the same note of the sample
+    with pytest.raises(ValueError, match="one per drawn cell"):
+        map_colouring(alone[:-1], color_name=gene, max_points=max_points, n_cells=ws.n_cells)
 
 
 def test_cli_prepare_without_dask(tmp_path, adata, capsys):

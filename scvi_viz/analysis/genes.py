@@ -38,14 +38,21 @@ class OverlayBasis:
     log_normaliser: torch.Tensor | None
 
 
-def overlay_basis(ws: Workspace) -> OverlayBasis:
-    """:class:`OverlayBasis` of the workspace's cells (the normalisers come from ``prepare`` when it kept them)."""
-    model, kwargs = ws.model, ws.covariates.decode_kwargs()
+def overlay_basis(ws: Workspace, rows: np.ndarray | None = None) -> OverlayBasis:
+    """:class:`OverlayBasis` of the workspace's cells, or of the cells ``rows`` alone (a map's drawn
+    sample: an atlas's map is coloured from its drawn cells). The normalisers come from ``prepare``
+    when it kept them.
+    """
+    model = ws.model
+    latent = ws.latent if rows is None else ws.latent[rows]
+    kwargs = (ws.covariates if rows is None else ws.covariates.rows(rows)).decode_kwargs()
     log_norm = None
     if not model.uses_size_factor:
-        log_norm = ws.prepared.log_normaliser if ws.prepared is not None and ws.prepared.log_normaliser is not None \
-            else model.softmax_log_normaliser(ws.latent, **kwargs)
-    return OverlayBasis(model.hidden_layer(ws.latent, **kwargs),
+        if ws.prepared is not None and ws.prepared.log_normaliser is not None:
+            log_norm = ws.prepared.log_normaliser if rows is None else ws.prepared.log_normaliser[rows]
+        else:
+            log_norm = model.softmax_log_normaliser(latent, **kwargs)
+    return OverlayBasis(model.hidden_layer(latent, **kwargs),
                         None if log_norm is None else torch.from_numpy(np.array(log_norm, dtype=np.float32)))
 
 

@@ -205,13 +205,22 @@ def map_base(coords: np.ndarray, *, hover: Sequence[str] | None = None, grid_siz
 
 def map_colouring(color: Sequence | np.ndarray, *, color_name: str, embedding_name: str = "UMAP",
                   title: str | None = None, subtitle: str = "", height: int = 520, width: int = MIN_WIDTH,
-                  max_points: int = MAP_MAX_POINTS) -> MapColour:
-    """The drawn cells' colours (one value per cell of the data in ``color``) and the map's layout."""
+                  max_points: int = MAP_MAX_POINTS, n_cells: int | None = None) -> MapColour:
+    """The drawn cells' colours and the map's layout.
+
+    ``color`` holds one value per cell of the data, or, given ``n_cells`` (the data's cells), one per
+    drawn cell (:func:`map_sample` of ``n_cells``) alone: an atlas's colour is computed for those.
+    """
     values = np.asarray(color)
-    drawn = map_sample(len(values), max_points)
+    n_cells = len(values) if n_cells is None else n_cells
+    drawn = map_sample(n_cells, max_points)
     if drawn is not None:
-        subtitle = " · ".join(t for t in (subtitle, sample_note(len(values), max_points)) if t)
-        values = values[drawn]
+        subtitle = " · ".join(t for t in (subtitle, sample_note(n_cells, max_points)) if t)
+        if len(values) == n_cells:
+            values = values[drawn]
+    if len(values) != (n_cells if drawn is None else len(drawn)):
+        raise ValueError(f"{len(values):,} colour values for a map of {n_cells:,} cells: give one per cell, "
+                         "or one per drawn cell (map_sample)")
     title_dict, top = title_block(title or f"Cells in {embedding_name}, coloured by {color_name}", subtitle, width=width)
     axis_name = embedding_name.split(" of ")[0]  # "UMAP of the scVI latent space" -> UMAP 1, UMAP 2
     numeric = values.dtype.kind in "fiub"

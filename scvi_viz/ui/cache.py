@@ -171,24 +171,35 @@ def _overlay_basis(ws_id: str, _ws: Workspace) -> genes.OverlayBasis:
     return genes.overlay_basis(_ws)
 
 
+@st.cache_resource(max_entries=2, show_spinner="Computing the drawn cells' hidden layer (once per dataset)…")
+def _drawn_basis(ws_id: str, _ws: Workspace) -> genes.OverlayBasis:
+    drawn = map_sample(_ws.n_cells)
+    return _overlay_basis(ws_id, _ws) if drawn is None else genes.overlay_basis(_ws, drawn)
+
+
+def _basis(ws_id: str, ws: Workspace, drawn: bool) -> genes.OverlayBasis:
+    return _drawn_basis(ws_id, ws) if drawn else _overlay_basis(ws_id, ws)
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
-def _gene_overlay(ws_id: str, gene: str, _ws: Workspace) -> np.ndarray:
-    return genes.gene_overlay(_ws, gene, _overlay_basis(ws_id, _ws))
+def _gene_overlay(ws_id: str, gene: str, drawn: bool, _ws: Workspace) -> np.ndarray:
+    return genes.gene_overlay(_ws, gene, _basis(ws_id, _ws, drawn))
 
 
-def gene_overlay(ws: Workspace, gene: str) -> np.ndarray:
-    """:func:`scvi_viz.analysis.genes.gene_overlay`, per session."""
-    return _gene_overlay(workspace_id(), gene, ws)
+def gene_overlay(ws: Workspace, gene: str, *, drawn: bool = False) -> np.ndarray:
+    """:func:`scvi_viz.analysis.genes.gene_overlay`, per session: of every cell, or of the map's drawn
+    cells alone (``drawn``; the same as every cell's below :data:`~scvi_viz.plots.cell_map.MAP_MAX_POINTS` cells)."""
+    return _gene_overlay(workspace_id(), gene, drawn, ws)
 
 
 @st.cache_data(max_entries=16, show_spinner="Decoding the gene set in every cell…")
-def _set_overlay(ws_id: str, gene_set: tuple[str, ...], _ws: Workspace) -> np.ndarray:
-    return genes.gene_set_overlay(_ws, list(gene_set), _overlay_basis(ws_id, _ws))
+def _set_overlay(ws_id: str, gene_set: tuple[str, ...], drawn: bool, _ws: Workspace) -> np.ndarray:
+    return genes.gene_set_overlay(_ws, list(gene_set), _basis(ws_id, _ws, drawn))
 
 
-def gene_set_overlay(ws: Workspace, gene_set: tuple[str, ...]) -> np.ndarray:
-    """:func:`scvi_viz.analysis.genes.gene_set_overlay`, per session."""
-    return _set_overlay(workspace_id(), tuple(gene_set), ws)
+def gene_set_overlay(ws: Workspace, gene_set: tuple[str, ...], *, drawn: bool = False) -> np.ndarray:
+    """:func:`scvi_viz.analysis.genes.gene_set_overlay`, per session (``drawn`` as :func:`gene_overlay`)."""
+    return _set_overlay(workspace_id(), tuple(gene_set), drawn, ws)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -211,13 +222,16 @@ def sorted_genes(ws: Workspace) -> list[str]:
     return _sorted_genes(workspace_id(), ws)
 
 
-def map_colour(ws: Workspace, color_by: str, gene: str | None, gene_set: tuple[str, ...] = ()) -> tuple[np.ndarray, str]:
+def map_colour(ws: Workspace, color_by: str, gene: str | None, gene_set: tuple[str, ...] = (), *,
+               drawn: bool = False) -> tuple[np.ndarray, str]:
     """Per-cell colour values and what they are: an ``obs`` column, a gene's decoded expression, or
-    the mean decoded expression of ``gene_set`` (named ``gene``)."""
+    the mean decoded expression of ``gene_set`` (named ``gene``). With ``drawn``, a gene's or a set's
+    values are of the map's drawn cells alone (:func:`~scvi_viz.plots.cell_map.map_sample`)."""
     if color_by == GENE_COLOUR:
-        return gene_overlay(ws, gene), f"{gene} ({genes.overlay_unit(ws)})"
+        return gene_overlay(ws, gene, drawn=drawn), f"{gene} ({genes.overlay_unit(ws)})"
     if color_by == SET_COLOUR:
-        return gene_set_overlay(ws, gene_set), f"{gene}: mean of {len(gene_set)} genes ({genes.overlay_unit(ws)})"
+        return (gene_set_overlay(ws, gene_set, drawn=drawn),
+                f"{gene}: mean of {len(gene_set)} genes ({genes.overlay_unit(ws)})")
     return ws.obs[color_by].to_numpy(), color_by
 
 
@@ -231,10 +245,13 @@ def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | No
     """Keyword arguments of :func:`~scvi_viz.plots.cell_map.umap_figure` for this map: plain values,
     so a download can draw the figure after the script run, without session state."""
     color, color_name = map_colour(ws, color_by, gene, gene_set)
-    m = ws.model
     return {"coords": ws.embedding(embedding_name), "color": color, "color_name": color_name,
-            "hover": map_hover(ws), "embedding_name": embedding_name.removeprefix("X_"),
-            "subtitle": f"{ws.n_cells:,} cells · {m.model_name} model (scvi-tools {m.scvi_version})"}
+            "hover": map_hover(ws), "embedding_name": embedding_name.removeprefix("X_"), "subtitle": map_subtitle(ws)}
+
+
+def map_subtitle(ws: Workspace) -> str:
+    """The map's subtitle: how many cells, which model."""
+    return f"{ws.n_cells:,} cells · {ws.model.model_name} model (scvi-tools {ws.model.scvi_version})"
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -252,9 +269,10 @@ that draws the cells, which it paints on a canvas of its own."""
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _map_colour(ws_id: str, embedding_name: str, color_by: str, gene: str | None, gene_set: tuple[str, ...],
                 height: int, width: int, _ws: Workspace) -> bytes:
-    inputs = map_inputs(_ws, embedding_name, color_by, gene, gene_set)
-    colour = map_colouring(inputs["color"], color_name=inputs["color_name"], embedding_name=inputs["embedding_name"],
-                           subtitle=inputs["subtitle"], height=height, width=width)
+    # The drawn cells' values alone: at a million cells a gene is decoded for the 100,000 on the map.
+    color, color_name = map_colour(_ws, color_by, gene, gene_set, drawn=True)
+    colour = map_colouring(color, color_name=color_name, embedding_name=embedding_name.removeprefix("X_"),
+                           subtitle=map_subtitle(_ws), height=height, width=width, n_cells=_ws.n_cells)
     cells_key, _ = _map_cells(ws_id, embedding_name, _ws)
     return pack_colour(cells_key, colour, config={**toolbar_config(f"map_{embedding_name}"),
                                                   "modeBarButtons": MAP_TOOLBAR})
