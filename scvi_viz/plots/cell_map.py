@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -304,18 +304,22 @@ def grid_step(coords: np.ndarray, grid_size: int = 60) -> tuple[float, float]:
     return float(gx[1] - gx[0]), float(gy[1] - gy[0])
 
 
-def map_chart(*, coords: np.ndarray, color: np.ndarray, color_name: str, hover: Sequence[str] | None,
-              embedding_name: str, subtitle: str, marker: tuple[float, float], point: str,
+def map_chart(*, coords: np.ndarray, color: np.ndarray | Callable[[], np.ndarray], color_name: str,
+              hover: Sequence[str] | None, embedding_name: str, subtitle: str, marker: tuple[float, float], point: str,
               cells: pd.Index) -> Chart:
     """The map as a chart to download: the cells, the current point (described by ``point``) as
     an × at ``marker``, and a CSV of every cell's coordinates and colour value.
 
-    Takes :func:`umap_figure`'s arguments; the figure and the table (a row per cell) are built on first use.
+    Takes :func:`umap_figure`'s arguments, ``color`` also as a function that computes the values
+    (a gene decoded in every cell of an atlas); the figure and the table (a row per cell) are
+    built on first use.
     """
     subtitle = f"× current point: {point} · {subtitle}"
+    values = color if callable(color) else lambda: color
     return Chart(f"map_{embedding_name}_{color_name}",
-                 lambda: umap_figure(coords, color, color_name=color_name, hover=hover, point_xy=marker,
+                 lambda: umap_figure(coords, values(), color_name=color_name, hover=hover, point_xy=marker,
                                      embedding_name=embedding_name, subtitle=subtitle),
-                 lambda: pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: color}, index=cells.rename("cell")),
+                 lambda: pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], color_name: values()},
+                                      index=cells.rename("cell")),
                  {"map": embedding_name, "colour": color_name, "current point": point,
                          "current point (x, y)": f"{marker[0]:.4g}, {marker[1]:.4g}"})

@@ -12,6 +12,7 @@ session's workspace id instead.
 
 from __future__ import annotations
 
+import functools
 import threading
 import warnings
 from collections import OrderedDict
@@ -186,20 +187,9 @@ def _gene_overlay(ws_id: str, gene: str, drawn: bool, _ws: Workspace) -> np.ndar
     return genes.gene_overlay(_ws, gene, _basis(ws_id, _ws, drawn))
 
 
-def gene_overlay(ws: Workspace, gene: str, *, drawn: bool = False) -> np.ndarray:
-    """:func:`scvi_viz.analysis.genes.gene_overlay`, per session: of every cell, or of the map's drawn
-    cells alone (``drawn``; the same as every cell's below :data:`~scvi_viz.plots.cell_map.MAP_MAX_POINTS` cells)."""
-    return _gene_overlay(workspace_id(), gene, drawn, ws)
-
-
 @st.cache_data(max_entries=16, show_spinner="Decoding the gene set in every cell…")
 def _set_overlay(ws_id: str, gene_set: tuple[str, ...], drawn: bool, _ws: Workspace) -> np.ndarray:
     return genes.gene_set_overlay(_ws, list(gene_set), _basis(ws_id, _ws, drawn))
-
-
-def gene_set_overlay(ws: Workspace, gene_set: tuple[str, ...], *, drawn: bool = False) -> np.ndarray:
-    """:func:`scvi_viz.analysis.genes.gene_set_overlay`, per session (``drawn`` as :func:`gene_overlay`)."""
-    return _set_overlay(workspace_id(), tuple(gene_set), drawn, ws)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -223,16 +213,25 @@ def sorted_genes(ws: Workspace) -> list[str]:
 
 
 def map_colour(ws: Workspace, color_by: str, gene: str | None, gene_set: tuple[str, ...] = (), *,
-               drawn: bool = False) -> tuple[np.ndarray, str]:
-    """Per-cell colour values and what they are: an ``obs`` column, a gene's decoded expression, or
-    the mean decoded expression of ``gene_set`` (named ``gene``). With ``drawn``, a gene's or a set's
-    values are of the map's drawn cells alone (:func:`~scvi_viz.plots.cell_map.map_sample`)."""
+               drawn: bool = False, lazy: bool = False) -> tuple[np.ndarray | Callable[[], np.ndarray], str]:
+    """Per-cell colour values and what they are: an ``obs`` column, a gene's decoded expression
+    (:func:`scvi_viz.analysis.genes.gene_overlay`), or the mean decoded expression of ``gene_set``
+    (named ``gene``).
+
+    With ``drawn``, a gene's or a set's values are of the map's drawn cells alone
+    (:func:`~scvi_viz.plots.cell_map.map_sample`); with ``lazy`` they come as a function that
+    decodes them when first called (an export of an atlas's map costs nothing until downloaded;
+    the function needs no session).
+    """
+    ws_id = workspace_id()
     if color_by == GENE_COLOUR:
-        return gene_overlay(ws, gene, drawn=drawn), f"{gene} ({genes.overlay_unit(ws)})"
-    if color_by == SET_COLOUR:
-        return (gene_set_overlay(ws, gene_set, drawn=drawn),
-                f"{gene}: mean of {len(gene_set)} genes ({genes.overlay_unit(ws)})")
-    return ws.obs[color_by].to_numpy(), color_by
+        values, name = functools.partial(_gene_overlay, ws_id, gene, drawn, ws), f"{gene} ({genes.overlay_unit(ws)})"
+    elif color_by == SET_COLOUR:
+        values = functools.partial(_set_overlay, ws_id, tuple(gene_set), drawn, ws)
+        name = f"{gene}: mean of {len(gene_set)} genes ({genes.overlay_unit(ws)})"
+    else:
+        return ws.obs[color_by].to_numpy(), color_by
+    return (functools.cache(values) if lazy else values()), name
 
 
 def map_hover(ws: Workspace) -> list[str] | None:
@@ -241,10 +240,11 @@ def map_hover(ws: Workspace) -> list[str] | None:
 
 
 def map_inputs(ws: Workspace, embedding_name: str, color_by: str, gene: str | None,
-               gene_set: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Keyword arguments of :func:`~scvi_viz.plots.cell_map.umap_figure` for this map: plain values,
-    so a download can draw the figure after the script run, without session state."""
-    color, color_name = map_colour(ws, color_by, gene, gene_set)
+               gene_set: tuple[str, ...] = (), *, lazy: bool = False) -> dict[str, Any]:
+    """Keyword arguments of :func:`~scvi_viz.plots.cell_map.umap_figure` for this map: plain values
+    (with ``lazy``, a gene's values may be a function: :func:`map_colour`), so a download can
+    draw the figure after the script run, without session state."""
+    color, color_name = map_colour(ws, color_by, gene, gene_set, lazy=lazy)
     return {"coords": ws.embedding(embedding_name), "color": color, "color_name": color_name,
             "hover": map_hover(ws), "embedding_name": embedding_name.removeprefix("X_"), "subtitle": map_subtitle(ws)}
 

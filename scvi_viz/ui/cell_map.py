@@ -80,8 +80,8 @@ def marker_position(ws: Workspace, embedding_name: str) -> tuple[float, float]:
 def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *,
               marker: tuple[float, float], point: str, gene_set: tuple[str, ...] = ()) -> Chart:
     """The page's map for exports, with the current point (described by ``point``) at ``marker``."""
-    return plots_map_chart(**cache.map_inputs(ws, embedding_name, color_by, gene, gene_set), marker=marker, point=point,
-                           cells=ws.obs.index)
+    return plots_map_chart(**cache.map_inputs(ws, embedding_name, color_by, gene, gene_set, lazy=True), marker=marker,
+                           point=point, cells=ws.obs.index)
 
 
 def selected_cells(ws: Workspace, *, key: str, subtitle: str, height: int = 420) -> list[int]:

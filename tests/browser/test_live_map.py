@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 from PIL import Image
-from test_browser import _MAP, choose, open_app, wait_idle
+from test_browser import _MAP, choose, download_chart, open_app, read_csv, wait_idle
 
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
@@ -90,6 +90,11 @@ def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_bui
     assert any(gene.encode() in frame and b"map_UMAP" in frame for frame in sent), "the map's download names the gene"
     hover = page.evaluate(f"() => {_MAP}._fullData[1].hovertemplate")
     assert "%{customdata[1]" in hover, "hovering a cell shows its value"
+    # The map's table, decoded only when downloaded (after the page's run, outside it): every cell's value.
+    _, data = download_chart(page, "Map, with the current point", "CSV")
+    _, header, rows = read_csv(data)
+    assert header[-1] == f"{gene} (decoded counts per 10,000)" and len(rows) == ws.n_cells
+    np.testing.assert_allclose([float(r[-1]) for r in rows], gene_overlay(ws, gene), rtol=1e-5)
     assert not page.js_errors
 
 
