@@ -256,12 +256,17 @@ async (timeoutMs) => {
 }
 """
 
+# What a click at the mouse picks on the map: [trace, customdata]. The live map (live_map.js)
+# picks and labels its cells itself (plotly draws none of them); other charts are plotly's.
 HOVERED_JS = """
 () => {
-  const h = window.__bench.charts()['st-key-umap']._hoverdata;
+  const el = window.__bench.charts()['st-key-umap'];
+  if (el.__scviVizPick) return el.__scviVizHover || false;
+  const h = el._hoverdata;
   return !!h && h.length > 0 && [h[0].curveNumber, h[0].customdata === undefined ? null : h[0].customdata];
 }
 """
+CLEAR_HOVER_JS = "() => { const el = window.__bench.charts()['st-key-umap']; el._hoverdata = null; el.__scviVizHover = null; }"
 
 
 # ------------------------------------------------------------------------------- measuring
@@ -340,7 +345,7 @@ def map_clicks(page, n: int) -> tuple[list[dict], int]:
         page.wait_for_function("() => window.__bench.idle()", timeout=READY_TIMEOUT_MS)
         at = page.evaluate(POSITION_JS, [cell["trace"], cell["cell"]])  # where it is drawn now
         page.mouse.move(1, 1)
-        page.evaluate("() => { window.__bench.charts()['st-key-umap']._hoverdata = null; }")
+        page.evaluate(CLEAR_HOVER_JS)
         page.mouse.move(at["X"], at["Y"])
         if page.wait_for_function(HOVERED_JS, timeout=10_000).json_value() != [cell["trace"], cell["cell"]]:
             skipped += 1

@@ -76,7 +76,7 @@ def _click_cell(page, rng: random.Random, last_click: float) -> tuple[dict, floa
     cell = rng.choice(candidates)
     at = page.evaluate(bench.POSITION_JS, [cell["trace"], cell["cell"]])
     page.mouse.move(1, 1)
-    page.evaluate("() => { window.__bench.charts()['st-key-umap']._hoverdata = null; }")
+    page.evaluate(bench.CLEAR_HOVER_JS)
     page.mouse.move(at["X"], at["Y"])
     if page.wait_for_function(bench.HOVERED_JS, timeout=10_000).json_value() != [cell["trace"], cell["cell"]]:
         return None

@@ -322,7 +322,7 @@ def map_clicks(page, n: int, *, seed: int = 0) -> tuple[list[dict], int, int]:
         if not at["inside"] or (previous and ((at["X"] - previous["X"]) ** 2 + (at["Y"] - previous["Y"]) ** 2) ** 0.5 < 40):
             continue
         page.mouse.move(1, 1)
-        page.evaluate("() => { window.__bench.charts()['st-key-umap']._hoverdata = null; }")
+        page.evaluate(bench.CLEAR_HOVER_JS)
         page.mouse.move(at["X"], at["Y"])
         try:
             hovered = page.wait_for_function(bench.HOVERED_JS, timeout=5_000).json_value()

@@ -94,9 +94,9 @@ _MAP_TARGETS_JS = """
   const cross = el.querySelector('svg.scvi-viz-point');
   const marker = cross && cross.dataset.x ? {X: px(+cross.dataset.x), Y: py(+cross.dataset.y)} : null;
   el._fullData.forEach((t, ti) => {
-    if (ti === 0) return;
+    if (ti === 0 || !t.customdata) return;  // the grid, a colour bar
     for (let i = 0; i < t.x.length; i++)
-      cells.push({trace: ti, x: t.x[i], y: t.y[i], X: px(t.x[i]), Y: py(t.y[i]), cell: t.customdata[i], text: t.text[i]});
+      cells.push({trace: ti, x: t.x[i], y: t.y[i], X: px(t.x[i]), Y: py(t.y[i]), cell: t.customdata[i], text: t.text ? t.text[i] : null});
   });
   const nearest = (X, Y, skip) => {
     let best = Infinity;
@@ -108,7 +108,8 @@ _MAP_TARGETS_JS = """
   const isolated = cells.filter(c => inside(c.X, c.Y, 15) && far(c.X, c.Y))
     .map(c => ({...c, gap: nearest(c.X, c.Y, c)})).sort((a, b) => b.gap - a.gap).slice(0, limit);
   // The grid point farthest from every cell (empty space).
-  const grid = el._fullData[0];
+  const live = el.__scviVizMap;  // the live map gives plotly no grid points: they are its own
+  const grid = live ? {x: live.cells.grid_x, y: live.cells.grid_y, name: el._fullData[0].name} : el._fullData[0];
   let empty = null, emptyGap = -1;
   for (let i = 0; i < grid.x.length; i++) {
     const X = px(grid.x[i]), Y = py(grid.y[i]);
@@ -123,7 +124,9 @@ _MAP_TARGETS_JS = """
 
 _HOVERED_JS = """
 () => {
-  const h = FRESH[0]._hoverdata;
+  const el = FRESH[0];
+  if (el.__scviVizPick) return el.__scviVizHover || false;  // the live map picks (and labels) cells itself
+  const h = el._hoverdata;
   return !!h && h.length > 0 && [h[0].curveNumber, h[0].customdata === undefined ? null : h[0].customdata];
 }
 """
@@ -143,7 +146,7 @@ _CHART_JS, _CHANGED_JS = (js.replace("FRESH", _FRESH) for js in (_CHART_JS, _CHA
 def hovered(page, cell: dict) -> list:
     """Move the mouse onto ``cell``; return plotly's hover, what a click there picks: [curve, customdata]."""
     page.mouse.move(1, 1)  # off the map first, so the move below always is a move
-    page.evaluate(f"() => {{ {_MAP}._hoverdata = null; }}")
+    page.evaluate(f"() => {{ {_MAP}._hoverdata = null; {_MAP}.__scviVizHover = null; }}")
     page.mouse.move(cell["X"], cell["Y"])
     return page.wait_for_function(_HOVERED_JS).json_value()
 

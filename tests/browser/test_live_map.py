@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 from PIL import Image
-from test_browser import _MAP, choose, download_chart, open_app, read_csv, wait_idle
+from test_browser import _MAP, _MAP_TARGETS_JS, choose, download_chart, hovers, open_app, read_csv, wait_idle
 
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
@@ -19,7 +19,8 @@ _DRAWN_JS = f"""() => {{
   const gd = {_MAP};
   if (!gd || !gd._fullData) return null;
   const arr = v => (v == null ? null : Array.from(v));
-  return {{colouring: gd.dataset.colouring || null, title: String(gd._fullLayout.title.text),
+  const grid = gd.__scviVizMap ? [arr(gd.__scviVizMap.cells.grid_x), arr(gd.__scviVizMap.cells.grid_y)] : null;
+  return {{colouring: gd.dataset.colouring || null, title: String(gd._fullLayout.title.text), grid,
           traces: gd._fullData.map(t => ({{name: t.name, x: arr(t.x), y: arr(t.y), customdata: arr(t.customdata),
                                          color: !t.marker ? null : Array.isArray(t.marker.color) || ArrayBuffer.isView(t.marker.color)
                                            ? arr(t.marker.color) : t.marker.color}}))}};
@@ -41,9 +42,14 @@ def python_traces(ws, color, name) -> list[dict]:
     return traces
 
 
-def assert_same_traces(browser: list[dict], python: list[dict]) -> None:
+def assert_same_traces(drawn: dict, python: list[dict]) -> None:
+    """The map drawn in the browser holds ``python``'s traces; plotly is given the grid's name
+    alone (its points are picked in the browser, from the cells' message)."""
+    browser = drawn["traces"]
     assert [t["name"] for t in browser] == [t["name"] for t in python]
-    for b, p in zip(browser, python):
+    np.testing.assert_array_equal(np.asarray(drawn["grid"], dtype=np.float32),
+                                  np.asarray([python[0]["x"], python[0]["y"]], dtype=np.float32))
+    for b, p in zip(browser[1:], python[1:]):
         np.testing.assert_array_equal(np.asarray(b["x"], dtype=np.float32), np.asarray(p["x"], dtype=np.float32))
         np.testing.assert_array_equal(np.asarray(b["y"], dtype=np.float32), np.asarray(p["y"], dtype=np.float32))
         if "customdata" in p:  # cell rows, exactly (and, on a colour scale, each cell's value)
@@ -67,7 +73,7 @@ def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_bui
     wait_idle(page)
     first = drawn(page)
     labels = ws.obs[ws.model.labels_key].to_numpy()
-    assert_same_traces(first["traces"], python_traces(ws, labels, ws.model.labels_key))
+    assert_same_traces(first, python_traces(ws, labels, ws.model.labels_key))
     cells = page.evaluate("() => Object.values(window.scviViz.mapCells).map(c => c.x.length)")
     assert cells == [ws.n_cells]
 
@@ -79,7 +85,8 @@ def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_bui
     sent = received[n_before:]
     gene = page.get_by_role("combobox", name="Gene", exact=True).input_value()
     from scvi_viz.analysis.genes import gene_overlay
-    assert_same_traces(by_gene["traces"], python_traces(ws, gene_overlay(ws, gene), f"{gene} (decoded counts per 10,000)"))
+    values = gene_overlay(ws, gene)
+    assert_same_traces(by_gene, python_traces(ws, values, f"{gene} (decoded counts per 10,000)"))
     # A message's JSON header starts with its format (the component's script names both formats too).
     assert any(b'{"format": "scvi-viz-map-colour/1"' in frame for frame in sent), "the new colouring came"
     assert not any(b'{"format": "scvi-viz-map-cells/1"' in frame for frame in sent), "the cells did not travel again"
@@ -88,8 +95,16 @@ def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_bui
     # What names the colouring follows it: the address and the map offered for download.
     assert gene in unquote(page.url)
     assert any(gene.encode() in frame and b"map_UMAP" in frame for frame in sent), "the map's download names the gene"
-    hover = page.evaluate(f"() => {_MAP}._fullData[1].hovertemplate")
-    assert "%{customdata[1]" in hover, "hovering a cell shows its value"
+    # Hovering a cell labels it with its name and value (the label is the map's own: plotly draws no cell).
+    targets = page.evaluate(_MAP_TARGETS_JS, 20)
+    cell = next(c for c in targets["isolated"] if c["gap"] > 3 and hovers(page, c))
+    label = page.locator(".st-key-umap .scvi-viz-map-hover")
+    assert label.is_visible()
+    row = int(cell["cell"][0])
+    name, value = label.inner_text().splitlines()
+    assert name == cell["text"]
+    assert value.startswith(f"{gene} (decoded counts per 10,000): ")
+    assert float(value.rsplit(": ", 1)[1]) == pytest.approx(float(f"{values[row]:.3g}"), rel=1e-9)
     # The map's table, decoded only when downloaded (after the page's run, outside it): every cell's value.
     _, data = download_chart(page, "Map, with the current point", "CSV")
     _, header, rows = read_csv(data)
@@ -98,7 +113,7 @@ def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_bui
     assert not page.js_errors
 
 
-# For each cell trace plotly holds (transparent there), the canvas pixel under each of its
+# For each cell trace plotly holds (in its legend only), the canvas pixel under each of its
 # cells in view: the topmost trace with cells in view must show its colour at each of them
 # (nothing is painted over them).
 _CANVAS_JS = f"""() => {{
@@ -108,16 +123,16 @@ _CANVAS_JS = f"""() => {{
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, W = canvas.width, H = canvas.height;
   const pixels = new Uint32Array(canvas.getContext('2d').getImageData(0, 0, W, H).data.buffer);
   const [x0, x1] = xa.range, [y0, y1] = ya.range;
-  const layers = gd.__scviVizCellTraces.map(l => {{
+  const layers = gd.__scviVizMap.layers.map(l => {{
     const t = gd._fullData[l.trace], seen = [];
     for (let i = 0; i < t.x.length; i++) {{
       const X = Math.round((t.x[i] - x0) * W / (x1 - x0)), Y = Math.round(H - (t.y[i] - y0) * H / (y1 - y0));
       seen.push(X >= 4 && X < W - 4 && Y >= 4 && Y < H - 4 ? pixels[Y * W + X] : null);  // away from the edges
     }}
-    return {{trace: l.trace, colour: l.colour, opacity: t.marker.opacity, visible: t.visible, seen}};
+    return {{trace: l.trace, colour: l.colour, type: t.type, visible: t.visible, seen}};
   }});
   const colours = new Set(pixels);
-  return {{layers, colours: [...colours], drawn: Number(canvas.dataset.drawn)}};
+  return {{layers, colours: [...colours], drawn: Number(canvas.dataset.drawn), gl: gd.querySelectorAll('.gl-canvas').length}};
 }}"""
 
 
@@ -125,7 +140,8 @@ def _check_canvas(page) -> dict:
     painted = page.evaluate(_CANVAS_JS)
     assert painted is not None, "the cells are painted on the map's canvas"
     layers = painted["layers"]
-    assert layers and all(layer["opacity"] == 0 for layer in layers), "plotly's own markers are transparent"
+    assert layers and all(layer["visible"] == "legendonly" and layer["type"] == "scatter" for layer in layers)
+    assert painted["gl"] == 0, "plotly draws no cell, and keeps no WebGL layer"
     top = next(layer for layer in reversed(layers) if any(s is not None for s in layer["seen"]))
     inside = [s for s in top["seen"] if s is not None]
     assert all(s == top["colour"] for s in inside), "the topmost trace's cells show its colour"
@@ -151,7 +167,7 @@ def test_the_cells_are_painted_on_a_canvas_that_follows_zoom_legend_and_download
     page.wait_for_function(f"() => {_MAP}.querySelector('canvas.scvi-viz-cells').dataset.drawn === '0'")
     page.locator(".st-key-umap .legendtoggle").first.click()
     page.wait_for_function(f"() => {_MAP}.querySelector('canvas.scvi-viz-cells').dataset.drawn !== '0'")
-    # The toolbar's camera saves the map with its cells drawn (plotly's copy is transparent).
+    # The toolbar's camera saves the map with its cells drawn (plotly draws none of them on the page).
     page.locator(".st-key-umap .js-plotly-plot").hover()
     with page.expect_download() as download:
         page.locator('.st-key-umap .modebar-btn[data-title="Download plot as a png"]').click()

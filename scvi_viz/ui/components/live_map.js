@@ -10,11 +10,14 @@
 // Streamlit sends a message of 10 KB or more once per connection, so neither travels again on
 // a rerun. The traces are those of scvi_viz/plots/cell_map.py: assemble_map (a test compares them).
 //
-// The cells are painted here, on a 2-D canvas under plotly's layers, not by plotly's WebGL:
-// without a GPU (software WebGL) plotly takes 200-700 ms to draw 100,000 markers, a canvas whose
-// pixels are written directly 10-30 ms. plotly keeps the cells' traces with transparent
-// markers (it skips drawing those), so hover, clicks, the legend and zoom work as before; the
-// canvas is painted again after every plotly redraw and while a pan or zoom is dragged.
+// The cells are painted here, on a 2-D canvas under plotly's layers, and plotly draws no cell at
+// all: without a GPU (software WebGL) plotly's WebGL layers cost 150-500 ms a redraw in the app's
+// page even with transparent markers, and an SVG point per cell is slower still. plotly keeps
+// the cells' traces "legendonly" (SVG type, not drawn), which gives the legend, the colour bar,
+// the axes, zoom and pan; the hover label and clicks are found here, among the drawn cells and
+// the grid of empty space (as plotly would pick them: the marker nearest the mouse). A redraw is
+// 20-50 ms; the canvas is painted again after every plotly redraw and while a pan or zoom is
+// dragged. Clicks reach map_point.js as a "scvi-viz-click" event on the chart's element.
 const scviViz = (window.scviViz = window.scviViz || { decoders: {}, cells: {}, maps: {} });
 scviViz.mapCells = scviViz.mapCells || {};
 const WAIT_MS = 30_000;
@@ -34,8 +37,8 @@ function subset(array, rows) {
 }
 
 // The traces of assemble_map: the invisible grid first, then one trace per category in order,
-// or one trace on a colour scale.
-function buildTraces(cells, colour, arrays) {
+// or one trace on a colour scale. traceRows[k] gets the drawn rows of cell trace k.
+function buildTraces(cells, colour, arrays, traceRows) {
   const traces = [{ type: "scattergl", x: cells.grid_x, y: cells.grid_y, mode: "markers", name: "empty space",
                     showlegend: false, marker: { size: cells.cell_size, opacity: 0 }, hoverinfo: "none" }];
   const texts = cells.hover;
@@ -53,10 +56,11 @@ function buildTraces(cells, colour, arrays) {
     const template = texts ? `%{text}<br>${value}` : `cell #%{customdata[0]}<br>${value}`;
     colour.steps.forEach((rgb, k) => {
       const sel = rows[k];
+      traceRows[traces.length] = sel;
       traces.push({
         type: "scattergl", mode: "markers", hovertemplate: template, x: subset(cells.x, sel), y: subset(cells.y, sel),
         name: colour.name, showlegend: false, customdata: sel.map((i) => [cells.index[i], values[i]]),
-        ...(texts ? { text: sel.map((i) => texts[i]) } : {}), marker: { size: cells.cell_size, color: rgb, opacity: 0 },
+        ...(texts ? { text: sel.map((i) => texts[i]) } : {}), marker: { size: cells.cell_size, color: rgb },
       });
     });
     traces.push({
@@ -73,11 +77,12 @@ function buildTraces(cells, colour, arrays) {
   const template = texts ? "%{text}<extra></extra>" : "%{fullData.name}, cell #%{customdata}<extra></extra>";
   colour.categories.forEach((name, c) => {
     const sel = rows[c];
+    traceRows[traces.length] = sel;
     traces.push({
       type: "scattergl", mode: "markers", hovertemplate: template, x: subset(cells.x, sel), y: subset(cells.y, sel),
       name, legendgroup: "cells", customdata: subset(cells.index, sel),
       ...(texts ? { text: sel.map((i) => texts[i]) } : {}),
-      marker: { size: cells.cell_size, color: colour.palette[c % colour.palette.length], opacity: 0 },
+      marker: { size: cells.cell_size, color: colour.palette[c % colour.palette.length] },
     });
   });
   return traces;
@@ -86,7 +91,10 @@ function buildTraces(cells, colour, arrays) {
 
 // ------------------------------------------------------------------ the cells' canvas
 const CANVAS_CLASS = "scvi-viz-cells";
+const HOVER_CLASS = "scvi-viz-map-hover";
 const LEGEND_STYLE = "scvi-viz-live-map-legend";
+const GRID_NAME = "empty space";
+const CLICK_SLOP_PX = 4; // a press and release this close is a click, farther a pan
 
 function rgba(colour) {
   // "#rrggbb" or "rgb(r, g, b)" -> a little-endian RGBA pixel, opaque.
@@ -104,11 +112,12 @@ function disc(size) {
   return out;
 }
 
-// Paint every visible cell trace (transparent in plotly) at the axes' current ranges, in trace
+// Paint every shown cell trace (not drawn by plotly) at the axes' current ranges, in trace
 // order (the last on top, as plotly draws them).
 function paintCells(gd, ranges) {
-  const fl = gd._fullLayout, layers = gd.__scviVizCellTraces;
-  if (!fl || !fl.xaxis || !layers) return;
+  const fl = gd._fullLayout, map = gd.__scviVizMap;
+  if (!fl || !fl.xaxis || !map) return;
+  const layers = map.layers;
   const xa = fl.xaxis, ya = fl.yaxis;
   let canvas = gd.querySelector(`canvas.${CANVAS_CLASS}`);
   if (!canvas) {
@@ -132,8 +141,7 @@ function paintCells(gd, ranges) {
   const pixels = new Uint32Array(image.data.buffer);
   let drawn = 0;
   for (const { trace: k, colour, size } of layers) {
-    const trace = gd._fullData[k];
-    if (!trace || trace.visible !== true) continue; // hidden from the legend
+    if (map.hidden.has(k)) continue; // hidden from the legend
     const xs = gd.data[k].x, ys = gd.data[k].y, stamp = disc(size * dpr);
     for (let i = 0; i < xs.length; i++) {
       const X = Math.round((xs[i] - x0) * sx), Y = Math.round(H - (ys[i] - y0) * sy);
@@ -149,50 +157,188 @@ function paintCells(gd, ranges) {
   canvas.dataset.drawn = String(drawn);
 }
 
-// The cells' layers of a trace list: their trace numbers, colours and sizes; each made transparent for plotly.
+// The cells' layers of a trace list (the traces with a row per cell): trace number, colour, size.
 function cellLayers(traces) {
   const layers = [];
   traces.forEach((t, k) => {
-    if (t.marker && t.marker.opacity === 0 && t.customdata) layers.push({ trace: k, colour: rgba(t.marker.color), size: t.marker.size });
+    if (t.customdata && t.name !== GRID_NAME) layers.push({ trace: k, colour: rgba(t.marker.color), size: t.marker.size });
   });
   return layers;
 }
 
-// Repaint after each plotly redraw, and on each frame of a pan or zoom being dragged (plotly
-// moves the axes then, and redraws when the drag ends).
-function bindPainter(gd) {
-  if (gd.__scviVizPainter) return;
-  gd.__scviVizPainter = true;
+// What plotly is given: the grid without its points (picked here), the cells' traces as SVG,
+// "legendonly" (in the legend, never drawn by plotly), and the axes' ranges (no drawn data to
+// range them on).
+function forPlotly(traces) {
+  return traces.map((t, k) => (k === 0 ? { ...t, type: "scatter", x: [null], y: [null] }
+    : t.customdata ? { ...t, type: "scatter", visible: "legendonly", marker: { ...t.marker, opacity: 1 } } : { ...t, type: "scatter" }));
+}
+
+// The axes' ranges: the grid of empty space (the cells' extent and 5% more, cell_map._grid_axes),
+// as plotly's autorange took them when it drew the grid, and a marker's breadth more.
+function cellsRange(cells) {
+  const span = (v) => {
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < v.length; i++) { if (v[i] < lo) lo = v[i]; if (v[i] > hi) hi = v[i]; }
+    if (!(hi > lo)) { lo -= 1; hi += 1; }
+    const pad = 0.01 * (hi - lo);
+    return [lo - pad, hi + pad];
+  };
+  return cells.range || (cells.range = { x: span(cells.grid_x), y: span(cells.grid_y) });
+}
+
+// ------------------------------------------------------------------ picking, hover and clicks
+// The marker plotly would pick under the mouse: the nearest in pixels among the shown cells and
+// the grid of empty space. {curveNumber, pointNumber, x, y, customdata, cell (drawn row)}, or null
+// off the plot area.
+function pick(gd, clientX, clientY) {
+  const fl = gd._fullLayout, map = gd.__scviVizMap;
+  if (!fl || !fl.xaxis || !map) return null;
+  const xa = fl.xaxis, ya = fl.yaxis, r = gd.getBoundingClientRect();
+  const X = clientX - r.left - xa._offset, Y = clientY - r.top - ya._offset;
+  if (X < 0 || Y < 0 || X > xa._length || Y > ya._length) return null;
+  const x0 = xa.d2p(0), mx = xa.d2p(1) - x0, y0 = ya.d2p(0), my = ya.d2p(1) - y0; // linear axes
+  const { cells } = map;
+  let best = Infinity, hit = null;
+  for (let i = 0; i < cells.grid_x.length; i++) {
+    const dx = x0 + mx * cells.grid_x[i] - X, dy = y0 + my * cells.grid_y[i] - Y, d = dx * dx + dy * dy;
+    if (d < best) { best = d; hit = { curveNumber: 0, pointNumber: i, x: cells.grid_x[i], y: cells.grid_y[i], customdata: null }; }
+  }
+  for (const { trace: k, rows } of map.layers) {
+    if (map.hidden.has(k)) continue;
+    for (let j = 0; j < rows.length; j++) {
+      const i = rows[j], dx = x0 + mx * cells.x[i] - X, dy = y0 + my * cells.y[i] - Y, d = dx * dx + dy * dy;
+      if (d < best) { best = d; hit = { curveNumber: k, pointNumber: j, x: cells.x[i], y: cells.y[i], cell: i }; }
+    }
+  }
+  if (hit && hit.cell !== undefined) hit.customdata = gd.data[hit.curveNumber].customdata[hit.pointNumber];
+  return hit;
+}
+
+// The hover label of a cell, as the trace's hovertemplate says it (plotly's own is not drawn).
+function hoverText(gd, hit) {
+  const { cells, colour } = gd.__scviVizMap;
+  const row = cells.index[hit.cell], text = cells.hover ? cells.hover[hit.cell] : null;
+  if (colour.kind === "scale") {
+    const v = hit.customdata[1];
+    return [text || `cell #${row}`, `${colour.name}: ${Number.isFinite(v) ? Number(v.toPrecision(3)) : v}`];
+  }
+  return [text || `${gd.data[hit.curveNumber].name}, cell #${row}`];
+}
+
+function showHover(gd, hit) {
+  let label = gd.querySelector(`.${HOVER_CLASS}`);
+  if (!hit || hit.cell === undefined) { if (label) label.hidden = true; return; }
+  if (!label) {
+    label = document.createElement("div");
+    label.className = HOVER_CLASS;
+    label.style.cssText = "position:absolute;pointer-events:none;z-index:10;padding:3px 6px;border-radius:3px;" +
+      "font:12px sans-serif;white-space:nowrap;border:1px solid #fff;box-shadow:0 1px 3px rgba(0,0,0,.3)";
+    gd.appendChild(label);
+  }
+  const fl = gd._fullLayout, colour = gd.data[hit.curveNumber].marker.color;
+  label.replaceChildren(...hoverText(gd, hit).map((line) => { const d = document.createElement("div"); d.textContent = line; return d; }));
+  label.style.background = colour;
+  const [r, g, b] = (colour[0] === "#" ? [1, 3, 5].map((k) => parseInt(colour.slice(k, k + 2), 16)) : colour.match(/[\d.]+/g).map(Number));
+  label.style.color = 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#000" : "#fff";
+  const X = fl.xaxis._offset + fl.xaxis.d2p(hit.x), Y = fl.yaxis._offset + fl.yaxis.d2p(hit.y);
+  label.hidden = false;
+  const right = X + 12 + label.offsetWidth > fl.width;
+  label.style.left = `${right ? X - 12 - label.offsetWidth : X + 12}px`;
+  label.style.top = `${Y - label.offsetHeight / 2}px`;
+}
+
+// Legend clicks toggle a category (a legend group together, as plotly does) on the canvas; a
+// double click shows that one alone, or all again. plotly's own toggling would draw the trace.
+function toggle(gd, k, alone) {
+  const map = gd.__scviVizMap, group = gd.data[k].legendgroup;
+  const same = map.layers.filter((l) => l.trace === k || (group && gd.data[l.trace].legendgroup === group)).map((l) => l.trace);
+  if (alone) {
+    const onlyThese = map.layers.every((l) => same.includes(l.trace) !== map.hidden.has(l.trace));
+    map.hidden = new Set(onlyThese ? [] : map.layers.map((l) => l.trace).filter((t) => !same.includes(t)));
+  } else if (same.every((t) => map.hidden.has(t))) same.forEach((t) => map.hidden.delete(t));
+  else same.forEach((t) => map.hidden.add(t));
+  styleLegend(gd);
+  paintCells(gd, null);
+}
+
+// plotly dims every item of a "legendonly" trace (inline); the style sheet dims the hidden ones only.
+function styleLegend(gd) {
   if (!document.getElementById(LEGEND_STYLE)) {
-    // The legend draws each category's marker as the trace's: opaque here, though plotly's is not.
     const style = document.createElement("style");
     style.id = LEGEND_STYLE;
-    style.textContent = ".scvi-viz-live-map .legend .scatterpts { opacity: 1 !important; }";
+    style.textContent = ".scvi-viz-live-map .legend .traces { opacity: 1 !important; }\n" +
+      ".scvi-viz-live-map .legend .traces.scvi-viz-hidden { opacity: 0.5 !important; }";
     document.head.appendChild(style);
   }
+  const map = gd.__scviVizMap;
+  gd.querySelectorAll(".legend .traces").forEach((item) => {
+    const d = item.__data__ && item.__data__[0] && item.__data__[0].trace;
+    if (d) item.classList.toggle("scvi-viz-hidden", map.hidden.has(d.index));
+  });
+}
+
+// Repaint after each plotly redraw, and on each frame of a pan or zoom being dragged (plotly
+// moves the axes then, and redraws when the drag ends); hover labels, clicks and the legend.
+function bindMap(gd) {
+  if (gd.__scviVizPainter) return;
+  gd.__scviVizPainter = true;
+  gd.style.position = "relative";
   let queued = null;
   const later = (ranges) => {
     const first = queued === null;
     queued = ranges;
-    if (first) requestAnimationFrame(() => { const r = queued; queued = null; paintCells(gd, r); });
+    if (first) requestAnimationFrame(() => { const r = queued; queued = null; styleLegend(gd); paintCells(gd, r); });
   };
   gd.on("plotly_afterplot", () => later(null));
   gd.on("plotly_relayouting", (update) => {
+    showHover(gd, null);
     const x = [update["xaxis.range[0]"], update["xaxis.range[1]"]], y = [update["yaxis.range[0]"], update["yaxis.range[1]"]];
     later(x.every(Number.isFinite) && y.every(Number.isFinite) ? { x, y } : null);
   });
+  gd.on("plotly_legendclick", (event) => { toggle(gd, event.curveNumber, false); return false; });
+  gd.on("plotly_legenddoubleclick", (event) => { toggle(gd, event.curveNumber, true); return false; });
+  gd.__scviVizPick = (clientX, clientY) => pick(gd, clientX, clientY);
+  let pending = null;
+  gd.addEventListener("mousemove", (event) => {
+    const first = pending === null;
+    pending = event;
+    if (first) requestAnimationFrame(() => {
+      const e = pending;
+      pending = null;
+      const hit = e.buttons || !e.target.closest(".nsewdrag") ? null : pick(gd, e.clientX, e.clientY);
+      gd.__scviVizHover = hit ? [hit.curveNumber, hit.customdata === undefined ? null : hit.customdata] : null;
+      showHover(gd, hit);
+    });
+  });
+  gd.addEventListener("mouseleave", () => showHover(gd, null));
+  // A click is a press and release in place on the plot area (not a pan, not on the toolbar).
+  // The release is the window's: plotly covers the page while the button is down.
+  let down = null;
+  gd.addEventListener("pointerdown", (e) => {
+    down = e.button === 0 && e.target.closest(".nsewdrag") ? [e.clientX, e.clientY] : null;
+  }, true);
+  window.addEventListener("pointerup", (e) => {
+    if (!down || Math.hypot(e.clientX - down[0], e.clientY - down[1]) > CLICK_SLOP_PX) return;
+    down = null;
+    const hit = pick(gd, e.clientX, e.clientY);
+    if (hit) gd.dispatchEvent(new CustomEvent("scvi-viz-click", { detail: hit }));
+  }, true);
 }
 
-// The camera button draws the figure again off screen, with the cells' markers opaque (on the
-// page plotly's copies are transparent), as "Download plot as a png" does.
+// The camera button draws the figure again off screen with the cells as plotly markers (on the
+// page they are painted on the canvas), as "Download plot as a png" does.
 function cameraButton(config) {
   const options = config.toImageButtonOptions || {};
   return {
     name: "Download plot as a png", icon: window.Plotly.Icons.camera,
     click: (gd) => {
-      const data = gd.data.map((t, k) => (gd.__scviVizCellTraces.some((l) => l.trace === k)
-        ? { ...t, marker: { ...t.marker, opacity: 1 } } : t));
-      const layout = { ...gd.layout, width: gd._fullLayout.width, height: gd._fullLayout.height };
+      const { full, hidden } = gd.__scviVizMap;
+      const data = full.map((t, k) => (k === 0 ? { ...t, x: [null], y: [null] }
+        : t.customdata ? { ...t, visible: hidden.has(k) ? "legendonly" : true, marker: { ...t.marker, opacity: 1 } } : t));
+      const layout = { ...gd.layout, width: gd._fullLayout.width, height: gd._fullLayout.height,
+                       xaxis: { ...gd.layout.xaxis, range: [...gd._fullLayout.xaxis.range] },
+                       yaxis: { ...gd.layout.yaxis, range: [...gd._fullLayout.yaxis.range] } };
       window.Plotly.downloadImage({ data, layout }, { format: "png", scale: 2, filename: "newplot", ...options });
     },
   };
@@ -222,14 +368,24 @@ export default function ({ parentElement, data }) {
   const { arrays } = readMessage(buffer);
   when(() => window.Plotly && scviViz.mapCells[header.cells], () => {
     if (gd.__scviVizWanted !== header.id) return; // a newer colouring came meanwhile
-    const traces = buildTraces(scviViz.mapCells[header.cells], header, arrays);
+    const cells = scviViz.mapCells[header.cells], rows = [];
+    const full = buildTraces(cells, header, arrays, rows);
+    const traces = forPlotly(full);
+    const range = cellsRange(cells);
+    const layout = { ...header.layout, uirevision: header.cells, xaxis: { ...header.layout.xaxis, range: range.x },
+                     yaxis: { ...header.layout.yaxis, range: range.y } };
     const started = performance.now();
     // The toolbar's buttons as Python names them, with the camera that draws the cells.
     const buttons = header.config.modeBarButtons.map((group) => group.map((b) => (b === "toImage" ? cameraButton(header.config) : b)));
     const config = { ...header.config, modeBarButtons: buttons };
-    window.Plotly.react(gd, traces, header.layout, config).then(() => {
-      gd.__scviVizCellTraces = cellLayers(traces);
-      bindPainter(gd);
+    const names = full.map((t) => t.name).join("\n");
+    const before = gd.__scviVizMap;
+    const layers = cellLayers(full).map((l) => ({ ...l, rows: rows[l.trace] }));
+    gd.__scviVizMap = { cells, colour: header, full, layers,
+                        hidden: before && before.names === names && before.cells === cells ? before.hidden : new Set(), names };
+    window.Plotly.react(gd, traces, layout, config).then(() => {
+      bindMap(gd);
+      styleLegend(gd);
       paintCells(gd, null);
       gd.dataset.colouring = header.id;
       gd.dataset.drawMs = String(performance.now() - started);

@@ -134,6 +134,10 @@ function resolveHover(link, p) {
 // The marker plotly would pick under the mouse: the one nearest in pixels, among the grid of
 // empty space (trace 0) and the drawn cells. Returns a plotly-like point, or null off the plot.
 function pickAt(gd, link, clientX, clientY) {
+  if (gd.__scviVizPick) {  // the live map (live_map.js) picks among its drawn, shown cells
+    const hit = gd.__scviVizPick(clientX, clientY);
+    return hit && hit.curveNumber === 0 ? { ...hit, curveNumber: link.gridTrace } : hit;
+  }
   const cells = link.cells && scviViz.cells[link.cells];
   const coords = cells && cells.coords[link.embedding];
   const grid = gd._fullData && gd._fullData[link.gridTrace];
@@ -187,9 +191,7 @@ function bind(gd, link) {
     if (first) requestAnimationFrame(() => { const [x, y] = pending; pending = null; previewAt(gd, binding.link, x, y); });
   });
   gd.addEventListener("mouseleave", () => { if (binding.link.hover) endPreview(gd, binding.link); });
-  gd.on("plotly_click", (event) => {
-    const p = event && event.points && event.points[0];
-    if (!p) return;
+  const send = (p) => {
     const custom = Array.isArray(p.customdata) ? p.customdata[0] : p.customdata;
     binding.link.send({
       curve_number: p.curveNumber,
@@ -198,6 +200,12 @@ function bind(gd, link) {
       y: p.y,
       customdata: custom ?? null,
     });
+  };
+  // The live map finds its clicks itself (plotly draws none of its cells); other maps are plotly's.
+  gd.addEventListener("scvi-viz-click", (event) => send(event.detail));
+  gd.on("plotly_click", (event) => {
+    const p = event && event.points && event.points[0];
+    if (p && !gd.__scviVizPick) send(p);
   });
 }
 
