@@ -101,14 +101,8 @@ def gene_table(profile: pd.DataFrame, library_size: float) -> None:
 def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
     """A move (slider, map click, covariate) reruns this fragment only: the map (unchanged, so not
     re-sent), the current point, its x and everything decoded there."""
-    here = point.current_point()
-    profile = point.timed_decode(lambda: profiles.gene_profile(ws.model, here))
-    origin = point.point_origin()
-    caption = profiles.provenance(here, origin=origin, model=ws.model)
-    genes = chosen_genes()
-    rows = directions.slider_rows(ws)
     the_map, instrument = st.columns([3, 2], gap="medium")
-    with the_map:
+    with the_map:  # first, so that a recolouring reaches the browser before the point is decoded again
         emb_name, color_by, gene, members = map_choices(ws)
         marker = map_point(ws, emb_name, map_key=MAP_KEY, hover=decoder is not None, cells=decoder)
         cells_key, cells, colour = cache.map_messages(ws, emb_name, color_by, gene, gene_set=members, height=MAP_HEIGHT,
@@ -117,6 +111,12 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
         st.caption("Click a cell, or empty space between cells, to decode there (the black × marks the current "
                    "point); with *preview on hover*, the point under the mouse is decoded in your browser. "
                    "Drag to pan, scroll to zoom, double-click to reset the zoom.")
+    here = point.current_point()
+    profile = point.timed_decode(lambda: profiles.gene_profile(ws.model, here))
+    origin = point.point_origin()
+    caption = profiles.provenance(here, origin=origin, model=ws.model)
+    genes = chosen_genes()
+    rows = directions.slider_rows(ws)
     with instrument:
         st.markdown(f"**Current point:** {origin}",
                     help="How the point was set: a clicked cell, a click on empty space, the sliders, a group's "

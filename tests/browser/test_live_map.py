@@ -19,8 +19,10 @@ _DRAWN_JS = f"""() => {{
   const gd = {_MAP};
   if (!gd || !gd._fullData) return null;
   const arr = v => (v == null ? null : Array.from(v));
-  const grid = gd.__scviVizMap ? [arr(gd.__scviVizMap.cells.grid_x), arr(gd.__scviVizMap.cells.grid_y)] : null;
+  const m = gd.__scviVizMap;
+  const grid = m ? [arr(m.cells.grid_x), arr(m.cells.grid_y)] : null;
   return {{colouring: gd.dataset.colouring || null, title: String(gd._fullLayout.title.text), grid,
+          values: m && m.values ? arr(m.values) : null,
           traces: gd._fullData.map(t => ({{name: t.name, x: arr(t.x), y: arr(t.y), customdata: arr(t.customdata),
                                          color: !t.marker ? null : Array.isArray(t.marker.color) || ArrayBuffer.isView(t.marker.color)
                                            ? arr(t.marker.color) : t.marker.color}}))}};
@@ -52,13 +54,9 @@ def assert_same_traces(drawn: dict, python: list[dict]) -> None:
     for b, p in zip(browser[1:], python[1:]):
         np.testing.assert_array_equal(np.asarray(b["x"], dtype=np.float32), np.asarray(p["x"], dtype=np.float32))
         np.testing.assert_array_equal(np.asarray(b["y"], dtype=np.float32), np.asarray(p["y"], dtype=np.float32))
-        if "customdata" in p:  # cell rows, exactly (and, on a colour scale, each cell's value)
-            got, want = np.asarray(b["customdata"], dtype=np.float64), np.asarray(p["customdata"], dtype=np.float64)
-            if want.ndim == 1:
-                np.testing.assert_array_equal(got, want)
-            else:  # a decoded float32 value: the server may decode on other threads (ulps apart)
-                np.testing.assert_array_equal(got.reshape(want.shape)[:, 0], want[:, 0])
-                np.testing.assert_allclose(got.reshape(want.shape)[:, 1], want[:, 1], rtol=1e-5)
+        if "customdata" in p:  # cell rows, exactly; on a colour scale the values are checked below
+            want = np.asarray(p["customdata"], dtype=np.float64)
+            np.testing.assert_array_equal(np.asarray(b["customdata"], dtype=np.float64), want if want.ndim == 1 else want[:, 0])
         colour = p["marker"].get("color")
         if colour is not None and not isinstance(colour, str) and b["color"] is not None:
             np.testing.assert_array_equal(np.asarray(b["color"], dtype=np.float32), np.asarray(colour, dtype=np.float32))
@@ -87,6 +85,9 @@ def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_bui
     from scvi_viz.analysis.genes import gene_overlay
     values = gene_overlay(ws, gene)
     assert_same_traces(by_gene, python_traces(ws, values, f"{gene} (decoded counts per 10,000)"))
+    # Each drawn cell's value (all 700 are drawn): a float32 decode, which the server may run on
+    # other threads than this test (ulps apart).
+    np.testing.assert_allclose(by_gene["values"], values, rtol=1e-5)
     # A message's JSON header starts with its format (the component's script names both formats too).
     assert any(b'{"format": "scvi-viz-map-colour/1"' in frame for frame in sent), "the new colouring came"
     assert not any(b'{"format": "scvi-viz-map-cells/1"' in frame for frame in sent), "the cells did not travel again"
@@ -100,7 +101,7 @@ def test_a_recolouring_sends_the_colours_not_the_cells_and_draws_what_python_bui
     cell = next(c for c in targets["isolated"] if c["gap"] > 3 and hovers(page, c))
     label = page.locator(".st-key-umap .scvi-viz-map-hover")
     assert label.is_visible()
-    row = int(cell["cell"][0])
+    row = int(cell["cell"])
     name, value = label.inner_text().splitlines()
     assert name == cell["text"]
     assert value.startswith(f"{gene} (decoded counts per 10,000): ")

@@ -37,7 +37,10 @@ function subset(array, rows) {
 }
 
 // The traces of assemble_map: the invisible grid first, then one trace per category in order,
-// or one trace on a colour scale. traceRows[k] gets the drawn rows of cell trace k.
+// or one trace on a colour scale. traceRows[k] gets the drawn rows of cell trace k. Without
+// assemble_map's hover templates, and a cell's customdata is its row alone (assemble_map adds
+// its value for exports' hover labels): here showHover labels a cell, from the colouring's
+// values, and 100,000 two-number arrays cost the page 30 ms.
 function buildTraces(cells, colour, arrays, traceRows) {
   const traces = [{ type: "scattergl", x: cells.grid_x, y: cells.grid_y, mode: "markers", name: "empty space",
                     showlegend: false, marker: { size: cells.cell_size, opacity: 0 }, hoverinfo: "none" }];
@@ -52,14 +55,12 @@ function buildTraces(cells, colour, arrays, traceRows) {
       const k = span <= 0 ? 0 : Math.min(n - 1, Math.max(0, Math.floor((v - colour.low) * (n / span))));
       rows[k].push(i);
     }
-    const value = `${colour.name}: %{customdata[1]:.3g}<extra></extra>`;
-    const template = texts ? `%{text}<br>${value}` : `cell #%{customdata[0]}<br>${value}`;
     colour.steps.forEach((rgb, k) => {
       const sel = rows[k];
       traceRows[traces.length] = sel;
       traces.push({
-        type: "scattergl", mode: "markers", hovertemplate: template, x: subset(cells.x, sel), y: subset(cells.y, sel),
-        name: colour.name, showlegend: false, customdata: sel.map((i) => [cells.index[i], values[i]]),
+        type: "scattergl", mode: "markers", x: subset(cells.x, sel), y: subset(cells.y, sel),
+        name: colour.name, showlegend: false, customdata: subset(cells.index, sel),
         ...(texts ? { text: sel.map((i) => texts[i]) } : {}), marker: { size: cells.cell_size, color: rgb },
       });
     });
@@ -74,12 +75,11 @@ function buildTraces(cells, colour, arrays, traceRows) {
   const rows = colour.categories.map(() => []);
   const codes = arrays.codes;
   for (let i = 0; i < codes.length; i++) rows[codes[i]].push(i);
-  const template = texts ? "%{text}<extra></extra>" : "%{fullData.name}, cell #%{customdata}<extra></extra>";
   colour.categories.forEach((name, c) => {
     const sel = rows[c];
     traceRows[traces.length] = sel;
     traces.push({
-      type: "scattergl", mode: "markers", hovertemplate: template, x: subset(cells.x, sel), y: subset(cells.y, sel),
+      type: "scattergl", mode: "markers", x: subset(cells.x, sel), y: subset(cells.y, sel),
       name, legendgroup: "cells", customdata: subset(cells.index, sel),
       ...(texts ? { text: sel.map((i) => texts[i]) } : {}),
       marker: { size: cells.cell_size, color: colour.palette[c % colour.palette.length] },
@@ -215,12 +215,12 @@ function pick(gd, clientX, clientY) {
   return hit;
 }
 
-// The hover label of a cell, as the trace's hovertemplate says it (plotly's own is not drawn).
+// The hover label of a cell, in the words of assemble_map's hover templates (plotly draws none).
 function hoverText(gd, hit) {
   const { cells, colour } = gd.__scviVizMap;
   const row = cells.index[hit.cell], text = cells.hover ? cells.hover[hit.cell] : null;
   if (colour.kind === "scale") {
-    const v = hit.customdata[1];
+    const v = gd.__scviVizMap.values[hit.cell];
     return [text || `cell #${row}`, `${colour.name}: ${Number.isFinite(v) ? Number(v.toPrecision(3)) : v}`];
   }
   return [text || `${gd.data[hit.curveNumber].name}, cell #${row}`];
@@ -381,7 +381,7 @@ export default function ({ parentElement, data }) {
     const names = full.map((t) => t.name).join("\n");
     const before = gd.__scviVizMap;
     const layers = cellLayers(full).map((l) => ({ ...l, rows: rows[l.trace] }));
-    gd.__scviVizMap = { cells, colour: header, full, layers,
+    gd.__scviVizMap = { cells, colour: header, values: arrays.values, full, layers,
                         hidden: before && before.names === names && before.cells === cells ? before.hidden : new Set(), names };
     window.Plotly.react(gd, traces, layout, config).then(() => {
       bindMap(gd);

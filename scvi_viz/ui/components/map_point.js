@@ -131,31 +131,11 @@ function resolveHover(link, p) {
            xy: [coords[2 * cell], coords[2 * cell + 1]] };
 }
 
-// The marker plotly would pick under the mouse: the one nearest in pixels, among the grid of
-// empty space (trace 0) and the drawn cells. Returns a plotly-like point, or null off the plot.
+// The marker under the mouse, as the live map (live_map.js) picks it among its shown cells and
+// the grid of empty space; null off the plot, or on a map that is not a live one (no preview there).
 function pickAt(gd, link, clientX, clientY) {
-  if (gd.__scviVizPick) {  // the live map (live_map.js) picks among its drawn, shown cells
-    const hit = gd.__scviVizPick(clientX, clientY);
-    return hit && hit.curveNumber === 0 ? { ...hit, curveNumber: link.gridTrace } : hit;
-  }
-  const cells = link.cells && scviViz.cells[link.cells];
-  const coords = cells && cells.coords[link.embedding];
-  const grid = gd._fullData && gd._fullData[link.gridTrace];
-  if (!coords || !grid) return null;
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
-  const X = clientX - r.left - xa._offset, Y = clientY - r.top - ya._offset;
-  if (X < 0 || Y < 0 || X > xa._length || Y > ya._length) return null;
-  const x0 = xa.d2p(0), mx = xa.d2p(1) - x0, y0 = ya.d2p(0), my = ya.d2p(1) - y0; // linear axes
-  let best = Infinity, hit = null;
-  for (let i = 0; i < grid.x.length; i++) {
-    const dx = x0 + mx * grid.x[i] - X, dy = y0 + my * grid.y[i] - Y, d = dx * dx + dy * dy;
-    if (d < best) { best = d; hit = { curveNumber: link.gridTrace, x: grid.x[i], y: grid.y[i], customdata: null }; }
-  }
-  for (let i = 0; i < cells.n; i++) {
-    const dx = x0 + mx * coords[2 * i] - X, dy = y0 + my * coords[2 * i + 1] - Y, d = dx * dx + dy * dy;
-    if (d < best) { best = d; hit = { curveNumber: -1, x: coords[2 * i], y: coords[2 * i + 1], cell: i }; }
-  }
-  return hit;
+  const hit = gd.__scviVizPick ? gd.__scviVizPick(clientX, clientY) : null;
+  return hit && hit.curveNumber === 0 ? { ...hit, curveNumber: link.gridTrace } : hit;
 }
 
 function previewAt(gd, link, clientX, clientY) {
