@@ -148,6 +148,7 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
                       page="explore",
                       tables={"all_genes": profile, **dimensions.computed_tables(ws)})
     gene_table(profile, here.library_size)
+    cache.warm_gene_colouring(ws)
     write_link(ws, page="explore")
     cell_uncertainty_section(ws)
 

@@ -172,7 +172,7 @@ def _overlay_basis(ws_id: str, _ws: Workspace) -> genes.OverlayBasis:
     return genes.overlay_basis(_ws)
 
 
-@st.cache_resource(max_entries=2, show_spinner="Computing the drawn cells' hidden layer (once per dataset)…")
+@st.cache_resource(max_entries=2, show_spinner=False)  # under 0.1 s for the 100,000 cells a map draws at most
 def _drawn_basis(ws_id: str, _ws: Workspace) -> genes.OverlayBasis:
     drawn = map_sample(_ws.n_cells)
     return _overlay_basis(ws_id, _ws) if drawn is None else genes.overlay_basis(_ws, drawn)
@@ -180,6 +180,13 @@ def _drawn_basis(ws_id: str, _ws: Workspace) -> genes.OverlayBasis:
 
 def _basis(ws_id: str, ws: Workspace, drawn: bool) -> genes.OverlayBasis:
     return _drawn_basis(ws_id, ws) if drawn else _overlay_basis(ws_id, ws)
+
+
+def warm_gene_colouring(ws: Workspace) -> None:
+    """Build what colouring the map by a gene starts from (the drawn cells' hidden layer and
+    normalisers: 30-60 ms and 51 MB for 100,000 drawn cells), once per dataset, after a page has
+    been sent: the first gene a user picks is then as quick as the next."""
+    _drawn_basis(workspace_id(), ws)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
