@@ -93,14 +93,16 @@ function buildTraces(cells, colour, arrays, traceRows) {
 const CANVAS_CLASS = "scvi-viz-cells";
 const HOVER_CLASS = "scvi-viz-map-hover";
 const LEGEND_STYLE = "scvi-viz-live-map-legend";
-const GRID_NAME = "empty space";
 const CLICK_SLOP_PX = 4; // a press and release this close is a click, farther a pan
 
+// "#rrggbb" or "rgb(r, g, b)" -> [r, g, b].
+function rgbOf(colour) {
+  return colour[0] === "#" ? [1, 3, 5].map((k) => parseInt(colour.slice(k, k + 2), 16)) : colour.match(/[\d.]+/g).map(Number);
+}
+
+// A colour as a little-endian RGBA pixel, opaque.
 function rgba(colour) {
-  // "#rrggbb" or "rgb(r, g, b)" -> a little-endian RGBA pixel, opaque.
-  let r, g, b;
-  if (colour[0] === "#") [r, g, b] = [1, 3, 5].map((k) => parseInt(colour.slice(k, k + 2), 16));
-  else [r, g, b] = colour.match(/[\d.]+/g).map(Number);
+  const [r, g, b] = rgbOf(colour);
   return ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
 }
 
@@ -157,12 +159,10 @@ function paintCells(gd, ranges) {
   canvas.dataset.drawn = String(drawn);
 }
 
-// The cells' layers of a trace list (the traces with a row per cell): trace number, colour, size.
-function cellLayers(traces) {
+// The cells' layers (the traces buildTraces gave drawn rows): trace number, colour, size, rows.
+function cellLayers(traces, traceRows) {
   const layers = [];
-  traces.forEach((t, k) => {
-    if (t.customdata && t.name !== GRID_NAME) layers.push({ trace: k, colour: rgba(t.marker.color), size: t.marker.size });
-  });
+  traceRows.forEach((rows, k) => layers.push({ trace: k, colour: rgba(traces[k].marker.color), size: traces[k].marker.size, rows }));
   return layers;
 }
 
@@ -176,7 +176,7 @@ function forPlotly(traces) {
 
 // The axes' ranges: the grid of empty space (the cells' extent and 5% more, cell_map._grid_axes),
 // as plotly's autorange took them when it drew the grid, and a marker's breadth more.
-function cellsRange(cells) {
+function gridRange(cells) {
   const span = (v) => {
     let lo = Infinity, hi = -Infinity;
     for (let i = 0; i < v.length; i++) { if (v[i] < lo) lo = v[i]; if (v[i] > hi) hi = v[i]; }
@@ -184,7 +184,7 @@ function cellsRange(cells) {
     const pad = 0.01 * (hi - lo);
     return [lo - pad, hi + pad];
   };
-  return cells.range || (cells.range = { x: span(cells.grid_x), y: span(cells.grid_y) });
+  return { x: span(cells.grid_x), y: span(cells.grid_y) };
 }
 
 // ------------------------------------------------------------------ picking, hover and clicks
@@ -239,7 +239,7 @@ function showHover(gd, hit) {
   const fl = gd._fullLayout, colour = gd.data[hit.curveNumber].marker.color;
   label.replaceChildren(...hoverText(gd, hit).map((line) => { const d = document.createElement("div"); d.textContent = line; return d; }));
   label.style.background = colour;
-  const [r, g, b] = (colour[0] === "#" ? [1, 3, 5].map((k) => parseInt(colour.slice(k, k + 2), 16)) : colour.match(/[\d.]+/g).map(Number));
+  const [r, g, b] = rgbOf(colour);
   label.style.color = 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#000" : "#fff";
   const X = fl.xaxis._offset + fl.xaxis.d2p(hit.x), Y = fl.yaxis._offset + fl.yaxis.d2p(hit.y);
   label.hidden = false;
@@ -298,7 +298,16 @@ function bindMap(gd) {
   });
   gd.on("plotly_legendclick", (event) => { toggle(gd, event.curveNumber, false); return false; });
   gd.on("plotly_legenddoubleclick", (event) => { toggle(gd, event.curveNumber, true); return false; });
-  gd.__scviVizPick = (clientX, clientY) => pick(gd, clientX, clientY);
+  // The hover label and map_point.js's preview both ask, in the same frame, for the same mouse
+  // position: one scan of the cells serves both.
+  let last = null;
+  gd.__scviVizPick = (clientX, clientY) => {
+    const frame = document.timeline.currentTime, map = gd.__scviVizMap;
+    if (!last || last.frame !== frame || last.map !== map || last.at[0] !== clientX || last.at[1] !== clientY) {
+      last = { frame, map, at: [clientX, clientY], hit: pick(gd, clientX, clientY) };
+    }
+    return last.hit;
+  };
   let pending = null;
   gd.addEventListener("mousemove", (event) => {
     const first = pending === null;
@@ -306,7 +315,7 @@ function bindMap(gd) {
     if (first) requestAnimationFrame(() => {
       const e = pending;
       pending = null;
-      const hit = e.buttons || !e.target.closest(".nsewdrag") ? null : pick(gd, e.clientX, e.clientY);
+      const hit = e.buttons || !e.target.closest(".nsewdrag") ? null : gd.__scviVizPick(e.clientX, e.clientY);
       gd.__scviVizHover = hit ? [hit.curveNumber, hit.customdata === undefined ? null : hit.customdata] : null;
       showHover(gd, hit);
     });
@@ -371,7 +380,7 @@ export default function ({ parentElement, data }) {
     const cells = scviViz.mapCells[header.cells], rows = [];
     const full = buildTraces(cells, header, arrays, rows);
     const traces = forPlotly(full);
-    const range = cellsRange(cells);
+    const range = gridRange(cells);
     const layout = { ...header.layout, uirevision: header.cells, xaxis: { ...header.layout.xaxis, range: range.x },
                      yaxis: { ...header.layout.yaxis, range: range.y } };
     const started = performance.now();
@@ -380,7 +389,7 @@ export default function ({ parentElement, data }) {
     const config = { ...header.config, modeBarButtons: buttons };
     const names = full.map((t) => t.name).join("\n");
     const before = gd.__scviVizMap;
-    const layers = cellLayers(full).map((l) => ({ ...l, rows: rows[l.trace] }));
+    const layers = cellLayers(full, rows);
     gd.__scviVizMap = { cells, colour: header, values: arrays.values, full, layers,
                         hidden: before && before.names === names && before.cells === cells ? before.hidden : new Set(), names };
     window.Plotly.react(gd, traces, layout, config).then(() => {

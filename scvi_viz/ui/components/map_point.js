@@ -133,14 +133,13 @@ function resolveHover(link, p) {
 
 // The marker under the mouse, as the live map (live_map.js) picks it among its shown cells and
 // the grid of empty space; null off the plot, or on a map that is not a live one (no preview there).
-function pickAt(gd, link, clientX, clientY) {
-  const hit = gd.__scviVizPick ? gd.__scviVizPick(clientX, clientY) : null;
-  return hit && hit.curveNumber === 0 ? { ...hit, curveNumber: link.gridTrace } : hit;
+function pickAt(gd, clientX, clientY) {
+  return gd.__scviVizPick ? gd.__scviVizPick(clientX, clientY) : null;
 }
 
 function previewAt(gd, link, clientX, clientY) {
   if (!link.hover || scviViz.hoverPreview === false || !scviViz.walk) return;
-  const p = pickAt(gd, link, clientX, clientY);
+  const p = pickAt(gd, clientX, clientY);
   if (!p) { endPreview(gd, link); return; }
   const point = resolveHover(link, p);
   if (point && scviViz.walk.preview(point)) place(gd, point.xy);
