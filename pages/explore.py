@@ -11,7 +11,7 @@ from scvi_viz.analysis import profiles
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES
 from scvi_viz.plots.decoded import DecodedCharts, decoded_charts
-from scvi_viz.plots.export import table_csv, toolbar_config
+from scvi_viz.plots.export import Chart, table_csv, toolbar_config
 from scvi_viz.ui import cache, dimensions, directions, keys, point, sidebar, walk
 from scvi_viz.ui.cell_map import map_chart, map_point
 from scvi_viz.ui.components.live_chart import live_chart
@@ -27,29 +27,71 @@ MAP_WIDTH = 400  # the map's column at 1,100 px (3/5 of the page beside the late
 MAP_KEY = "umap"  # the live map's element, which the x and the walk's hover preview find by it
 
 
-def map_choices(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
-    """The map's embedding and colours; returns (embedding, colour by, gene or gene set name, the
-    set's genes). Inside the fragment: a new colouring redraws the map, not the page."""
+EXPLORE_FRAGMENT = "explore"
+CONTROLS_FRAGMENT = "explore_map_controls"
+MAP_FRAGMENT = "explore_map"
+DOWNLOADS_FRAGMENT = "explore_downloads"
+
+
+def _new_embedding() -> None:
+    st.rerun(EXPLORE_FRAGMENT)  # the x, the hover preview and the walk follow the map's positions
+
+
+def _new_colouring() -> None:
+    # The point is where it was: the map and what is downloaded with it change, nothing else.
+    st.rerun([MAP_FRAGMENT, DOWNLOADS_FRAGMENT])
+
+
+def _new_colouring_kind() -> None:
+    st.rerun([CONTROLS_FRAGMENT, MAP_FRAGMENT, DOWNLOADS_FRAGMENT])  # and the gene or gene-set box beside it
+
+
+def _colourings(ws: Workspace) -> list[str]:
+    return [cache.GENE_COLOUR, *([cache.SET_COLOUR] if gene_sets() else []), *ws.color_columns()]
+
+
+@st.fragment(key=CONTROLS_FRAGMENT)
+def map_controls(ws: Workspace) -> None:
+    """The map's boxes: embedding, colour by, and the gene or gene set. Their own fragment: another
+    gene redraws the map without sending these boxes again (the gene box lists every gene)."""
     c1, c2, c3 = st.columns(3)
-    emb_name = c1.selectbox("Map", ws.embedding_names(), key=keys.EMBEDDING, persist_state="session",
-                            format_func=lambda name: name.split(" of the ")[0],  # "UMAP": the full name heads the map
-                            help="The 2-D map of the cells: a UMAP of their latent points, or an embedding of the file.")
-    columns = ws.color_columns()
+    c1.selectbox("Map", ws.embedding_names(), key=keys.EMBEDDING, persist_state="session", on_change=_new_embedding,
+                 format_func=lambda name: name.split(" of the ")[0],  # "UMAP": the full name heads the map
+                 help="The 2-D map of the cells: a UMAP of their latent points, or an embedding of the file.")
+    colourings = _colourings(ws)
     first = ws.default_color_column(MAX_COLOUR_CATEGORIES)
-    sets = gene_sets()
-    colourings = [cache.GENE_COLOUR, *([cache.SET_COLOUR] if sets else []), *columns]
-    default = colourings.index(first) if first else 0
-    if st.session_state.get(keys.COLOR_BY) == cache.SET_COLOUR and not sets:
-        del st.session_state[keys.COLOR_BY]  # its sets were removed
-    color_by = c2.selectbox("Colour cells by", colourings, index=default, key=keys.COLOR_BY,
-                            persist_state="session",
+    if st.session_state.get(keys.COLOR_BY) not in (None, *colourings):
+        del st.session_state[keys.COLOR_BY]  # a gene set's colouring whose sets were removed
+    color_by = c2.selectbox("Colour cells by", colourings, index=colourings.index(first) if first else 0,
+                            key=keys.COLOR_BY, persist_state="session", on_change=_new_colouring_kind,
                             help=f"An obs column (at most {MAX_COLOUR_CATEGORIES} categories), a gene's decoded "
                                  "expression, or a gene set's mean decoded expression (sets: 'Gene sets' above).")
+    if color_by == cache.GENE_COLOUR:
+        c3.selectbox("Gene", ws.model.genes, key=keys.OVERLAY_GENE, persist_state="session", filter_mode="contains",
+                     on_change=_new_colouring)
+    elif color_by == cache.SET_COLOUR:
+        c3.selectbox("Gene set", list(gene_sets()), key=keys.OVERLAY_SET, persist_state="session",
+                     on_change=_new_colouring)
+
+
+def map_colouring(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
+    """What the boxes of :func:`map_controls` chose: (embedding, colour by, gene or gene set name,
+    the set's genes). An ``obs`` column with too many categories is refused here, with a warning."""
+    ss = st.session_state
+    emb_name = ss.get(keys.EMBEDDING)
+    if emb_name not in ws.embedding_names():
+        emb_name = ws.embedding_names()[0]
+    columns, sets = ws.color_columns(), gene_sets()
+    color_by = ss.get(keys.COLOR_BY)
+    if color_by not in _colourings(ws):
+        color_by = ws.default_color_column(MAX_COLOUR_CATEGORIES) or cache.GENE_COLOUR
     gene, members = None, ()
     if color_by == cache.GENE_COLOUR:
-        gene = c3.selectbox("Gene", ws.model.genes, key=keys.OVERLAY_GENE, persist_state="session", filter_mode="contains")
+        gene = ss.get(keys.OVERLAY_GENE)
+        gene = gene if gene in ws.model.genes else ws.model.genes[0]
     elif color_by == cache.SET_COLOUR:
-        gene = c3.selectbox("Gene set", list(sets), key=keys.OVERLAY_SET, persist_state="session")
+        gene = ss.get(keys.OVERLAY_SET)
+        gene = gene if gene in sets else next(iter(sets))
         members = tuple(sets[gene])
     elif (n := ws.category_count(color_by)) > MAX_COLOUR_CATEGORIES:
         fallback = next((c for c in columns if ws.category_count(c) <= MAX_COLOUR_CATEGORIES), None)
@@ -59,6 +101,19 @@ def map_choices(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
         color_by, gene = (fallback, None) if fallback else (cache.GENE_COLOUR, ws.model.genes[0])
     cache.embedding(ws, emb_name)  # computed (or read) here, so that a note about its disk cache shows once
     return emb_name, color_by, gene, members
+
+
+@st.fragment(key=MAP_FRAGMENT)
+def map_view(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
+    """The map as :func:`map_colouring` says; returns that. A new colouring reruns this fragment
+    and the downloads only: the browser redraws the map and nothing else."""
+    choice = map_colouring(ws)
+    emb_name, color_by, gene, members = choice
+    cells_key, cells, colour = cache.map_messages(ws, emb_name, color_by, gene, gene_set=members, height=MAP_HEIGHT,
+                                                  width=MAP_WIDTH)
+    live_map(key=MAP_KEY, cells_key=cells_key, cells=cells, colour=colour)
+    st.session_state[keys.MAP_SHOWN] = choice
+    return choice
 
 
 def full_charts(ws: Workspace, profile: pd.DataFrame, origin: str, caption: dict[str, str]) -> DecodedCharts:
@@ -97,17 +152,38 @@ def gene_table(profile: pd.DataFrame, library_size: float) -> None:
         )
 
 
-@st.fragment
+@st.fragment(key=DOWNLOADS_FRAGMENT)
+def downloads(ws: Workspace, profile: pd.DataFrame, charts: DecodedCharts, traversal: Chart | None, *,
+              marker: tuple[float, float], point: str, caption: dict[str, str]) -> None:
+    """The point's charts and tables to download, the report bundle and the view's link. Its own
+    fragment: a new colouring of the map reruns it (the exported map and the link change) with the
+    point's charts as they are."""
+    emb_name, color_by, gene, members = st.session_state[keys.MAP_SHOWN]
+    exported_map = map_chart(ws, emb_name, color_by, gene, gene_set=members, marker=marker, point=point)
+    st.subheader("Download")
+    export_picker({"Map, with the current point": exported_map,
+                   "Decoded at the current point (all panels, as shown)": charts.whole, **charts.panels,
+                   **({"What moving one slider does": traversal} if traversal else {})},
+                  key="explore_export")
+    all_genes, report = st.columns(2)
+    all_genes.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
+                              file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
+    with report:
+        report_button(ws, [exported_map, charts.whole, *charts.panels.values(), *([traversal] if traversal else [])],
+                      page="explore",
+                      tables={"all_genes": profile, **dimensions.computed_tables(ws)})
+    write_link(ws, page="explore")
+
+
+@st.fragment(key=EXPLORE_FRAGMENT)
 def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
     """A move (slider, map click, covariate) reruns this fragment only: the map (unchanged, so not
     re-sent), the current point, its x and everything decoded there."""
     the_map, instrument = st.columns([3, 2], gap="medium")
-    with the_map:  # first, so that a recolouring reaches the browser before the point is decoded again
-        emb_name, color_by, gene, members = map_choices(ws)
+    with the_map:  # first, so that a new map reaches the browser before the point is decoded again
+        map_controls(ws)
+        emb_name, _, _, _ = map_view(ws)
         marker = map_point(ws, emb_name, map_key=MAP_KEY, hover=decoder is not None, cells=decoder)
-        cells_key, cells, colour = cache.map_messages(ws, emb_name, color_by, gene, gene_set=members, height=MAP_HEIGHT,
-                                                      width=MAP_WIDTH)
-        live_map(key=MAP_KEY, cells_key=cells_key, cells=cells, colour=colour)
         st.caption("Click a cell, or empty space between cells, to decode there (the black × marks the current "
                    "point); with *preview on hover*, the point under the mouse is decoded in your browser. "
                    "Drag to pan, scroll to zoom, double-click to reset the zoom.")
@@ -133,23 +209,10 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
     where = here.describe(ws.model.spec)
     traversal = directions.traversal_section(ws, rows)
     charts = full_charts(ws, profile, origin, caption)
-    exported_map = map_chart(ws, emb_name, color_by, gene, gene_set=members, marker=marker,
-                             point=origin + (f" · {where}" if where else ""))
-    st.subheader("Download")
-    export_picker({"Map, with the current point": exported_map,
-                   "Decoded at the current point (all panels, as shown)": charts.whole, **charts.panels,
-                   **({"What moving one slider does": traversal} if traversal else {})},
-                  key="explore_export")
-    all_genes, report = st.columns(2)
-    all_genes.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
-                              file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
-    with report:
-        report_button(ws, [exported_map, charts.whole, *charts.panels.values(), *([traversal] if traversal else [])],
-                      page="explore",
-                      tables={"all_genes": profile, **dimensions.computed_tables(ws)})
+    downloads(ws, profile, charts, traversal, marker=marker, point=origin + (f" · {where}" if where else ""),
+              caption=caption)
     gene_table(profile, here.library_size)
     cache.warm_gene_colouring(ws)
-    write_link(ws, page="explore")
     cell_uncertainty_section(ws)
 
 

@@ -17,6 +17,7 @@ from scvi_viz.io import sources
 from scvi_viz.plots.cell_map import MapBase, MapColour, assemble_map
 from scvi_viz.plots.style import build_figure
 from scvi_viz.ui.components import live_map
+from scvi_viz.ui.cache import GENE_COLOUR
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -133,6 +134,17 @@ def app() -> AppTest:
     return run(AppTest.from_file(APP, default_timeout=120))
 
 
+def recolour(at: AppTest, key: str, value: str) -> AppTest:
+    """Choose how the map is coloured (selectbox ``key``), then run the whole page.
+
+    A new colouring reruns the map's and the downloads' fragments only, and AppTest's tree then
+    holds just their elements; the browser keeps the rest of the page as it was.
+    """
+    at.selectbox(key=key).set_value(value)
+    run(at)
+    return run(at)
+
+
 def test_explore_page_draws_map_and_charts_on_demo(app):
     assert any("Current point:** cell" in m.value for m in app.markdown)
     titles = [spec["layout"].get("title", {}).get("text", "") for spec in figures_on_page(app)]
@@ -146,6 +158,36 @@ def test_explore_page_draws_map_and_charts_on_demo(app):
     assert any("P(count = 0)" in t for t in panels)
     assert any("Dispersion θ" in t for t in panels) and "fraction of library" in [u.replace("<br>", " ") for u in units]
     assert not app.error
+
+
+def test_a_new_colouring_reruns_the_map_and_the_downloads_only(app):
+    before = chart(app, "Cells in UMAP")["layout"]["title"]["text"]
+    app.selectbox(key="color_by").set_value("phase")
+    run(app)
+    assert chart(app, "Cells in UMAP")["layout"]["title"]["text"] != before
+    assert "coloured by phase" in chart(app, "Cells in UMAP")["layout"]["title"]["text"]
+    assert [b.label for b in app.get("download_button")] == ["Download", "All genes at this point (CSV)",
+                                                             "Download report bundle (ZIP)"]
+    assert app.query_params["x.color_by"] == "phase"  # the link follows
+    # The point was not decoded again: its charts and the walk are not part of this rerun.
+    assert not [e for e in app.get("bidi_component") if e.proto.component_name != "scvi_viz_live_map"]
+    with pytest.raises(AssertionError, match="no chart titled"):
+        point_chart(app)
+    # Another gene: the map's boxes are not sent again either (the gene box lists every gene).
+    recolour(app, "color_by", GENE_COLOUR)
+    app.selectbox(key="overlay_gene").set_value("LYZ")
+    run(app)
+    assert "LYZ" in chart(app, "Cells in UMAP")["layout"]["title"]["text"]
+    assert not [box for box in app.selectbox if box.key in ("overlay_gene", "color_by", "embedding")]
+
+
+def test_another_map_reruns_the_point_and_moves_its_x(app):
+    on_umap = map_point(app)
+    app.selectbox(key="embedding").set_value("X_umap")
+    run(app)
+    assert chart(app, "Cells in")["layout"]["title"]["text"].startswith("Cells in umap,")  # obsm["X_umap"]
+    assert map_point(app) != on_umap  # the x is placed on the file's embedding
+    assert point_chart(app)  # the whole Explore fragment ran: the point's charts are there
 
 
 def test_latent_slider_changes_decoded_values(app):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_app import APP, chart, point_chart, run
+from test_app import APP, chart, point_chart, recolour, run
 from streamlit.testing.v1 import AppTest
 
 
@@ -19,8 +19,7 @@ def app() -> AppTest:
 def test_explore_choices_survive_a_visit_to_compare(app):
     app.multiselect(key="genes").set_value(["CD74", "LYZ"])
     run(app)
-    app.selectbox(key="color_by").set_value("phase")
-    run(app)
+    recolour(app, "color_by", "phase")
     app.number_input(key="n_top").set_value(12)
     run(app)
     app.toggle(key="show_table").set_value(True)
@@ -38,8 +37,7 @@ def test_explore_choices_survive_a_visit_to_compare(app):
 
 
 def test_a_column_with_too_many_categories_is_refused_with_a_message(app):
-    app.selectbox(key="color_by").set_value("cell_id")
-    run(app)
+    recolour(app, "color_by", "cell_id")
     assert any("700 categories" in w.value and "coloured by 'bulk_labels' instead" in w.value for w in app.warning)
     assert chart(app, "Cells in UMAP")["layout"]["title"]["text"].endswith("coloured by bulk_labels")
 
@@ -62,8 +60,7 @@ def test_report_bundle_records_the_explore_choices(app):
     from scvi_viz.io.view_state import ViewState
     from scvi_viz.ui import downloads
 
-    app.selectbox(key="color_by").set_value("phase")
-    run(app)
+    recolour(app, "color_by", "phase")
     captured = {}
     original = downloads.current_view
 

@@ -10,7 +10,7 @@ from scvi_viz.analysis.characteristic import characteristic_genes, mean_decoded_
 from scvi_viz.analysis.directions import group_centroids
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
-from test_app import APP, LATENT_SLIDERS, chart, component_data, component_event, latent, run
+from test_app import APP, LATENT_SLIDERS, chart, component_data, component_event, latent, recolour, run
 from test_links import open_with
 
 MONOCYTE = "CD14+ Monocyte"
@@ -97,10 +97,8 @@ def test_gene_sets_colour_the_map_chart_on_explore_and_travel_in_the_link(app, w
     p = app.session_state["point"]
     rate = ws.model.decode([p.z], library_size=p.library_size, **p.covariates.decode_kwargs()).rate.numpy()[0]
     assert data["server"]["chosen"][-1] == pytest.approx(rate[ws.model.gene_indices(["CD3D", "CD3E"])].mean(), rel=1e-5)
-    app.selectbox(key="color_by").set_value("a gene set (decoded)")
-    run(app)
-    app.selectbox(key="overlay_set").set_value("T cell")
-    run(app)
+    recolour(app, "color_by", "a gene set (decoded)")
+    recolour(app, "overlay_set", "T cell")
     the_map = chart(app, "Cells in")
     assert "T cell: mean of 2 genes" in the_map["layout"]["title"]["text"] + str(the_map["data"][0].get("marker", {}))
     address = dict(app.query_params)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app import APP, chart, latent, move_latent, run, top_gene_counts
+from test_app import APP, chart, latent, move_latent, recolour, run, top_gene_counts
 
 from scvi_viz.io import view_link
 from scvi_viz.io.view_state import StateFileError, ViewState
@@ -76,8 +76,7 @@ def test_the_address_follows_the_view_and_reopens_it():
     at = run(AppTest.from_file(APP, default_timeout=120))
     at.multiselect(key="genes").set_value(["CD74", "GNLY"])
     run(at)
-    at.selectbox(key="color_by").set_value("phase")
-    run(at)
+    recolour(at, "color_by", "phase")
     move_latent(at, 2)
     address = dict(at.query_params)
     assert address["g"] == "CD74,GNLY" and address["x.color_by"] == "phase" and address["src"] == "demo"
