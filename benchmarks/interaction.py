@@ -169,8 +169,8 @@ CELLS_JS = """
   const fl = el._fullLayout, r = el.getBoundingClientRect(), s = fl._size;
   const px = x => r.left + s.l + fl.xaxis.d2p(x), py = y => r.top + s.t + fl.yaxis.d2p(y);
   const cells = [];
-  el._fullData.forEach((t, ti) => {
-    if (ti === 0) return;
+  el.__scviVizMap.traces().forEach((t, ti) => {  // the live map's traces with their points (plotly has none)
+    if (ti === 0 || !t.customdata) return;
     for (let i = 0; i < t.x.length; i++) cells.push({trace: ti, cell: t.customdata[i], X: px(t.x[i]), Y: py(t.y[i])});
   });
   const inside = c => c.X > r.left + s.l + 15 && c.X < r.left + s.l + s.w - 15 && c.Y > r.top + s.t + 15 && c.Y < r.top + s.t + s.h - 15;
@@ -187,7 +187,7 @@ POSITION_JS = """
   const el = window.__bench.charts()['st-key-umap'];
   let r = el.getBoundingClientRect();
   if (r.top < 0 || r.bottom > window.innerHeight) { el.scrollIntoView({block: 'center', behavior: 'instant'}); r = el.getBoundingClientRect(); }
-  const fl = el._fullLayout, s = fl._size, t = el._fullData[trace];
+  const fl = el._fullLayout, s = fl._size, t = el.__scviVizMap.traces()[trace];
   const i = Array.from(t.customdata).indexOf(cell);
   return {X: r.left + s.l + fl.xaxis.d2p(t.x[i]), Y: r.top + s.t + fl.yaxis.d2p(t.y[i])};
 }

@@ -86,7 +86,7 @@ CACHE_FOLDER = ".bench-cache"
 CANDIDATES_JS = """
 (k) => {
   const el = window.__bench.charts()['st-key-umap'];
-  const traces = el._fullData.filter(t => t.visible !== false && t.customdata && t.x && t.x.length);
+  const traces = el.__scviVizMap.traces().filter(t => t.customdata && t.x && t.x.length);  // plotly's have no points
   const total = traces.reduce((n, t) => n + t.x.length, 0);
   const step = Math.max(1, Math.floor(total / k));
   const out = [];

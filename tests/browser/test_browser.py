@@ -46,7 +46,9 @@ _CHART_JS = """
   const arr = v => (v == null ? null : Array.from(v));
   return {
     title: String(el._fullLayout.title.text),
-    traces: el._fullData.map(t => ({name: t.name, x: arr(t.x), y: arr(t.y), customdata: arr(t.customdata)})),
+    // The live map gives plotly its traces without points: its own copy has them.
+    traces: (el.__scviVizMap ? el.__scviVizMap.traces() : el._fullData)
+      .map(t => ({name: t.name, x: arr(t.x), y: arr(t.y), customdata: arr(t.customdata)})),
   };
 }
 """
@@ -77,8 +79,9 @@ _CHANGED_JS = """
 ([part, trace, axis, before]) => {
   const el = FRESH
     .find(e => e._fullLayout && String((e._fullLayout.title || {}).text || '').includes(part));
-  if (!el || !el._fullData || !el._fullData[trace]) return false;
-  const now = Array.from(el._fullData[trace][axis]);
+  const traces = el && (el.__scviVizMap ? el.__scviVizMap.traces() : el._fullData);
+  if (!traces || !traces[trace]) return false;
+  const now = Array.from(traces[trace][axis]);
   return now.length !== before.length || now.some((v, i) => v !== before[i]);
 }
 """
@@ -93,7 +96,7 @@ _MAP_TARGETS_JS = """
   const cells = [];
   const cross = el.querySelector('svg.scvi-viz-point');
   const marker = cross && cross.dataset.x ? {X: px(+cross.dataset.x), Y: py(+cross.dataset.y)} : null;
-  el._fullData.forEach((t, ti) => {
+  (el.__scviVizMap ? el.__scviVizMap.traces() : el._fullData).forEach((t, ti) => {
     if (ti === 0 || !t.customdata) return;  // the grid, a colour bar
     for (let i = 0; i < t.x.length; i++)
       cells.push({trace: ti, x: t.x[i], y: t.y[i], X: px(t.x[i]), Y: py(t.y[i]), cell: t.customdata[i], text: t.text ? t.text[i] : null});

@@ -23,7 +23,8 @@ _DRAWN_JS = f"""() => {{
   const grid = m ? [arr(m.cells.grid_x), arr(m.cells.grid_y)] : null;
   return {{colouring: gd.dataset.colouring || null, title: String(gd._fullLayout.title.text), grid,
           values: m && m.values ? arr(m.values) : null,
-          traces: gd._fullData.map(t => ({{name: t.name, x: arr(t.x), y: arr(t.y), customdata: arr(t.customdata),
+          legend: gd._fullData.map(t => t.name),
+          traces: m.traces().map(t => ({{name: t.name, x: arr(t.x), y: arr(t.y), customdata: arr(t.customdata),
                                          color: !t.marker ? null : Array.isArray(t.marker.color) || ArrayBuffer.isView(t.marker.color)
                                            ? arr(t.marker.color) : t.marker.color}}))}};
 }}"""
@@ -48,7 +49,7 @@ def assert_same_traces(drawn: dict, python: list[dict]) -> None:
     """The map drawn in the browser holds ``python``'s traces; plotly is given the grid's name
     alone (its points are picked in the browser, from the cells' message)."""
     browser = drawn["traces"]
-    assert [t["name"] for t in browser] == [t["name"] for t in python]
+    assert [t["name"] for t in browser] == [t["name"] for t in python] == drawn["legend"]
     np.testing.assert_array_equal(np.asarray(drawn["grid"], dtype=np.float32),
                                   np.asarray([python[0]["x"], python[0]["y"]], dtype=np.float32))
     for b, p in zip(browser[1:], python[1:]):
@@ -125,9 +126,9 @@ _CANVAS_JS = f"""() => {{
   const pixels = new Uint32Array(canvas.getContext('2d').getImageData(0, 0, W, H).data.buffer);
   const [x0, x1] = xa.range, [y0, y1] = ya.range;
   const layers = gd.__scviVizMap.layers.map(l => {{
-    const t = gd._fullData[l.trace], seen = [];
-    for (let i = 0; i < t.x.length; i++) {{
-      const X = Math.round((t.x[i] - x0) * W / (x1 - x0)), Y = Math.round(H - (t.y[i] - y0) * H / (y1 - y0));
+    const t = gd._fullData[l.trace], cells = gd.__scviVizMap.traces()[l.trace], seen = [];
+    for (let i = 0; i < cells.x.length; i++) {{
+      const X = Math.round((cells.x[i] - x0) * W / (x1 - x0)), Y = Math.round(H - (cells.y[i] - y0) * H / (y1 - y0));
       seen.push(X >= 4 && X < W - 4 && Y >= 4 && Y < H - 4 ? pixels[Y * W + X] : null);  // away from the edges
     }}
     return {{trace: l.trace, colour: l.colour, type: t.type, visible: t.visible, seen}};

@@ -36,55 +36,73 @@ function subset(array, rows) {
   return out;
 }
 
-// The traces of assemble_map: the invisible grid first, then one trace per category in order,
-// or one trace on a colour scale. traceRows[k] gets the drawn rows of cell trace k. Without
-// assemble_map's hover templates, and a cell's customdata is its row alone (assemble_map adds
-// its value for exports' hover labels): here showHover labels a cell, from the colouring's
-// values, and 100,000 two-number arrays cost the page 30 ms.
-function buildTraces(cells, colour, arrays, traceRows) {
-  const traces = [{ type: "scattergl", x: cells.grid_x, y: cells.grid_y, mode: "markers", name: "empty space",
-                    showlegend: false, marker: { size: cells.cell_size, opacity: 0 }, hoverinfo: "none" }];
-  const texts = cells.hover;
+// The cells' layers of a colouring, in drawing order (the last on top), as assemble_map's cell
+// traces: one per colour step (the highest last, as scale_steps) or one per category. Each has
+// its trace number (the grid is trace 0), name, colour and the drawn rows it holds.
+function colourLayers(cells, colour, arrays) {
+  let rows, names, colours;
   if (colour.kind === "scale") {
-    // One trace per colour step, the highest last (on top), as assemble_map and scale_steps.
     const n = colour.steps.length, span = colour.high - colour.low, values = arrays.values;
-    const rows = colour.steps.map(() => []);
+    rows = colour.steps.map(() => []);
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
       if (!Number.isFinite(v)) continue;
-      const k = span <= 0 ? 0 : Math.min(n - 1, Math.max(0, Math.floor((v - colour.low) * (n / span))));
-      rows[k].push(i);
+      rows[span <= 0 ? 0 : Math.min(n - 1, Math.max(0, Math.floor((v - colour.low) * (n / span))))].push(i);
     }
-    colour.steps.forEach((rgb, k) => {
-      const sel = rows[k];
-      traceRows[traces.length] = sel;
-      traces.push({
-        type: "scattergl", mode: "markers", x: subset(cells.x, sel), y: subset(cells.y, sel),
-        name: colour.name, showlegend: false, customdata: subset(cells.index, sel),
-        ...(texts ? { text: sel.map((i) => texts[i]) } : {}), marker: { size: cells.cell_size, color: rgb },
-      });
-    });
-    traces.push({
-      type: "scattergl", x: [null], y: [null], mode: "markers", name: colour.name, showlegend: false, hoverinfo: "skip",
-      marker: { color: [colour.low, colour.high], colorscale: "Viridis", showscale: true, cmin: colour.low,
-                cmax: colour.high,
-                colorbar: { title: { text: colour.colorbar_title, font: { size: colour.tick_size } }, len: 0.8 } },
-    });
-    return traces;
+    names = colour.steps.map(() => colour.name);
+    colours = colour.steps;
+  } else {
+    rows = colour.categories.map(() => []);
+    const codes = arrays.codes;
+    for (let i = 0; i < codes.length; i++) rows[codes[i]].push(i);
+    names = colour.categories;
+    colours = colour.categories.map((_, c) => colour.palette[c % colour.palette.length]);
   }
-  const rows = colour.categories.map(() => []);
-  const codes = arrays.codes;
-  for (let i = 0; i < codes.length; i++) rows[codes[i]].push(i);
-  colour.categories.forEach((name, c) => {
-    const sel = rows[c];
-    traceRows[traces.length] = sel;
+  return rows.map((r, k) => ({ trace: k + 1, name: names[k], css: colours[k], colour: rgba(colours[k]),
+                                size: cells.cell_size, rows: r }));
+}
+
+// The traces of assemble_map, for the camera's PNG and for tests: the invisible grid first, the
+// cells' layers with their points, and the colour bar of a scale. Without assemble_map's hover
+// templates, and a cell's customdata is its row alone (showHover labels cells here).
+function fullTraces(cells, colour, layers) {
+  const texts = cells.hover, scale = colour.kind === "scale";
+  const traces = [{ type: "scattergl", x: cells.grid_x, y: cells.grid_y, mode: "markers", name: "empty space",
+                    showlegend: false, marker: { size: cells.cell_size, opacity: 0 }, hoverinfo: "none" }];
+  for (const { name, css, rows } of layers) {
     traces.push({
-      type: "scattergl", mode: "markers", x: subset(cells.x, sel), y: subset(cells.y, sel),
-      name, legendgroup: "cells", customdata: subset(cells.index, sel),
-      ...(texts ? { text: sel.map((i) => texts[i]) } : {}),
-      marker: { size: cells.cell_size, color: colour.palette[c % colour.palette.length] },
+      type: "scattergl", mode: "markers", x: subset(cells.x, rows), y: subset(cells.y, rows), name,
+      ...(scale ? { showlegend: false } : { legendgroup: "cells" }), customdata: subset(cells.index, rows),
+      ...(texts ? { text: rows.map((i) => texts[i]) } : {}), marker: { size: cells.cell_size, color: css },
     });
-  });
+  }
+  if (scale) traces.push(colourBar(colour));
+  return traces;
+}
+
+function colourBar(colour) {
+  return {
+    type: "scattergl", x: [null], y: [null], mode: "markers", name: colour.name, showlegend: false, hoverinfo: "skip",
+    marker: { color: [colour.low, colour.high], colorscale: "Viridis", showscale: true, cmin: colour.low,
+              cmax: colour.high,
+              colorbar: { title: { text: colour.colorbar_title, font: { size: colour.tick_size } }, len: 0.8 } },
+  };
+}
+
+// What plotly is given: the same traces without points. The grid's points are picked here; the
+// cells' traces are SVG and "legendonly" (in the legend, never drawn by plotly: the canvas paints
+// them), which gives the legend, the colour bar, the axes, zoom and pan. Its arrays are the same
+// objects on every colouring, so that Plotly.react redraws what changed, not every trace.
+const NULL_POINT = Object.freeze([null]); // one point, none drawn: plotly hides a trace with no points, legend and all
+function plotlyTraces(colour, layers) {
+  const scale = colour.kind === "scale";
+  const traces = [{ type: "scatter", x: NULL_POINT, y: NULL_POINT, mode: "markers", name: "empty space",
+                    showlegend: false, hoverinfo: "none", marker: { opacity: 0 } }];
+  for (const { name, css, size } of layers) {
+    traces.push({ type: "scatter", mode: "markers", x: NULL_POINT, y: NULL_POINT, name, visible: "legendonly",
+                  ...(scale ? { showlegend: false } : { legendgroup: "cells" }), marker: { size, color: css, opacity: 1 } });
+  }
+  if (scale) traces.push({ ...colourBar(colour), type: "scatter", x: NULL_POINT, y: NULL_POINT });
   return traces;
 }
 
@@ -142,11 +160,12 @@ function paintCells(gd, ranges) {
   const image = context.createImageData(W, H);
   const pixels = new Uint32Array(image.data.buffer);
   let drawn = 0;
-  for (const { trace: k, colour, size } of layers) {
+  const xs = map.cells.x, ys = map.cells.y;
+  for (const { trace: k, colour, size, rows } of layers) {
     if (map.hidden.has(k)) continue; // hidden from the legend
-    const xs = gd.data[k].x, ys = gd.data[k].y, stamp = disc(size * dpr);
-    for (let i = 0; i < xs.length; i++) {
-      const X = Math.round((xs[i] - x0) * sx), Y = Math.round(H - (ys[i] - y0) * sy);
+    const stamp = disc(size * dpr);
+    for (let j = 0; j < rows.length; j++) {
+      const i = rows[j], X = Math.round((xs[i] - x0) * sx), Y = Math.round(H - (ys[i] - y0) * sy);
       if (X < -8 || Y < -8 || X > W + 8 || Y > H + 8) continue;
       for (let s = 0; s < stamp.length; s++) {
         const px = X + stamp[s][0], py = Y + stamp[s][1];
@@ -157,21 +176,6 @@ function paintCells(gd, ranges) {
   }
   context.putImageData(image, 0, 0);
   canvas.dataset.drawn = String(drawn);
-}
-
-// The cells' layers (the traces buildTraces gave drawn rows): trace number, colour, size, rows.
-function cellLayers(traces, traceRows) {
-  const layers = [];
-  traceRows.forEach((rows, k) => layers.push({ trace: k, colour: rgba(traces[k].marker.color), size: traces[k].marker.size, rows }));
-  return layers;
-}
-
-// What plotly is given: the grid without its points (picked here), the cells' traces as SVG,
-// "legendonly" (in the legend, never drawn by plotly), and the axes' ranges (no drawn data to
-// range them on).
-function forPlotly(traces) {
-  return traces.map((t, k) => (k === 0 ? { ...t, type: "scatter", x: [null], y: [null] }
-    : t.customdata ? { ...t, type: "scatter", visible: "legendonly", marker: { ...t.marker, opacity: 1 } } : { ...t, type: "scatter" }));
 }
 
 // The axes' ranges: the grid of empty space (the cells' extent and 5% more, cell_map._grid_axes),
@@ -211,7 +215,7 @@ function pick(gd, clientX, clientY) {
       if (d < best) { best = d; hit = { curveNumber: k, pointNumber: j, x: cells.x[i], y: cells.y[i], cell: i }; }
     }
   }
-  if (hit && hit.cell !== undefined) hit.customdata = gd.data[hit.curveNumber].customdata[hit.pointNumber];
+  if (hit && hit.cell !== undefined) hit.customdata = cells.index[hit.cell];
   return hit;
 }
 
@@ -223,7 +227,7 @@ function hoverText(gd, hit) {
     const v = gd.__scviVizMap.values[hit.cell];
     return [text || `cell #${row}`, `${colour.name}: ${Number.isFinite(v) ? Number(v.toPrecision(3)) : v}`];
   }
-  return [text || `${gd.data[hit.curveNumber].name}, cell #${row}`];
+  return [text || `${gd.__scviVizMap.layers[hit.curveNumber - 1].name}, cell #${row}`];
 }
 
 function showHover(gd, hit) {
@@ -236,7 +240,7 @@ function showHover(gd, hit) {
       "font:12px sans-serif;white-space:nowrap;border:1px solid #fff;box-shadow:0 1px 3px rgba(0,0,0,.3)";
     gd.appendChild(label);
   }
-  const fl = gd._fullLayout, colour = gd.data[hit.curveNumber].marker.color;
+  const fl = gd._fullLayout, colour = gd.__scviVizMap.layers[hit.curveNumber - 1].css;
   label.replaceChildren(...hoverText(gd, hit).map((line) => { const d = document.createElement("div"); d.textContent = line; return d; }));
   label.style.background = colour;
   const [r, g, b] = rgbOf(colour);
@@ -342,8 +346,8 @@ function cameraButton(config) {
   return {
     name: "Download plot as a png", icon: window.Plotly.Icons.camera,
     click: (gd) => {
-      const { full, hidden } = gd.__scviVizMap;
-      const data = full.map((t, k) => (k === 0 ? { ...t, x: [null], y: [null] }
+      const { traces, hidden } = gd.__scviVizMap;
+      const data = traces().map((t, k) => (k === 0 ? { ...t, x: [null], y: [null] }
         : t.customdata ? { ...t, visible: hidden.has(k) ? "legendonly" : true, marker: { ...t.marker, opacity: 1 } } : t));
       const layout = { ...gd.layout, width: gd._fullLayout.width, height: gd._fullLayout.height,
                        xaxis: { ...gd.layout.xaxis, range: [...gd._fullLayout.xaxis.range] },
@@ -351,6 +355,17 @@ function cameraButton(config) {
       window.Plotly.downloadImage({ data, layout }, { format: "png", scale: 2, filename: "newplot", ...options });
     },
   };
+}
+
+// The chart's config, the same object while it does not change: Plotly.react draws a chart anew
+// (newPlot) whenever its config differs, and a new camera button would differ each time.
+function plotlyConfig(gd, wanted) {
+  const json = JSON.stringify(wanted);
+  if (!gd.__scviVizConfig || gd.__scviVizConfig.json !== json) {
+    const buttons = wanted.modeBarButtons.map((group) => group.map((b) => (b === "toImage" ? cameraButton(wanted) : b)));
+    gd.__scviVizConfig = { json, config: { ...wanted, modeBarButtons: buttons } };
+  }
+  return gd.__scviVizConfig.config;
 }
 
 export default function ({ parentElement, data }) {
@@ -377,22 +392,21 @@ export default function ({ parentElement, data }) {
   const { arrays } = readMessage(buffer);
   when(() => window.Plotly && scviViz.mapCells[header.cells], () => {
     if (gd.__scviVizWanted !== header.id) return; // a newer colouring came meanwhile
-    const cells = scviViz.mapCells[header.cells], rows = [];
-    const full = buildTraces(cells, header, arrays, rows);
-    const traces = forPlotly(full);
+    const cells = scviViz.mapCells[header.cells];
+    const layers = colourLayers(cells, header, arrays);
     const range = gridRange(cells);
     const layout = { ...header.layout, uirevision: header.cells, xaxis: { ...header.layout.xaxis, range: range.x },
                      yaxis: { ...header.layout.yaxis, range: range.y } };
     const started = performance.now();
     // The toolbar's buttons as Python names them, with the camera that draws the cells.
-    const buttons = header.config.modeBarButtons.map((group) => group.map((b) => (b === "toImage" ? cameraButton(header.config) : b)));
-    const config = { ...header.config, modeBarButtons: buttons };
-    const names = full.map((t) => t.name).join("\n");
+    const config = plotlyConfig(gd, header.config);
+    const names = layers.map((l) => l.name).join("\n");
     const before = gd.__scviVizMap;
-    const layers = cellLayers(full, rows);
-    gd.__scviVizMap = { cells, colour: header, values: arrays.values, full, layers,
-                        hidden: before && before.names === names && before.cells === cells ? before.hidden : new Set(), names };
-    window.Plotly.react(gd, traces, layout, config).then(() => {
+    let full = null;
+    gd.__scviVizMap = { cells, colour: header, values: arrays.values, layers, names,
+                        traces: () => (full = full || fullTraces(cells, header, layers)),
+                        hidden: before && before.names === names && before.cells === cells ? before.hidden : new Set() };
+    window.Plotly.react(gd, plotlyTraces(header, layers), layout, config).then(() => {
       bindMap(gd);
       styleLegend(gd);
       paintCells(gd, null);
