@@ -8,13 +8,14 @@
 // under their key, and a colouring ("scvi-viz-map-colour/1": codes or values, the categories,
 // the layout), which Plotly.react draws over the cells the first time and in place afterwards.
 // Streamlit sends a message of 10 KB or more once per connection, so neither travels again on
-// a rerun. The traces are those of scvi_viz/plots/cell_map.py: assemble_map (a test compares them).
+// a rerun. The traces are those of scvi_viz/plots/cell_map.py: assemble_map (a test compares
+// them with __scviVizMap.traces(), built when the camera or a test asks).
 //
 // The cells are painted here, on a 2-D canvas under plotly's layers, and plotly draws no cell at
 // all: without a GPU (software WebGL) plotly's WebGL layers cost 150-500 ms a redraw in the app's
 // page even with transparent markers, and an SVG point per cell is slower still. plotly keeps
-// the cells' traces "legendonly" (SVG type, not drawn), which gives the legend, the colour bar,
-// the axes, zoom and pan; the hover label and clicks are found here, among the drawn cells and
+// the cells' traces "legendonly" (SVG type, one null point each), which gives the legend, the
+// colour bar, the axes, zoom and pan; the hover label and clicks are found here, among the drawn cells and
 // the grid of empty space (as plotly would pick them: the marker nearest the mouse). A redraw is
 // 20-50 ms; the canvas is painted again after every plotly redraw and while a pan or zoom is
 // dragged. Clicks reach map_point.js as a "scvi-viz-click" event on the chart's element.
