@@ -3,12 +3,16 @@ and the chart drawn is the one ``plots/cell_map.py`` builds (the same traces as 
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from urllib.parse import unquote
 
 import numpy as np
 import pytest
 from PIL import Image
-from test_browser import _MAP, _MAP_TARGETS_JS, choose, download_chart, hovers, open_app, read_csv, wait_idle
+from test_browser import (_MAP, _MAP_TARGETS_JS, choose, download, download_chart, hovers, open_app, read_csv,
+                          restore_saved_view, wait_idle)
 
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
@@ -178,4 +182,38 @@ def test_the_cells_are_painted_on_a_canvas_that_follows_zoom_legend_and_download
     assert download.value.suggested_filename.endswith(".png")
     palette = {tuple(int(c[k:k + 2], 16) for k in (1, 3, 5)) for c in PALETTE[:2]}
     assert all(counts.get(rgb, 0) > 200 for rgb in palette), "the first two categories' cells are in the image"
+    assert not page.js_errors
+
+
+def _map_title(page) -> str:
+    return page.evaluate(f"() => String({_MAP}._fullLayout.title.text)")
+
+
+def test_a_recolouring_travels_with_the_view_and_a_restored_view_recolours(new_page, app_url, tmp_path):
+    page = new_page({"width": 1500, "height": 1000})
+    open_app(page, app_url)
+    wait_idle(page)
+    # A recolouring reruns the map and the downloads only: the address and the report bundle follow it.
+    before = page.url
+    choose(page, "Colour cells by", "phase")
+    page.wait_for_function("(u) => window.location.href !== u", arg=before)
+    wait_idle(page)
+    assert _map_title(page).endswith("coloured by phase")
+    assert "x.color_by=phase" in unquote(page.url)
+    _, bundle = download(page, page.get_by_role("button", name="Download report bundle (ZIP)"))
+    state = zipfile.ZipFile(io.BytesIO(bundle)).read("state.json").decode()
+    assert json.loads(state)["extras"]["color_by"] == "phase"
+    (tmp_path / "state.json").write_text(state)
+    # Another gene, then the saved view back: the map and its boxes show its colouring again.
+    choose(page, "Colour cells by", "a gene (decoded)")
+    gene_box = page.get_by_role("combobox", name="Gene", exact=True)
+    gene_box.click()
+    gene_box.fill("LYZ")  # the box lists the genes that contain what is typed
+    page.get_by_role("option", name="LYZ", exact=True).click()
+    page.wait_for_function(f"() => String({_MAP}._fullLayout.title.text).includes('LYZ')")
+    restore_saved_view(page, tmp_path / "state.json")
+    page.wait_for_function(f"() => String({_MAP}._fullLayout.title.text).endsWith('coloured by phase')")
+    wait_idle(page)
+    assert page.get_by_role("combobox", name="Colour cells by").input_value() == "phase"
+    assert not page.get_by_role("combobox", name="Gene", exact=True).count()
     assert not page.js_errors
