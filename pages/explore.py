@@ -9,111 +9,18 @@ import streamlit as st
 
 from scvi_viz.analysis import profiles
 from scvi_viz.analysis.workspace import Workspace
-from scvi_viz.plots.cell_map import MAX_COLOUR_CATEGORIES
 from scvi_viz.plots.decoded import DecodedCharts, decoded_charts
 from scvi_viz.plots.export import Chart, table_csv, toolbar_config
 from scvi_viz.ui import cache, dimensions, directions, keys, point, sidebar, walk
 from scvi_viz.ui.cell_map import map_chart, map_point
 from scvi_viz.ui.components.live_chart import live_chart
-from scvi_viz.ui.components.live_map import live_map, load_plotly
+from scvi_viz.ui.components.live_map import load_plotly
 from scvi_viz.ui.downloads import export_picker, report_button
+from scvi_viz.ui.explore_map import DOWNLOADS_FRAGMENT, EXPLORE_FRAGMENT, MAP_KEY, map_controls, map_view
 from scvi_viz.ui.gene_sets import gene_set_editor, gene_sets
 from scvi_viz.ui.genes import chosen_genes, gene_picker
 from scvi_viz.ui.posterior import cell_uncertainty_section
 from scvi_viz.ui.views import write_link
-
-MAP_HEIGHT = 400
-MAP_WIDTH = 400  # the map's column at 1,100 px (3/5 of the page beside the latent walk): titles wrap to it
-MAP_KEY = "umap"  # the live map's element, which the x and the walk's hover preview find by it
-
-
-EXPLORE_FRAGMENT = "explore"
-CONTROLS_FRAGMENT = "explore_map_controls"
-MAP_FRAGMENT = "explore_map"
-DOWNLOADS_FRAGMENT = "explore_downloads"
-
-
-def _new_embedding() -> None:
-    st.rerun(EXPLORE_FRAGMENT)  # the x, the hover preview and the walk follow the map's positions
-
-
-def _new_colouring() -> None:
-    # The point is where it was: the map and what is downloaded with it change, nothing else.
-    st.rerun([MAP_FRAGMENT, DOWNLOADS_FRAGMENT])
-
-
-def _new_colouring_kind() -> None:
-    st.rerun([CONTROLS_FRAGMENT, MAP_FRAGMENT, DOWNLOADS_FRAGMENT])  # and the gene or gene-set box beside it
-
-
-def _colourings(ws: Workspace) -> list[str]:
-    return [cache.GENE_COLOUR, *([cache.SET_COLOUR] if gene_sets() else []), *ws.color_columns()]
-
-
-@st.fragment(key=CONTROLS_FRAGMENT)
-def map_controls(ws: Workspace) -> None:
-    """The map's boxes: embedding, colour by, and the gene or gene set. Their own fragment: another
-    gene redraws the map without sending these boxes again (the gene box lists every gene)."""
-    c1, c2, c3 = st.columns(3)
-    c1.selectbox("Map", ws.embedding_names(), key=keys.EMBEDDING, persist_state="session", on_change=_new_embedding,
-                 format_func=lambda name: name.split(" of the ")[0],  # "UMAP": the full name heads the map
-                 help="The 2-D map of the cells: a UMAP of their latent points, or an embedding of the file.")
-    colourings = _colourings(ws)
-    first = ws.default_color_column(MAX_COLOUR_CATEGORIES)
-    if st.session_state.get(keys.COLOR_BY) not in (None, *colourings):
-        del st.session_state[keys.COLOR_BY]  # a gene set's colouring whose sets were removed
-    color_by = c2.selectbox("Colour cells by", colourings, index=colourings.index(first) if first else 0,
-                            key=keys.COLOR_BY, persist_state="session", on_change=_new_colouring_kind,
-                            help=f"An obs column (at most {MAX_COLOUR_CATEGORIES} categories), a gene's decoded "
-                                 "expression, or a gene set's mean decoded expression (sets: 'Gene sets' above).")
-    if color_by == cache.GENE_COLOUR:
-        c3.selectbox("Gene", ws.model.genes, key=keys.OVERLAY_GENE, persist_state="session", filter_mode="contains",
-                     on_change=_new_colouring)
-    elif color_by == cache.SET_COLOUR:
-        c3.selectbox("Gene set", list(gene_sets()), key=keys.OVERLAY_SET, persist_state="session",
-                     on_change=_new_colouring)
-
-
-def map_colouring(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
-    """What the boxes of :func:`map_controls` chose: (embedding, colour by, gene or gene set name,
-    the set's genes). An ``obs`` column with too many categories is refused here, with a warning."""
-    ss = st.session_state
-    emb_name = ss.get(keys.EMBEDDING)
-    if emb_name not in ws.embedding_names():
-        emb_name = ws.embedding_names()[0]
-    columns, sets = ws.color_columns(), gene_sets()
-    color_by = ss.get(keys.COLOR_BY)
-    if color_by not in _colourings(ws):
-        color_by = ws.default_color_column(MAX_COLOUR_CATEGORIES) or cache.GENE_COLOUR
-    gene, members = None, ()
-    if color_by == cache.GENE_COLOUR:
-        gene = ss.get(keys.OVERLAY_GENE)
-        gene = gene if gene in ws.model.genes else ws.model.genes[0]
-    elif color_by == cache.SET_COLOUR:
-        gene = ss.get(keys.OVERLAY_SET)
-        gene = gene if gene in sets else next(iter(sets))
-        members = tuple(sets[gene])
-    elif (n := ws.category_count(color_by)) > MAX_COLOUR_CATEGORIES:
-        fallback = next((c for c in columns if ws.category_count(c) <= MAX_COLOUR_CATEGORIES), None)
-        st.warning(f"obs column {color_by!r} has {n:,} categories; the map colours by columns of at most "
-                   f"{MAX_COLOUR_CATEGORIES}. " + (f"Cells are coloured by {fallback!r} instead: " if fallback else "")
-                   + "choose another column, or a gene.")
-        color_by, gene = (fallback, None) if fallback else (cache.GENE_COLOUR, ws.model.genes[0])
-    cache.embedding(ws, emb_name)  # computed (or read) here, so that a note about its disk cache shows once
-    return emb_name, color_by, gene, members
-
-
-@st.fragment(key=MAP_FRAGMENT)
-def map_view(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
-    """The map as :func:`map_colouring` says; returns that. A new colouring reruns this fragment
-    and the downloads only: the browser redraws the map and nothing else."""
-    choice = map_colouring(ws)
-    emb_name, color_by, gene, members = choice
-    cells_key, cells, colour = cache.map_messages(ws, emb_name, color_by, gene, gene_set=members, height=MAP_HEIGHT,
-                                                  width=MAP_WIDTH)
-    live_map(key=MAP_KEY, cells_key=cells_key, cells=cells, colour=colour)
-    st.session_state[keys.MAP_SHOWN] = choice
-    return choice
 
 
 def full_charts(ws: Workspace, profile: pd.DataFrame, origin: str, caption: dict[str, str]) -> DecodedCharts:
