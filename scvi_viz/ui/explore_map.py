@@ -38,8 +38,8 @@ def _new_colouring() -> None:
 
 
 def _new_colouring_kind() -> None:
-    # And the gene or gene-set box beside it, after the map: the map does not wait for the gene box,
-    # which lists every gene of the model (map_colouring reads the box's value as it will show it).
+    # And the gene or gene-set box beside it, after the map, which need not wait for it
+    # (map_colouring reads the box's value as the box will show it).
     st.rerun([MAP_FRAGMENT, CONTROLS_FRAGMENT, DOWNLOADS_FRAGMENT])
 
 
@@ -50,7 +50,7 @@ def _colourings(ws: Workspace) -> list[str]:
 @st.fragment(key=CONTROLS_FRAGMENT)
 def map_controls(ws: Workspace) -> None:
     """The map's boxes: embedding, colour by, and the gene or gene set. Their own fragment: another
-    gene redraws the map without sending these boxes again (the gene box lists every gene)."""
+    gene reruns the map, not these boxes."""
     c1, c2, c3 = st.columns(3)
     c1.selectbox("Map", ws.embedding_names(), key=keys.EMBEDDING, persist_state="session", on_change=_new_embedding,
                  format_func=lambda name: name.split(" of the ")[0],  # "UMAP": the full name heads the map
