@@ -28,7 +28,10 @@ from its data before the event. Resolution is one animation frame (~16.7 ms).
 
 Run from the repository root::
 
-    python benchmarks/interaction.py [--n 20] [--warmup 2] [--reloads 5] [--json PATH]
+    python benchmarks/interaction.py [--n 20] [--warmup 2] [--reloads 5] [--traversal] [--json PATH]
+
+``--traversal`` measures with Explore's traversal chart shown (off by default in the app): it is
+one more chart that every move redraws, and the measures wait for it too.
 
 Both servers are stopped at the end, also on errors and on Ctrl-C / SIGTERM. Numbers depend on
 the machine and on what else runs on it: the CPU model, core count and load are printed with them.
@@ -283,6 +286,16 @@ def wait_ready(page, n_charts: int, text: str | None = None) -> float:
         "([n, text]) => window.__bench && window.__bench.ready(n, text) && performance.now()",
         arg=[n_charts, text], polling="raf", timeout=READY_TIMEOUT_MS)
     return float(handle.json_value())
+
+
+def show_traversal(page) -> None:
+    """Turn on Explore's traversal chart (*Directions* > *Chart what moving one slider does*); the
+    address keeps it, so reloads keep it too."""
+    page.get_by_role("button", name="Directions").click()
+    page.get_by_text("Chart what moving one slider does").click()
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => window.location.href.includes('show_traversal')", timeout=READY_TIMEOUT_MS)
+    wait_ready(page, 3, "Download report bundle")
 
 
 def measure(page, event_type: str, act) -> dict:
@@ -541,6 +554,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
 
     print("cold start: app ...", flush=True)
     _, app_page, results["cold_start"] = cold_start("app.py", ROOT, "app", 2, "Download report bundle")
+    if args.traversal:
+        show_traversal(app_page)
     n_app_charts = app_page.locator('.js-plotly-plot').count()
     print("cold start: minimal app ...", flush=True)
     _, minimal_page, results["minimal_cold_start"] = cold_start("minimal_app.py", minimal_dir, "minimal", 1, None)
@@ -589,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured interactions before each kind")
     parser.add_argument("--reloads", type=int, default=5, help="warm reloads of each app")
     parser.add_argument("--gestures", type=int, default=6, help="drags and map sweeps measured (d, e)")
+    parser.add_argument("--traversal", action="store_true",
+                        help="with Explore's traversal chart shown (off by default in the app); it counts among the charts")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers (and every sample) here")
     args = parser.parse_args(argv)
     if args.n < 20:
