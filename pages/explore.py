@@ -16,7 +16,7 @@ from scvi_viz.ui.cell_map import map_chart, map_point
 from scvi_viz.ui.components.live_chart import live_chart
 from scvi_viz.ui.components.live_map import load_plotly
 from scvi_viz.ui.downloads import export_picker, report_button
-from scvi_viz.ui.explore_map import DOWNLOADS_FRAGMENT, EXPLORE_FRAGMENT, MAP_KEY, map_controls, map_view
+from scvi_viz.ui.explore_map import DOWNLOADS_FRAGMENT, EXPLORE_FRAGMENT, MAP_KEY, map_colouring, map_controls, map_view
 from scvi_viz.ui.gene_sets import gene_set_editor, gene_sets
 from scvi_viz.ui.genes import chosen_genes, gene_picker
 from scvi_viz.ui.posterior import cell_uncertainty_section
@@ -65,8 +65,9 @@ def downloads(ws: Workspace, profile: pd.DataFrame, charts: DecodedCharts, trave
     """The point's charts and tables to download, the report bundle and the view's link. Its own
     fragment: a new colouring of the map reruns it (the exported map and the link change) with the
     point's charts as they are."""
-    emb_name, color_by, gene, members = st.session_state[keys.MAP_SHOWN]
-    exported_map = map_chart(ws, emb_name, color_by, gene, gene_set=members, marker=marker, point=point)
+    shown = map_colouring(ws)
+    exported_map = map_chart(ws, shown.embedding, shown.color_by, shown.gene, gene_set=shown.members, marker=marker,
+                             point=point)
     st.subheader("Download")
     export_picker({"Map, with the current point": exported_map,
                    "Decoded at the current point (all panels, as shown)": charts.whole, **charts.panels,
@@ -89,7 +90,7 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
     the_map, instrument = st.columns([3, 2], gap="medium")
     with the_map:  # first, so that a new map reaches the browser before the point is decoded again
         map_controls(ws)
-        emb_name, _, _, _ = map_view(ws)
+        emb_name = map_view(ws)
         marker = map_point(ws, emb_name, map_key=MAP_KEY, hover=decoder is not None, cells=decoder)
         st.caption("Click a cell, or empty space between cells, to decode there (the black × marks the current "
                    "point); with *preview on hover*, the point under the mouse is decoded in your browser. "

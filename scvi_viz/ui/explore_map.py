@@ -9,6 +9,8 @@ decoded again and its charts are not sent again.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import streamlit as st
 
 from scvi_viz.analysis.workspace import Workspace
@@ -71,9 +73,23 @@ def map_controls(ws: Workspace) -> None:
                      on_change=_new_colouring)
 
 
-def map_colouring(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
-    """What the boxes of :func:`map_controls` chose: (embedding, colour by, gene or gene set name,
-    the set's genes). An ``obs`` column with too many categories is refused here, with a warning."""
+class MapColouring(NamedTuple):
+    """What the map shows, as the boxes of :func:`map_controls` chose it."""
+
+    embedding: str
+    color_by: str
+    gene: str | None
+    """The gene, or the gene set's name."""
+    members: tuple[str, ...]
+    """The gene set's genes."""
+    refusal: str | None
+    """Why the chosen ``obs`` column was not used (too many categories), for the page to say."""
+
+
+def map_colouring(ws: Workspace) -> MapColouring:
+    """What the boxes of :func:`map_controls` chose, read from their values (the map's and the
+    downloads' fragments rerun without the boxes). An ``obs`` column with too many categories is
+    replaced by another, and ``refusal`` says so."""
     ss = st.session_state
     emb_name = ss.get(keys.EMBEDDING)
     if emb_name not in ws.embedding_names():
@@ -82,7 +98,7 @@ def map_colouring(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]
     color_by = ss.get(keys.COLOR_BY)
     if color_by not in _colourings(ws):
         color_by = ws.default_color_column(MAX_COLOUR_CATEGORIES) or cache.GENE_COLOUR
-    gene, members = None, ()
+    gene, members, refusal = None, (), None
     if color_by == cache.GENE_COLOUR:
         gene = ss.get(keys.OVERLAY_GENE)
         gene = gene if gene in ws.model.genes else ws.model.genes[0]
@@ -92,22 +108,22 @@ def map_colouring(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]
         members = tuple(sets[gene])
     elif (n := ws.category_count(color_by)) > MAX_COLOUR_CATEGORIES:
         fallback = next((c for c in columns if ws.category_count(c) <= MAX_COLOUR_CATEGORIES), None)
-        st.warning(f"obs column {color_by!r} has {n:,} categories; the map colours by columns of at most "
+        refusal = (f"obs column {color_by!r} has {n:,} categories; the map colours by columns of at most "
                    f"{MAX_COLOUR_CATEGORIES}. " + (f"Cells are coloured by {fallback!r} instead: " if fallback else "")
                    + "choose another column, or a gene.")
         color_by, gene = (fallback, None) if fallback else (cache.GENE_COLOUR, ws.model.genes[0])
-    cache.embedding(ws, emb_name)  # computed (or read) here, so that a note about its disk cache shows once
-    return emb_name, color_by, gene, members
+    return MapColouring(emb_name, color_by, gene, members, refusal)
 
 
 @st.fragment(key=MAP_FRAGMENT)
-def map_view(ws: Workspace) -> tuple[str, str, str | None, tuple[str, ...]]:
-    """The map as :func:`map_colouring` says; returns that. A new colouring reruns this fragment
-    and the downloads only: the browser redraws the map and nothing else."""
-    choice = map_colouring(ws)
-    emb_name, color_by, gene, members = choice
-    cells_key, cells, colour = cache.map_messages(ws, emb_name, color_by, gene, gene_set=members, height=MAP_HEIGHT,
-                                                  width=MAP_WIDTH)
+def map_view(ws: Workspace) -> str:
+    """The map as :func:`map_colouring` says; returns its embedding's name. A new colouring reruns
+    this fragment and the downloads only: the browser redraws the map and nothing else."""
+    chosen = map_colouring(ws)
+    if chosen.refusal:
+        st.warning(chosen.refusal)
+    cache.embedding(ws, chosen.embedding)  # computed (or read) here, so that a note about its disk cache shows once
+    cells_key, cells, colour = cache.map_messages(ws, chosen.embedding, chosen.color_by, chosen.gene,
+                                                  gene_set=chosen.members, height=MAP_HEIGHT, width=MAP_WIDTH)
     live_map(key=MAP_KEY, cells_key=cells_key, cells=cells, colour=colour)
-    st.session_state[keys.MAP_SHOWN] = choice
-    return choice
+    return chosen.embedding

@@ -70,15 +70,21 @@ function fullTraces(cells, colour, layers) {
   const texts = cells.hover, scale = colour.kind === "scale";
   const traces = [{ type: "scattergl", x: cells.grid_x, y: cells.grid_y, mode: "markers", name: "empty space",
                     showlegend: false, marker: { size: cells.cell_size, opacity: 0 }, hoverinfo: "none" }];
-  for (const { name, css, rows } of layers) {
+  for (const layer of layers) {
+    const rows = layer.rows;
     traces.push({
-      type: "scattergl", mode: "markers", x: subset(cells.x, rows), y: subset(cells.y, rows), name,
-      ...(scale ? { showlegend: false } : { legendgroup: "cells" }), customdata: subset(cells.index, rows),
-      ...(texts ? { text: rows.map((i) => texts[i]) } : {}), marker: { size: cells.cell_size, color: css },
+      ...cellTrace(layer, scale), type: "scattergl", x: subset(cells.x, rows), y: subset(cells.y, rows),
+      customdata: subset(cells.index, rows), ...(texts ? { text: rows.map((i) => texts[i]) } : {}),
     });
   }
   if (scale) traces.push(colourBar(colour));
   return traces;
+}
+
+// A layer's trace without its points: name, legend (a category's, or none on a colour scale), marker.
+function cellTrace({ name, css, size }, scale) {
+  return { mode: "markers", name, ...(scale ? { showlegend: false } : { legendgroup: "cells" }),
+           marker: { size, color: css } };
 }
 
 function colourBar(colour) {
@@ -99,9 +105,8 @@ function plotlyTraces(colour, layers) {
   const scale = colour.kind === "scale";
   const traces = [{ type: "scatter", x: NULL_POINT, y: NULL_POINT, mode: "markers", name: "empty space",
                     showlegend: false, hoverinfo: "none", marker: { opacity: 0 } }];
-  for (const { name, css, size } of layers) {
-    traces.push({ type: "scatter", mode: "markers", x: NULL_POINT, y: NULL_POINT, name, visible: "legendonly",
-                  ...(scale ? { showlegend: false } : { legendgroup: "cells" }), marker: { size, color: css, opacity: 1 } });
+  for (const layer of layers) {
+    traces.push({ ...cellTrace(layer, scale), type: "scatter", x: NULL_POINT, y: NULL_POINT, visible: "legendonly" });
   }
   if (scale) traces.push({ ...colourBar(colour), type: "scatter", x: NULL_POINT, y: NULL_POINT });
   return traces;
