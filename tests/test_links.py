@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -93,6 +94,33 @@ def test_the_address_follows_the_view_and_reopens_it():
     assert reopened.keys() == counts.keys()
     assert reopened == counts  # the same float32 point decodes to the same numbers, exactly
     assert any("shared link" in m.value for m in other.markdown)
+
+
+def _read_the_address():
+    import streamlit as st
+
+    from scvi_viz.ui import views
+
+    views.read_link()
+    st.write(f"view to apply: {st.session_state.get('_link_pending') is not None}")
+
+
+@pytest.mark.parametrize("history", [False, True])
+def test_an_older_address_is_applied_on_back_and_forward_only(demo_spec, monkeypatch, history):
+    """A rerun with an address other than the one the session last wrote: Back / Forward (a rerun
+    Streamlit marks as history navigation) brings that view back; any other rerun is a move made
+    before the browser took the last address (two quick moves), and the move stands."""
+    from scvi_viz.ui import views
+
+    older, written = make_state(demo_spec), make_state(demo_spec)
+    written = view_link.to_query(replace(written, genes=("GNLY",)))
+    monkeypatch.setattr(views, "_history_navigation", lambda: history)  # AppTest cannot press Back
+    at = AppTest.from_function(_read_the_address)
+    at.session_state["_link_read"] = True
+    at.session_state["_link_written"] = written
+    at.query_params.update(view_link.to_query(older))
+    run(at)
+    assert at.markdown[0].value == f"view to apply: {history}"
 
 
 def test_a_link_made_with_another_model_says_so_and_shows_the_default_point():

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import scvi_viz
 from scvi_viz.analysis.compare import covariate_options
@@ -28,7 +29,7 @@ _LINK_READ = "_link_read"
 _LINK_PENDING = "_link_pending"
 _LINK_MESSAGE = "_link_message"
 _LINK_WRITTEN = "_link_written"
-"""The query string this session last wrote: any other one on a rerun came from Back / Forward."""
+"""The query string this session last wrote."""
 _LINK_NAVIGATED = "_link_navigated"
 
 RENAMED = {(keys.COLOR_BY, "decoded expression of a gene"): cache.GENE_COLOUR,
@@ -227,7 +228,7 @@ def read_link() -> None:
     params = st.query_params.to_dict()
     if st.session_state.get(_LINK_READ):
         written = st.session_state.get(_LINK_WRITTEN)
-        if written is None or not params or params == written or "v" not in params:
+        if written is None or not params or params == written or "v" not in params or not _history_navigation():
             return
         st.session_state[_LINK_NAVIGATED] = True  # Back / Forward: the view it names, exactly as it was
     st.session_state[_LINK_READ] = True
@@ -249,6 +250,17 @@ def read_link() -> None:
         st.session_state["source"] = "Upload"
         st.session_state[_LINK_MESSAGE] = ("info", "This link was made with uploaded files: upload the same model and "
                                                    "data to see its view.")
+
+
+def _history_navigation() -> bool:
+    """Whether this rerun is the browser's Back / Forward (Streamlit marks those reruns).
+
+    Only then is an address other than the last one written a view to apply: a move made while
+    the browser had not yet taken the address of the move before it also comes with an older
+    address, and the move must stand.
+    """
+    ctx = get_script_run_ctx()
+    return bool(getattr(ctx, "is_history_navigation", False))
 
 
 def _choose_server_files(source: dict[str, str]) -> None:
