@@ -18,6 +18,24 @@ function whenPlotly(callback, started = performance.now()) {
   }
 }
 
+// Charts with a figure waiting to be drawn, drawn together in one task: two charts that each
+// waited for a paint of their own would add a frame between their redraws.
+const waiting = new Set();
+let scheduled = false;
+
+function drawWaiting(Plotly) {
+  scheduled = false;
+  const charts = [...waiting];
+  waiting.clear();
+  for (const { gd, figure, config } of charts) {
+    // Figures that arrive while one is being drawn: only the newest is drawn.
+    if (gd.__scviVizNext !== figure) continue;
+    Plotly.react(gd, figure.data, figure.layout, config).then(() => {
+      if (gd.__scviVizNext === figure) delete gd.dataset.drawing;
+    });
+  }
+}
+
 export default function ({ parentElement, data }) {
   let gd = parentElement.querySelector("div.scvi-viz-live-chart");
   if (!gd) {
@@ -30,14 +48,12 @@ export default function ({ parentElement, data }) {
   gd.__scviVizNext = figure;
   gd.dataset.drawing = "true"; // until the newest figure is drawn (tests wait for it)
   whenPlotly((Plotly) => {
+    for (const entry of waiting) if (entry.gd === gd) waiting.delete(entry);
+    waiting.add({ gd, figure, config: data.config });
+    if (scheduled) return;
+    scheduled = true;
     // After the next paint: the rest of the page's update (the walk's numbers beside the map)
-    // shows first, not after this chart's 50-100 ms redraw.
-    requestAnimationFrame(() => setTimeout(() => {
-      // Figures that arrive while one is being drawn: only the newest is drawn.
-      if (gd.__scviVizNext !== figure) return;
-      Plotly.react(gd, figure.data, figure.layout, data.config).then(() => {
-        if (gd.__scviVizNext === figure) delete gd.dataset.drawing;
-      });
-    }, 0));
+    // shows first, not after the charts' 30-60 ms redraws.
+    requestAnimationFrame(() => setTimeout(() => drawWaiting(Plotly), 0));
   });
 }
