@@ -18,7 +18,7 @@ function whenPlotly(callback, started = performance.now()) {
   }
 }
 
-// Charts with a figure waiting to be drawn, drawn together in one task: two charts that each
+// Charts whose newest figure is not drawn yet, drawn together in one task: two charts that each
 // waited for a paint of their own would add a frame between their redraws.
 const waiting = new Set();
 let scheduled = false;
@@ -27,11 +27,10 @@ function drawWaiting(Plotly) {
   scheduled = false;
   const charts = [...waiting];
   waiting.clear();
-  for (const { gd, figure, config } of charts) {
-    // Figures that arrive while one is being drawn: only the newest is drawn.
-    if (gd.__scviVizNext !== figure) continue;
+  for (const gd of charts) {
+    const { figure, config } = gd.__scviVizNext; // figures that came while it waited: the newest only
     Plotly.react(gd, figure.data, figure.layout, config).then(() => {
-      if (gd.__scviVizNext === figure) delete gd.dataset.drawing;
+      if (gd.__scviVizNext.figure === figure) delete gd.dataset.drawing;
     });
   }
 }
@@ -44,12 +43,10 @@ export default function ({ parentElement, data }) {
     gd.style.width = "100%";
     parentElement.appendChild(gd);
   }
-  const figure = JSON.parse(data.figure);
-  gd.__scviVizNext = figure;
+  gd.__scviVizNext = { figure: JSON.parse(data.figure), config: data.config };
   gd.dataset.drawing = "true"; // until the newest figure is drawn (tests wait for it)
   whenPlotly((Plotly) => {
-    for (const entry of waiting) if (entry.gd === gd) waiting.delete(entry);
-    waiting.add({ gd, figure, config: data.config });
+    waiting.add(gd);
     if (scheduled) return;
     scheduled = true;
     // After the next paint: the rest of the page's update (the walk's numbers beside the map)
