@@ -66,13 +66,15 @@ INTERACTION_TIMEOUT_MS = 30_000
 HELPERS_JS = r"""
 window.__bench = {
   sig(el) {
+    // Explore's traversal chart is plain SVG (scvi_viz/ui/components/live_traversal.js): its lines and current mark.
+    if (el.classList.contains('scvi-viz-traversal')) {
+      return el.dataset.current + ';' + [...el.querySelectorAll('path.line')].map((l) => l.getAttribute('d')).join(';');
+    }
     const fd = el._fullData;
     if (!fd || !fd.length) return null;
     // The map's current point is a cross drawn over it (scvi_viz/ui/components/map_point.js), not plotly data.
     const cross = el.querySelector('svg.scvi-viz-point');
-    const point = (cross ? `point ${cross.dataset.x},${cross.dataset.y};` : '') +
-      // A traversal chart of the slider being moved keeps its lines: its current-point mark moves.
-      ((el.layout && el.layout.shapes) || []).map((m) => m.x0).join(',') + ';';
+    const point = cross ? `point ${cross.dataset.x},${cross.dataset.y};` : '';
     if (el.__benchCache && el.__benchCache.ref === fd) return point + el.__benchCache.sig;
     const parts = [];
     for (const t of fd) {
@@ -96,7 +98,7 @@ window.__bench = {
   charts() {
     const out = {};
     document.querySelectorAll('[data-testid="stElementContainer"]').forEach((box, i) => {
-      const el = box.querySelector('.js-plotly-plot');
+      const el = box.querySelector('.js-plotly-plot, .scvi-viz-traversal');
       if (!el || box.dataset.stale === 'true' || el.offsetParent === null) return;
       if (el.parentElement.closest('[data-testid="stElementContainer"]') !== box) return;
       const key = [...box.classList].find(c => c.startsWith('st-key-')) || ('chart-' + i);

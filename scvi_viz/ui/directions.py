@@ -18,10 +18,10 @@ from scvi_viz.analysis.sliders import SliderRow, line_row, traverse
 from scvi_viz.analysis.trajectory import OFF_DATA_RATIO
 from scvi_viz.analysis.workspace import Workspace
 from scvi_viz.errors import DecodeInputError
-from scvi_viz.plots.export import Chart, toolbar_config
-from scvi_viz.plots.traversal import traversal_chart
+from scvi_viz.plots.export import Chart
+from scvi_viz.plots.traversal import traversal_chart, traversal_spec
 from scvi_viz.ui import cache, keys
-from scvi_viz.ui.components.live_chart import live_chart
+from scvi_viz.ui.components.live_traversal import live_traversal
 from scvi_viz.ui.gene_sets import gene_sets
 from scvi_viz.ui.point import current_point, set_point
 
@@ -187,7 +187,6 @@ def traversal_section(ws: Workspace, rows: list[SliderRow]) -> Chart | None:
     traversal = traverse(ws.model, row, p.z, distance=cache.data_distance(ws), min_expression=MIN_EXPRESSION,
                          **p.covariates.decode_kwargs())
     _, unit = expression_unit(ws.model)
-    chart = traversal_chart(traversal, slider=label, unit=unit, off_ratio=OFF_DATA_RATIO,
-                            subtitle=p.describe(ws.model.spec) or "", caption={"slider": label, "unit": unit})
-    live_chart(chart.figure, key="traversal_chart", config=toolbar_config("traversal"))
-    return chart
+    words = {"slider": label, "unit": unit, "off_ratio": OFF_DATA_RATIO, "subtitle": p.describe(ws.model.spec) or ""}
+    live_traversal(traversal_spec(traversal, **words), key="traversal_chart")
+    return traversal_chart(traversal, **words, caption={"slider": label, "unit": unit})
