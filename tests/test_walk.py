@@ -38,6 +38,8 @@ def test_distance_to_data_is_in_units_of_the_typical_neighbour_distance(ws):
     assert dd.ratio(ws.latent[5]) == 0.0
     far = ws.latent[5].astype(np.float64) + 3 * dd.typical * np.eye(ws.latent.shape[1])[0]
     assert 0 < dd.ratio(far) <= 3.0 + 1e-9
+    points = np.stack([far, ws.latent[5], far * 2])
+    np.testing.assert_array_equal(dd.ratios(points), [dd.ratio(p) for p in points])
 
 
 def test_the_browser_gets_each_drawn_cell_with_its_own_covariates(ws):

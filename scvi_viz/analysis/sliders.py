@@ -202,5 +202,5 @@ def traverse(model: ScviModel, row: SliderRow, z: Any, *, distance: DataDistance
     names = [model.genes[i] for i in order]
     table = pd.DataFrame(expression[:, order], columns=pd.Index(names, name="gene"),
                          index=pd.Index(values, name="slider value"))
-    ratio = np.array([distance.ratio(p) for p in points])
+    ratio = distance.ratios(points)
     return Traversal(read_only(values), table, read_only(ratio), row.value(point))

@@ -64,6 +64,11 @@ class DataDistance:
         dist, _ = self._tree.query(np.asarray(z, dtype=np.float64), k=1)
         return float(dist) / self.typical
 
+    def ratios(self, points: np.ndarray) -> np.ndarray:
+        """:meth:`ratio` of each row of ``points`` (``(n_points, n_latent)``), in one query."""
+        dist, _ = self._tree.query(np.asarray(points, dtype=np.float64), k=1)
+        return np.asarray(dist, dtype=np.float64) / self.typical
+
     def nearest(self, z: Sequence[float], k: int) -> np.ndarray:
         """Row numbers of the ``k`` cells nearest to ``z`` (all cells when there are fewer), nearest first."""
         k = min(int(k), self.latent.shape[0])

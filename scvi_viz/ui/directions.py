@@ -188,5 +188,7 @@ def traversal_section(ws: Workspace, rows: list[SliderRow]) -> Chart | None:
                          **p.covariates.decode_kwargs())
     _, unit = expression_unit(ws.model)
     words = {"slider": label, "unit": unit, "off_ratio": OFF_DATA_RATIO, "subtitle": p.describe(ws.model.spec) or ""}
-    live_traversal(traversal_spec(traversal, **words), key="traversal_chart")
+    live_traversal(traversal_spec(traversal, **words), key="traversal_chart",
+                   note="Hover the chart for each gene's value at a step. To download it (PNG, SVG, PDF) or its "
+                        "numbers (CSV), pick *What moving one slider does* under Download below.")
     return traversal_chart(traversal, **words, caption={"slider": label, "unit": unit})

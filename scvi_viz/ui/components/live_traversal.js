@@ -67,11 +67,12 @@ function build(root) {
   const svg = node("svg", { role: "img" });
   const legend = html("ul", "legend");
   const tip = html("div", "tip");
+  const note = html("div", "note");
   body.append(svg, legend, tip);
-  root.append(title, notes, body);
+  root.append(title, notes, body, note);
   svg.addEventListener("mousemove", (event) => hover(root, event));
   svg.addEventListener("mouseleave", () => hover(root, null));
-  return { title, notes, svg, legend, tip };
+  return { title, notes, svg, legend, tip, note };
 }
 
 function geometry(spec, width) {
@@ -94,6 +95,7 @@ function draw(root, width) {
   root.__scviViz.geometry = g;
   parts.title.textContent = spec.title;
   parts.notes.textContent = spec.notes;
+  parts.note.replaceChildren(...(spec.note || "").split("*").map((text, i) => (i % 2 ? html("em", "", text) : text)));
   const { svg } = parts;
   const bottom = TOP_PX + PLOT_PX;
   svg.setAttribute("width", g.width);

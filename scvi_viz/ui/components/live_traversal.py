@@ -14,10 +14,11 @@ _COMPONENT = st.components.v2.component("scvi_viz_live_traversal", js=asset("liv
                                         css=asset("live_traversal.css"), isolate_styles=False)
 
 
-def live_traversal(spec: Mapping[str, Any], *, key: str) -> None:
-    """Draw a traversal chart from its spec (:func:`scvi_viz.plots.traversal.traversal_spec`).
+def live_traversal(spec: Mapping[str, Any], *, key: str, note: str = "") -> None:
+    """Draw a traversal chart from its spec (:func:`scvi_viz.plots.traversal.traversal_spec`),
+    with ``note`` (plain text, ``*...*`` in italics) under it.
 
     It changes on every move; drawn as plain SVG it takes the browser a tenth of what a plotly
     chart's redraw takes (see ``live_traversal.js``).
     """
-    _COMPONENT(key=key, data=dict(spec))
+    _COMPONENT(key=key, data={**spec, "note": note})
