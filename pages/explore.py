@@ -115,8 +115,12 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
         if refusal:
             st.caption(f"Live preview off: {refusal} The charts follow each finished move from the server.")
     where = here.describe(ws.model.spec)
-    traversal = directions.traversal_section(ws, rows)
+    # The traversal chart sits above the point's figure but is filled after it: the browser starts
+    # drawing the figure (plotly, the slowest chart to draw) while the traversal is decoded.
+    traversal_box = st.container()
     charts = full_charts(ws, profile, origin, caption)
+    with traversal_box:
+        traversal = directions.traversal_section(ws, rows)
     downloads(ws, profile, charts, traversal, marker=marker, point=origin + (f" · {where}" if where else ""),
               caption=caption)
     gene_table(profile, here.library_size)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -71,7 +73,7 @@ def test_a_slider_toward_a_group_runs_from_here_to_its_centre(app, centres):
     assert row["range"] == [-0.5, 1.5] and len(rows(app)) == len(start) + 1
     hint = component_data(app, LATENT_SLIDERS)["hints"][-1]
     assert hint.startswith("up: ") and " · down: " in hint
-    traversal = component_data(app, "scvi_viz_live_traversal")
+    traversal = json.loads(component_data(app, "scvi_viz_live_traversal")["spec"])
     assert f"'toward {MONOCYTE}'" in traversal["title"], "the traversal follows the new slider"
     # the browser sends the point at 1 (latent_walk.js computes it as (1 - t) * start + t * end)
     move = component_data(app, LATENT_SLIDERS)["move"] + 1

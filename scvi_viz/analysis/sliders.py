@@ -75,14 +75,21 @@ class SliderRow:
 
     def moved(self, z: Any, value: float) -> np.ndarray:
         """``z`` moved along the slider so that its value is ``value``."""
-        point = one_point(z, self.vector.shape[0]).copy()
+        return self.moved_to(z, [value])[0]
+
+    def moved_to(self, z: Any, values: Any) -> np.ndarray:
+        """``z`` moved along the slider to each of ``values``: ``(len(values), n_latent)``, row
+        ``i`` equal to ``moved(z, values[i])`` to the last bit."""
+        point = one_point(z, self.vector.shape[0])
+        t = np.asarray(values, dtype=np.float64).reshape(-1, 1)
         if self.axis is not None:
-            point[self.axis] = value
-            return point
+            points = np.repeat(point[None, :], t.shape[0], axis=0)
+            points[:, self.axis] = t[:, 0]
+            return points
         if self.end is not None:
-            t0, t = self.value(point), float(value)
-            return ((1.0 - t) * self.anchor + t * self.end) + line_offset(self.anchor, self.end, point, t0)
-        return point + (float(value) - self.value(point)) * self.vector
+            offset = line_offset(self.anchor, self.end, point, self.value(point))
+            return ((1.0 - t) * self.anchor + t * self.end) + offset
+        return point + (t - self.value(point)) * self.vector
 
     def to_browser(self) -> dict[str, Any]:
         """The row as ``latent_walk.js`` takes it."""
@@ -192,7 +199,7 @@ def traverse(model: ScviModel, row: SliderRow, z: Any, *, distance: DataDistance
     steps = check_count(steps, "steps", low=2, high=1000)
     point = one_point(z, model.n_latent)
     values = np.linspace(row.low, row.high, steps)
-    points = np.stack([row.moved(point, v) for v in values])
+    points = row.moved_to(point, values)
     factor, _ = expression_unit(model)
     expression = model.decode(points, **covariates).scale.cpu().numpy().astype(np.float64) * factor
     seen = expression.max(axis=0) >= min_expression

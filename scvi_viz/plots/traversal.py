@@ -93,11 +93,15 @@ def traversal_figure(traversal: Traversal, *, slider: str, unit: str, off_ratio:
 
 def traversal_chart(traversal: Traversal, *, slider: str, unit: str, off_ratio: float, subtitle: str = "",
                     caption: dict[str, str] | None = None) -> Chart:
-    """:func:`traversal_figure` and its numbers (expression per gene and step, the distance to the data)."""
-    table = traversal.expression.copy()
-    table.columns = [f"{g} ({unit})" for g in table.columns]
-    table.insert(0, "relative_distance_to_nearest_cell", traversal.ratio)
-    table.insert(1, "off_the_data", traversal.ratio > off_ratio)
+    """:func:`traversal_figure` and its numbers (expression per gene and step, the distance to the
+    data), both built when a download asks for them."""
+    def numbers() -> pd.DataFrame:
+        table = traversal.expression.copy()
+        table.columns = [f"{g} ({unit})" for g in table.columns]
+        table.insert(0, "relative_distance_to_nearest_cell", traversal.ratio)
+        table.insert(1, "off_the_data", traversal.ratio > off_ratio)
+        return pd.DataFrame(table)
+
     return Chart("traversal", lambda: traversal_figure(traversal, slider=slider, unit=unit, off_ratio=off_ratio,
                                                        subtitle=subtitle),
-                 pd.DataFrame(table), caption)
+                 numbers, caption)

@@ -65,6 +65,11 @@ function build(root) {
   const notes = html("div", "notes");
   const body = html("div", "body");
   const svg = node("svg", { role: "img" });
+  const axes = node("g"); // off-data bands, grid, ticks, frame, axis titles: redrawn when they change
+  const lines = node("g");
+  const current = node("line", { class: "current", y1: TOP_PX, y2: TOP_PX + PLOT_PX });
+  const guide = node("line", { class: "guide", y1: TOP_PX, y2: TOP_PX + PLOT_PX, visibility: "hidden" });
+  svg.append(axes, lines, current, guide);
   const legend = html("ul", "legend");
   const tip = html("div", "tip");
   const note = html("div", "note");
@@ -72,7 +77,7 @@ function build(root) {
   root.append(title, notes, body, note);
   svg.addEventListener("mousemove", (event) => hover(root, event));
   svg.addEventListener("mouseleave", () => hover(root, null));
-  return { title, notes, svg, legend, tip, note };
+  return { title, notes, svg, axes, lines, current, guide, legend, tip, note };
 }
 
 function geometry(spec, width) {
@@ -89,18 +94,16 @@ function geometry(spec, width) {
   return { left, plotWidth, width: left + plotWidth + 8, lo: 10 ** low, hi: 10 ** high, x0, x1, px, py };
 }
 
-function draw(root, width) {
-  const { spec, parts } = root.__scviViz;
-  const g = geometry(spec, width);
-  root.__scviViz.geometry = g;
-  parts.title.textContent = spec.title;
-  parts.notes.textContent = spec.notes;
-  parts.note.replaceChildren(...(spec.note || "").split("*").map((text, i) => (i % 2 ? html("em", "", text) : text)));
-  const { svg } = parts;
+// Sets what changed only: a move redraws the lines and the mark; the rest of the chart (and the
+// page's layout around it) stays as it was unless its words, axes or genes changed.
+function changed(el, key) {
+  if (el.__scviVizKey === key) return false;
+  el.__scviVizKey = key;
+  return true;
+}
+
+function drawAxes(spec, g, axes) {
   const bottom = TOP_PX + PLOT_PX;
-  svg.setAttribute("width", g.width);
-  svg.setAttribute("height", bottom + BOTTOM_PX);
-  svg.setAttribute("aria-label", spec.title);
   const out = [];
   // the stretches off the data, each step widened by half a step either side (as plotly's shapes)
   const half = spec.x.length > 1 ? (spec.x[1] - spec.x[0]) / 2 : 0.5;
@@ -122,14 +125,6 @@ function draw(root, width) {
     out.push(node("text", { class: "tick", x, y: bottom + 16, "text-anchor": "middle" }, number(v)));
   }
   out.push(node("rect", { class: "frame", x: g.left, y: TOP_PX, width: g.plotWidth, height: PLOT_PX }));
-  for (const s of spec.series) {
-    const d = s.y.map((y, i) => `${i ? "L" : "M"}${g.px(spec.x[i]).toFixed(1)},${g.py(y).toFixed(1)}`).join("");
-    const line = node("path", { class: "line", d, stroke: s.colour });
-    line.dataset.gene = s.name;
-    out.push(line);
-  }
-  const cx = g.px(spec.current);
-  out.push(node("line", { class: "current", x1: cx, x2: cx, y1: TOP_PX, y2: bottom, stroke: spec.current_colour }));
   out.push(node("text", { class: "axis-title", x: g.left + g.plotWidth / 2, y: bottom + 36, "text-anchor": "middle" },
     spec.x_title));
   const yTitle = node("text", { class: "axis-title", transform: `translate(14 ${TOP_PX + PLOT_PX / 2}) rotate(-90)`,
@@ -138,16 +133,50 @@ function draw(root, width) {
     yTitle.append(node("tspan", { x: 0, dy: i ? TICK_PX * 1.3 : -((spec.y_title.length - 1) * TICK_PX * 1.3) / 2 }, text));
   });
   out.push(yTitle);
-  root.__scviViz.guide = node("line", { class: "guide", y1: TOP_PX, y2: bottom, visibility: "hidden" });
-  out.push(root.__scviViz.guide);
-  svg.replaceChildren(...out);
-  parts.legend.replaceChildren(...spec.series.map((s) => {
-    const item = html("li", "", s.name);
-    item.title = s.name;
-    item.style.setProperty("--colour", s.colour);
-    return item;
-  }));
+  axes.replaceChildren(...out);
+}
+
+function draw(root, width) {
+  const { spec, parts } = root.__scviViz;
+  const g = geometry(spec, width);
+  root.__scviViz.geometry = g;
+  if (changed(parts.title, spec.title)) parts.title.textContent = spec.title;
+  if (changed(parts.notes, spec.notes)) parts.notes.textContent = spec.notes;
+  if (changed(parts.note, spec.note || "")) {
+    parts.note.replaceChildren(...(spec.note || "").split("*").map((text, i) => (i % 2 ? html("em", "", text) : text)));
+  }
+  const { svg } = parts;
+  if (changed(svg, `${g.width} ${spec.title}`)) {
+    svg.setAttribute("width", g.width);
+    svg.setAttribute("height", TOP_PX + PLOT_PX + BOTTOM_PX);
+    svg.setAttribute("aria-label", spec.title);
+  }
+  if (changed(parts.axes, JSON.stringify([g.width, g.lo, g.hi, g.x0, g.x1, spec.off, spec.x_title, spec.y_title]))) {
+    drawAxes(spec, g, parts.axes);
+  }
+  const paths = parts.lines.children;
+  while (paths.length > spec.series.length) paths[paths.length - 1].remove();
+  while (paths.length < spec.series.length) parts.lines.append(node("path", { class: "line" }));
+  spec.series.forEach((s, k) => {
+    const path = paths[k];
+    path.setAttribute("d", s.y.map((y, i) => `${i ? "L" : "M"}${g.px(spec.x[i]).toFixed(1)},${g.py(y).toFixed(1)}`).join(""));
+    if (path.dataset.gene !== s.name) path.dataset.gene = s.name;
+    if (path.getAttribute("stroke") !== s.colour) path.setAttribute("stroke", s.colour);
+  });
+  const cx = g.px(spec.current);
+  parts.current.setAttribute("x1", cx);
+  parts.current.setAttribute("x2", cx);
+  parts.current.setAttribute("stroke", spec.current_colour);
+  if (changed(parts.legend, JSON.stringify(spec.series.map((s) => [s.name, s.colour])))) {
+    parts.legend.replaceChildren(...spec.series.map((s) => {
+      const item = html("li", "", s.name);
+      item.title = s.name;
+      item.style.setProperty("--colour", s.colour);
+      return item;
+    }));
+  }
   parts.tip.style.display = "none";
+  parts.guide.setAttribute("visibility", "hidden");
   // what the chart shows, for tests and benchmarks/interaction.py
   root.dataset.current = String(spec.current);
   root.dataset.genes = spec.series.map((s) => s.name).join(",");
@@ -155,7 +184,8 @@ function draw(root, width) {
 
 // The values at the step under the mouse, highest first, beside a line across the chart.
 function hover(root, event) {
-  const { spec, geometry: g, guide, parts } = root.__scviViz;
+  const { spec, geometry: g, parts } = root.__scviViz;
+  const { guide } = parts;
   const box = parts.svg.getBoundingClientRect();
   const x = event && event.clientX - box.left;
   if (!event || x < g.left || x > g.left + g.plotWidth || !spec.x.length) {
@@ -194,7 +224,7 @@ export default function ({ parentElement, data }) {
       if (width && width !== root.__scviViz.width) { root.__scviViz.width = width; draw(root, width); }
     }).observe(root);
   }
-  root.__scviViz.spec = data;
+  root.__scviViz.spec = { ...JSON.parse(data.spec), note: data.note };
   if (!root.__scviViz.width) root.__scviViz.width = root.clientWidth || 600;
   draw(root, root.__scviViz.width);
 }

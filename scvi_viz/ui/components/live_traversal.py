@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,4 +22,5 @@ def live_traversal(spec: Mapping[str, Any], *, key: str, note: str = "") -> None
     It changes on every move; drawn as plain SVG it takes the browser a tenth of what a plotly
     chart's redraw takes (see ``live_traversal.js``).
     """
-    _COMPONENT(key=key, data={**spec, "note": note})
+    # One JSON string: Streamlit would otherwise walk every number of the spec looking for DataFrames.
+    _COMPONENT(key=key, data={"spec": json.dumps(spec), "note": note})
