@@ -32,7 +32,7 @@ def full_charts(ws: Workspace, profile: pd.DataFrame, origin: str, caption: dict
                             library_size=here.library_size, likelihood=ws.model.gene_likelihood,
                             size_factor=ws.model.uses_size_factor, subtitle=origin + (f" · {where}" if where else ""),
                             caption=caption)
-    live_chart(charts.whole.figure, key="point_chart", config=toolbar_config("decoded_at_point"))
+    live_chart(charts.shown, key="point_chart", config=toolbar_config("decoded_at_point"))
     drawn = len(charts.drawn_genes)
     more = f" The panels draw the first {drawn} of the {len(genes)} chosen genes; the table has all." if drawn < len(genes) else ""
     hint = "" if genes else " Pick genes at the top of the page for the per-gene panels."

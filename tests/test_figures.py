@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from plotly.io.json import to_json_plotly
 
 from scvi_viz.plots import cell_map, comparison, decoded, style
 from scvi_viz.plots.cell_map import GRID_TRACE, GRID_TRACE_INDEX, POINT_NAME
@@ -305,6 +307,24 @@ def test_point_figure_rows_do_not_overlap():
         assert a1 < b0
     assert all(0 <= a < b <= 1 for a, b in rows)
     assert fig.layout.margin.l >= style.label_margin(list(profile.index))
+
+
+def test_the_page_draws_the_decoded_figure_that_is_exported():
+    profile = make_profile()
+    charts = decoded.decoded_charts(profile, genes=list(profile.index[:4]), n_top=8, library_size=1e3,
+                                    likelihood="zinb", size_factor=False, subtitle="cell 1", caption={})
+    def plain(value):  # plotly's typed arrays ({"dtype": ..., "bdata": base64}) as lists
+        if isinstance(value, dict) and "bdata" in value:
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+            return array.reshape([int(n) for n in str(value.get("shape", len(array))).split(",")]).tolist()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return [plain(v) for v in value] if isinstance(value, list) else value
+
+    shown = plain(json.loads(to_json_plotly(charts.shown)))
+    assert shown == plain(json.loads(charts.whole.figure.to_json()))
+    assert len(shown["data"]) == len(charts.whole.figure.data) > 1
+    go.Figure(charts.shown)  # valid, property by property
 
 
 # ------------------------------------------------------------ comparisons

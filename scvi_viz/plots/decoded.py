@@ -21,7 +21,7 @@ from scvi_viz.plots.export import Chart
 from scvi_viz.plots.style import (
     PANEL_TITLE_SIZE,
     TICK_SIZE,
-    build_figure,
+    figure_spec,
     library_label,
     label_margin,
     text_height,
@@ -57,6 +57,11 @@ def _axis_title(text: str, width: float) -> tuple[dict, int]:
 
 
 def _stack(rows: list[list[Panel]], *, title: str, subtitle: str, **layout) -> go.Figure:
+    """:func:`_stack_spec` as a ``go.Figure``."""
+    return go.Figure(_stack_spec(rows, title=title, subtitle=subtitle, **layout), _validate=False)
+
+
+def _stack_spec(rows: list[list[Panel]], *, title: str, subtitle: str, **layout) -> dict:
     """Panels in rows, top to bottom; panels of a row share their genes (names only on the first).
 
     Heights are computed in pixels from the text each row holds, at :data:`MIN_WIDTH`.
@@ -102,7 +107,7 @@ def _stack(rows: list[list[Panel]], *, title: str, subtitle: str, **layout) -> g
     for a in annotations:
         a["y"], a["yref"] = 1 - a.pop("_top_px") / area, "paper"
     height = int(top + area + 4)
-    return build_figure(traces, {"title": title_dict, "height": height, "showlegend": False,
+    return figure_spec(traces, {"title": title_dict, "height": height, "showlegend": False,
                                  "margin": {"l": left, "r": _RIGHT, "t": top, "b": 4, "autoexpand": False},
                                  "annotations": annotations, **axes, **layout})
 
@@ -210,7 +215,15 @@ def zero_probability_figure(profile: pd.DataFrame, *, likelihood: Likelihood = "
 
 def point_figure(top: pd.DataFrame, chosen: pd.DataFrame | None, *, library_size: float,
                  likelihood: Likelihood = "zinb", size_factor: bool = False, subtitle: str = "") -> go.Figure:
-    """Everything decoded at the current point, in one figure (one redraw per slider move).
+    """:func:`point_spec` as a ``go.Figure``."""
+    return go.Figure(point_spec(top, chosen, library_size=library_size, likelihood=likelihood, size_factor=size_factor,
+                                subtitle=subtitle), _validate=False)
+
+
+def point_spec(top: pd.DataFrame, chosen: pd.DataFrame | None, *, library_size: float,
+               likelihood: Likelihood = "zinb", size_factor: bool = False, subtitle: str = "") -> dict:
+    """Everything decoded at the current point, in one figure (one redraw per slider move), as a
+    plain dict (:func:`~scvi_viz.plots.style.figure_spec`).
 
     From the top: the top genes by expected counts; then, for the ``chosen`` genes, expected
     counts with the 90% predictive interval, P(count = 0) split into its two parts, and the
@@ -224,8 +237,8 @@ def point_figure(top: pd.DataFrame, chosen: pd.DataFrame | None, *, library_size
                  [zero_probability_panel(chosen, likelihood=likelihood)],
                  parameter_panels(chosen, likelihood=likelihood, size_factor=size_factor)]
         notes.append(missing_parameters(likelihood))
-    return _stack(rows, title=f"Decoded at the current point ({library_label(library_size, size_factor=size_factor)})",
-                  subtitle=" · ".join(t for t in notes if t), barmode="stack")
+    return _stack_spec(rows, title=f"Decoded at the current point ({library_label(library_size, size_factor=size_factor)})",
+                       subtitle=" · ".join(t for t in notes if t), barmode="stack")
 
 
 @dataclass(frozen=True)
@@ -236,6 +249,8 @@ class DecodedCharts:
     ----------
     whole
         Every panel in one figure (:func:`point_figure`), with the numbers of every gene shown.
+    shown
+        The same figure as the plain dict the page draws (:func:`point_spec`).
     panels
         What a person reads ("Top 20 genes, expected counts") -> that panel alone; the
         per-gene panels only when genes are chosen. Built only when a download asks.
@@ -244,6 +259,7 @@ class DecodedCharts:
     """
 
     whole: Chart
+    shown: dict
     panels: dict[str, Chart]
     drawn_genes: list[str]
 
@@ -273,10 +289,10 @@ def decoded_charts(profile: pd.DataFrame, *, genes: Sequence[str], n_top: int, l
     top = top_genes(profile, n_top)
     drawn = list(genes)[:MAX_GENES]
     chosen = profile.loc[drawn] if drawn else None
-    figure = point_figure(top, chosen, library_size=library_size, likelihood=likelihood, size_factor=size_factor,
-                          subtitle=subtitle)
-    shown = profile.loc[list(dict.fromkeys([*top.index, *genes]))]
-    whole = Chart("decoded_at_point", lambda: figure, shown, caption)
+    spec = point_spec(top, chosen, library_size=library_size, likelihood=likelihood, size_factor=size_factor,
+                      subtitle=subtitle)
+    numbers = profile.loc[list(dict.fromkeys([*top.index, *genes]))]
+    whole = Chart("decoded_at_point", lambda: go.Figure(spec, _validate=False), numbers, caption)
     lib = {"library_size": library_size, "size_factor": size_factor}
     panels = {f"Top {len(top)} genes, expected counts": Chart(
         "top_genes", lambda: top_genes_figure(top, **lib, subtitle=subtitle), top, caption)}
@@ -291,4 +307,4 @@ def decoded_charts(profile: pd.DataFrame, *, genes: Sequence[str], n_top: int, l
                 "decoder_parameters", lambda: parameters_figure(chosen, likelihood=likelihood, size_factor=size_factor,
                                                                 subtitle=subtitle), chosen, caption),
         }
-    return DecodedCharts(whole, panels, drawn)
+    return DecodedCharts(whole, spec, panels, drawn)

@@ -32,14 +32,24 @@ LINE_PX = 1.3
 """Line height as a multiple of the font size, for the vertical room a text takes."""
 
 
+def figure_spec(traces: list[dict], layout: dict) -> dict:
+    """A figure as the plain dict plotly.js draws (``{"data": ..., "layout": ...}``), in :data:`TEMPLATE`.
+
+    Charts redrawn on every move are sent to the browser as this dict
+    (:func:`scvi_viz.ui.components.live_chart.live_chart`): making a ``go.Figure`` of it copies
+    every property, 5 ms of each move for the decoded figure.
+    """
+    return {"data": traces, "layout": {"template": TEMPLATE, **layout}}
+
+
 def build_figure(traces: list[dict], layout: dict) -> go.Figure:
-    """A figure from plain trace and layout dicts, in :data:`TEMPLATE`.
+    """:func:`figure_spec` as a ``go.Figure``.
 
     Not validated property by property (plotly's ``_validate=False``): validation took half the
     time of building the decoded charts, which are rebuilt on every move. ``tests/test_figures.py``
     validates every kind of figure built here instead.
     """
-    return go.Figure({"data": traces, "layout": {"template": TEMPLATE, **layout}}, _validate=False)
+    return go.Figure(figure_spec(traces, layout), _validate=False)
 
 
 def titled(text: str, subtitle: str = "") -> dict:
