@@ -20,7 +20,7 @@ from scvi_viz.ui.explore_map import DOWNLOADS_FRAGMENT, EXPLORE_FRAGMENT, MAP_KE
 from scvi_viz.ui.gene_sets import gene_set_editor, gene_sets
 from scvi_viz.ui.genes import chosen_genes, gene_picker
 from scvi_viz.ui.posterior import cell_uncertainty_section
-from scvi_viz.ui.views import write_link
+from scvi_viz.ui.views import current_view, write_link
 
 
 def full_charts(ws: Workspace, profile: pd.DataFrame, origin: str, caption: dict[str, str]) -> DecodedCharts:
@@ -59,28 +59,56 @@ def gene_table(profile: pd.DataFrame, library_size: float) -> None:
         )
 
 
+EXPORTS = "_explore_exports"  # session key of what the downloads export: the newest move's charts, numbers, view
+
+
+def keep_exports(ws: Workspace, profile: pd.DataFrame, charts: DecodedCharts, traversal: Chart | None, *,
+                 marker: tuple[float, float], point: str, caption: dict[str, str]) -> None:
+    """Record what the point's downloads export (the download buttons read it when clicked) and
+    keep the address up to date."""
+    exports = st.session_state.setdefault(EXPORTS, {})
+    exports.update(profile=profile, charts=charts, traversal=traversal, marker=marker, point=point, caption=caption)
+    record_view(ws, exports)
+
+
+def record_view(ws: Workspace, exports: dict) -> None:
+    """The view as the report bundle's ``state.json`` records it, and in the address."""
+    exports["view"] = current_view(ws, page="explore").to_json()
+    write_link(ws, page="explore")
+
+
 @st.fragment(key=DOWNLOADS_FRAGMENT)
-def downloads(ws: Workspace, profile: pd.DataFrame, charts: DecodedCharts, traversal: Chart | None, *,
-              marker: tuple[float, float], point: str, caption: dict[str, str]) -> None:
-    """The point's charts and tables to download, the report bundle and the view's link. Its own
-    fragment: a new colouring of the map reruns it (the exported map and the link change) with the
-    point's charts as they are."""
+def downloads(ws: Workspace) -> None:
+    """The point's charts and tables to download, the report bundle and the view's link.
+
+    Outside the fragment that moves rerun: a move does not redraw these boxes and buttons (about
+    10 ms of each click), it only records what they export (:func:`keep_exports`), and a download
+    takes the newest. Its own fragment: a new colouring of the map reruns it (the exported map
+    and the link change) with the point's charts as they are.
+    """
+    exports = st.session_state.get(EXPORTS)
+    if not exports:
+        return  # the point could not be decoded: the page says why above
     shown = map_colouring(ws)
-    exported_map = map_chart(ws, shown.embedding, shown.color_by, shown.gene, gene_set=shown.members, marker=marker,
-                             point=point)
+    exported_map = map_chart(ws, shown.embedding, shown.color_by, shown.gene, gene_set=shown.members)
+    tables = dimensions.computed_tables(ws)
+
+    def charts() -> dict[str, Chart]:  # the newest move's: also called on a download's own thread
+        decoded, traversal = exports["charts"], exports["traversal"]
+        return {"Map, with the current point": exported_map(exports["marker"], exports["point"]),
+                "Decoded at the current point (all panels, as shown)": decoded.whole, **decoded.panels,
+                **({"What moving one slider does": traversal} if traversal else {})}
+
     st.subheader("Download")
-    export_picker({"Map, with the current point": exported_map,
-                   "Decoded at the current point (all panels, as shown)": charts.whole, **charts.panels,
-                   **({"What moving one slider does": traversal} if traversal else {})},
-                  key="explore_export")
+    export_picker(charts, key="explore_export")
     all_genes, report = st.columns(2)
-    all_genes.download_button("All genes at this point (CSV)", data=lambda: table_csv(profile, caption=caption),
+    all_genes.download_button("All genes at this point (CSV)",
+                              data=lambda: table_csv(exports["profile"], caption=exports["caption"]),
                               file_name="all_genes.csv", mime="text/csv", key="all_genes_csv", on_click="ignore")
     with report:
-        report_button(ws, [exported_map, charts.whole, *charts.panels.values(), *([traversal] if traversal else [])],
-                      page="explore",
-                      tables={"all_genes": profile, **dimensions.computed_tables(ws)})
-    write_link(ws, page="explore")
+        report_button(ws, lambda: list(charts().values()), page="explore",
+                      tables=lambda: {"all_genes": exports["profile"], **tables}, view=lambda: exports["view"])
+    record_view(ws, exports)  # the colouring may be new
 
 
 @st.fragment(key=EXPLORE_FRAGMENT)
@@ -121,8 +149,8 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
     charts = full_charts(ws, profile, origin, caption)
     with traversal_box:
         traversal = directions.traversal_section(ws, rows)
-    downloads(ws, profile, charts, traversal, marker=marker, point=origin + (f" · {where}" if where else ""),
-              caption=caption)
+    keep_exports(ws, profile, charts, traversal, marker=marker, point=origin + (f" · {where}" if where else ""),
+                 caption=caption)
     gene_table(profile, here.library_size)
     cache.warm_gene_colouring(ws)
     cell_uncertainty_section(ws)
@@ -154,4 +182,5 @@ if ws is not None:
     decoder, refusal = walk.load_in_browser(ws)
     load_plotly()
     explore(ws, decoder, refusal)
+    downloads(ws)
     dimensions.dimension_section(ws)

@@ -3,6 +3,7 @@ and the map as a chart to download."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -78,10 +79,12 @@ def marker_position(ws: Workspace, embedding_name: str) -> tuple[float, float]:
 
 
 def map_chart(ws: Workspace, embedding_name: str, color_by: str, gene: str | None, *,
-              marker: tuple[float, float], point: str, gene_set: tuple[str, ...] = ()) -> Chart:
-    """The page's map for exports, with the current point (described by ``point``) at ``marker``."""
-    return plots_map_chart(**cache.map_inputs(ws, embedding_name, color_by, gene, gene_set, lazy=True), marker=marker,
-                           point=point, cells=ws.obs.index)
+              gene_set: tuple[str, ...] = ()) -> Callable[[tuple[float, float], str], Chart]:
+    """The page's map for exports: its inputs read now (in the script's run), and a function that
+    makes the chart with the current point (described by ``point``) at ``marker``, also later, on
+    a download's own thread."""
+    inputs = cache.map_inputs(ws, embedding_name, color_by, gene, gene_set, lazy=True)
+    return lambda marker, point: plots_map_chart(**inputs, marker=marker, point=point, cells=ws.obs.index)
 
 
 def selected_cells(ws: Workspace, *, key: str, subtitle: str, height: int = 420) -> list[int]:

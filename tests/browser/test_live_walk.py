@@ -201,3 +201,37 @@ def test_a_slider_toward_a_group_moves_live_and_reaches_its_centre_exactly(new_p
     wait_walk(page, SAME_POINT, arg=centre.tolist())
     assert walk_state(page)["z"] == centre.tolist(), "at 1 the point is the group's centre, to the last bit"
     assert not page.js_errors
+
+
+def test_downloads_export_the_newest_point_without_being_redrawn_by_moves(new_page, app_url):
+    """The download buttons sit outside the fragment that moves rerun: a move leaves them as they
+    are and a download takes the newest point's charts, numbers and view."""
+    import io
+    import zipfile
+
+    from test_browser import download, download_chart, read_csv
+
+    page = new_page()
+    received: list = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: received.append(payload)))
+    open_app(page, app_url)
+    wait_walk(page, "s.source === 'server'")
+    wait_idle(page)
+    before = walk_state(page)["z"]
+    n_received = len(received)
+    page.locator(f'{WALK} input[type="range"][aria-label="latent dimension 1"]').focus()
+    page.keyboard.press("ArrowRight")
+    wait_walk(page, "s.source === 'server' && s.z[0] !== arg", arg=before[0])
+    wait_idle(page)
+    z = walk_state(page)["z"]
+    after = [bytes(f) if isinstance(f, (bytes, bytearray)) else f.encode() for f in received[n_received:]]
+    assert after and any(b"Decoded at the current point" in f for f in after), "the move's rerun came over the socket"
+    assert not any(b"Download report bundle" in f for f in after), "a move must not send the downloads again"
+    _, bundle = download(page, page.get_by_role("button", name="Download report bundle (ZIP)"))
+    state = json.loads(zipfile.ZipFile(io.BytesIO(bundle)).read("state.json"))
+    assert state["point"]["z"] == pytest.approx(z, abs=1e-12) and state["point"]["z"][0] != before[0]
+    _, data = download_chart(page, "Decoded at the current point (all panels, as shown)", "CSV")
+    captions, _, rows = read_csv(data)
+    top = [r[0] for r in rows[:3]]
+    assert top == walk_state(page)["top"].split(",")[:3], "the CSV is of the point the page shows"
+    assert not page.js_errors
