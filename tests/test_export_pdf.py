@@ -52,12 +52,14 @@ def charts(ws) -> dict[str, export.Chart]:
 
 
 def layout_words(fig) -> set[str]:
-    """The words of a figure's title, subtitle, x-axis titles and annotations (y-axis titles are
-    turned on their side, which the PDF's text extraction does not read as words)."""
+    """The words of a figure's title, subtitle, x-axis titles, annotations and legend (y-axis titles
+    are turned on their side, which the PDF's text extraction does not read as words)."""
     layout = fig.to_plotly_json()["layout"]
     texts = [(layout.get("title") or {}).get("text", ""), ((layout.get("title") or {}).get("subtitle") or {}).get("text", "")]
     texts += [(v.get("title") or {}).get("text", "") for k, v in layout.items() if k.startswith("xaxis")]
     texts += [a.get("text", "") for a in layout.get("annotations", [])]
+    if layout.get("showlegend"):  # legend entries: a gene name cut at the page's edge is a wrong label
+        texts += [t.name for t in fig.data if t.name and t.showlegend is not False]
     words = re.sub(r"<[^>]+>", " ", " ".join(t for t in texts if t)).split()
     return {w.strip(".,:;()'·") for w in words if len(w.strip(".,:;()'·")) >= 3}
 

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from scvi_viz.analysis.sliders import Traversal
 from scvi_viz.analysis.trajectory import OFF_DATA_TEXT
 from scvi_viz.plots.export import Chart
-from scvi_viz.plots.style import PALETTE, TICK_SIZE, build_figure, text_height, title_block, wrap
+from scvi_viz.plots.style import PALETTE, TICK_SIZE, build_figure, label_margin, text_height, title_block, wrap
 from scvi_viz.plots.trajectory import OFF_COLOUR, STEP_COLOUR
 
 WIDTH = 600
@@ -79,7 +79,10 @@ def traversal_figure(traversal: Traversal, *, slider: str, unit: str, off_ratio:
         {"type": "line", "xref": "x", "yref": "paper", "x0": spec["current"], "x1": spec["current"], "y0": 0, "y1": 1,
          "line": {"color": STEP_COLOUR, "width": 1.5, "dash": "dot"}, "layer": "above"}]
     layout = {"title": title_dict, "height": int(top + _PLOT_PX + bottom), "showlegend": True,
-              "margin": {"l": 56 + 16 * (len(spec["y_title"]) - 1), "r": _LEGEND_PX, "t": top, "b": bottom,
+              # the legend beside the plot: its line (about 40 px) and the longest gene name, whole
+              "margin": {"l": 56 + 16 * (len(spec["y_title"]) - 1),
+                         "r": max(_LEGEND_PX, label_margin([s["name"] for s in spec["series"]], pad=64)),
+                         "t": top, "b": bottom,
                          "autoexpand": False},
               "legend": {"x": 1.02, "xanchor": "left", "y": 1, "font": {"size": TICK_SIZE}},
               "xaxis": {"title": {"text": "<br>".join(x_lines), "font": {"size": TICK_SIZE}, "standoff": 6},
