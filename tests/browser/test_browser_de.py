@@ -129,6 +129,7 @@ def test_clicked_cell_uncertainty_on_explore(new_page, app_url, width, tmp_path)
     assert_no_exception(page)
     screenshot(page, "cell_uncertainty", width, tmp_path, scroll_to="Expected counts over")
     if width == WIDTHS[0]:
-        name, data = download_chart(page, "Observed counts against the predictive distribution", "PNG", nth=1)
+        # the section's own picker, above the page's Download section
+        name, data = download_chart(page, "Observed counts against the predictive distribution", "PNG", nth=0)
         assert png_size(data)[0] >= 1000
         (tmp_path / name).write_bytes(data)

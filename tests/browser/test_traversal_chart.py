@@ -52,9 +52,12 @@ def show_traversal(page) -> dict:
     return drawn(page)
 
 
-def wait_changed(page, before: dict, key: str) -> dict:
-    page.wait_for_function(f"(b) => {{ const d = ({_DRAWN_JS})(); return !!d && JSON.stringify(d.{key}) !== b; }}",
-                           arg=json.dumps(before[key]))
+def wait_changed(page, before: dict, what: str) -> dict:
+    """Once the chart shows a spec whose ``what`` ("current", "series") differs from ``before``'s
+    (not its drawing alone: a new width redraws the same spec)."""
+    page.wait_for_function(
+        f"(b) => {{ const d = ({_DRAWN_JS})(); return !!d && JSON.stringify(d.spec.{what}) !== JSON.stringify(b); }}",
+        arg=before["spec"][what])
     wait_idle(page)
     return drawn(page)
 
@@ -94,8 +97,8 @@ def test_moving_the_charted_slider_moves_its_mark_and_another_slider_redraws_the
     assert moved["spec"]["series"] == before["spec"]["series"], "along its own slider the range decoded is the same"
     page.locator(f'{WALK} input[type="range"][aria-label="latent dimension 2"]').focus()
     page.keyboard.press("ArrowRight")
-    other = wait_changed(page, moved, "lines")
-    assert other["current"] == moved["current"] and other["spec"]["series"] != moved["spec"]["series"]
+    other = wait_changed(page, moved, "series")
+    assert other["current"] == moved["current"] and other["lines"] != moved["lines"]
     assert not page.js_errors
 
 
