@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from test_app import APP, chart, point_chart, recolour, run
 from streamlit.testing.v1 import AppTest
@@ -78,3 +79,24 @@ def test_an_unwritable_cache_folder_is_said_once_and_the_map_still_draws(monkeyp
     assert chart(at, "Cells in UMAP")
     run(at)
     assert not [w.value for w in at.warning if "cannot be written" in w.value]  # once per session
+
+
+def test_the_table_of_every_gene_follows_moves_and_its_switch_stays(app):
+    from scvi_viz.analysis.profiles import gene_profile
+    from scvi_viz.analysis.workspace import Workspace
+    from scvi_viz.io.sources import DEMO_DATA, DEMO_MODEL
+    from test_app import move_latent
+
+    app.toggle(key="show_table").set_value(True)
+    run(app)
+    first = app.dataframe[0].value
+    app = move_latent(app, 0, "max")  # a move reruns the Explore fragment, which holds the table while it is on
+    table = app.dataframe[0].value
+    expected = gene_profile(Workspace.open(str(DEMO_MODEL), str(DEMO_DATA)).model, app.session_state["point"])
+    assert not table["rate"].sort_index().equals(first["rate"].sort_index())
+    np.testing.assert_allclose(table["rate"].sort_index(), expected["rate"].sort_index(), rtol=1e-6)
+    app.toggle(key="show_table").set_value(False)
+    run(app)
+    assert [t.key for t in app.toggle if t.key in ("show_table", "cell_posterior_show")] == [
+        "show_table", "cell_posterior_show"], "switched off, the switches are still there"
+    assert not app.dataframe
