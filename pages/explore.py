@@ -143,8 +143,8 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
         if refusal:
             st.caption(f"Live preview off: {refusal} The charts follow each finished move from the server.")
     where = here.describe(ws.model.spec)
-    # The traversal chart sits above the point's figure but is filled after it: the browser starts
-    # drawing the figure (plotly, the slowest chart to draw) while the traversal is decoded.
+    # The traversal chart sits above the point's figure but is filled after it, so that the figure
+    # (plotly, the slowest chart to draw) reaches the browser first.
     traversal_box = st.container()
     charts = full_charts(ws, profile, origin, caption)
     with traversal_box:
