@@ -143,12 +143,8 @@ def explore(ws: Workspace, decoder: str | None, refusal: str | None) -> None:
         if refusal:
             st.caption(f"Live preview off: {refusal} The charts follow each finished move from the server.")
     where = here.describe(ws.model.spec)
-    # The traversal chart sits above the point's figure but is filled after it, so that the figure
-    # (plotly, the slowest chart to draw) reaches the browser first.
-    traversal_box = st.container()
+    traversal = directions.traversal_section(ws, rows)
     charts = full_charts(ws, profile, origin, caption)
-    with traversal_box:
-        traversal = directions.traversal_section(ws, rows)
     keep_exports(ws, profile, charts, traversal, marker=marker, point=origin + (f" · {where}" if where else ""),
                  caption=caption)
     gene_table(profile, here.library_size)
