@@ -21,6 +21,7 @@ from scvi_viz.plots.export import Chart
 from scvi_viz.plots.style import (
     PANEL_TITLE_SIZE,
     TICK_SIZE,
+    as_figure,
     figure_spec,
     library_label,
     label_margin,
@@ -58,7 +59,7 @@ def _axis_title(text: str, width: float) -> tuple[dict, int]:
 
 def _stack(rows: list[list[Panel]], *, title: str, subtitle: str, **layout) -> go.Figure:
     """:func:`_stack_spec` as a ``go.Figure``."""
-    return go.Figure(_stack_spec(rows, title=title, subtitle=subtitle, **layout), _validate=False)
+    return as_figure(_stack_spec(rows, title=title, subtitle=subtitle, **layout))
 
 
 def _stack_spec(rows: list[list[Panel]], *, title: str, subtitle: str, **layout) -> dict:
@@ -216,8 +217,8 @@ def zero_probability_figure(profile: pd.DataFrame, *, likelihood: Likelihood = "
 def point_figure(top: pd.DataFrame, chosen: pd.DataFrame | None, *, library_size: float,
                  likelihood: Likelihood = "zinb", size_factor: bool = False, subtitle: str = "") -> go.Figure:
     """:func:`point_spec` as a ``go.Figure``."""
-    return go.Figure(point_spec(top, chosen, library_size=library_size, likelihood=likelihood, size_factor=size_factor,
-                                subtitle=subtitle), _validate=False)
+    return as_figure(point_spec(top, chosen, library_size=library_size, likelihood=likelihood, size_factor=size_factor,
+                                subtitle=subtitle))
 
 
 def point_spec(top: pd.DataFrame, chosen: pd.DataFrame | None, *, library_size: float,
@@ -292,7 +293,7 @@ def decoded_charts(profile: pd.DataFrame, *, genes: Sequence[str], n_top: int, l
     spec = point_spec(top, chosen, library_size=library_size, likelihood=likelihood, size_factor=size_factor,
                       subtitle=subtitle)
     numbers = profile.loc[list(dict.fromkeys([*top.index, *genes]))]
-    whole = Chart("decoded_at_point", lambda: go.Figure(spec, _validate=False), numbers, caption)
+    whole = Chart("decoded_at_point", lambda: as_figure(spec), numbers, caption)
     lib = {"library_size": library_size, "size_factor": size_factor}
     panels = {f"Top {len(top)} genes, expected counts": Chart(
         "top_genes", lambda: top_genes_figure(top, **lib, subtitle=subtitle), top, caption)}

@@ -42,14 +42,19 @@ def figure_spec(traces: list[dict], layout: dict) -> dict:
     return {"data": traces, "layout": {"template": TEMPLATE, **layout}}
 
 
-def build_figure(traces: list[dict], layout: dict) -> go.Figure:
-    """:func:`figure_spec` as a ``go.Figure``.
+def as_figure(spec: dict) -> go.Figure:
+    """A :func:`figure_spec` dict as a ``go.Figure`` (for exports and tests).
 
     Not validated property by property (plotly's ``_validate=False``): validation took half the
     time of building the decoded charts, which are rebuilt on every move. ``tests/test_figures.py``
     validates every kind of figure built here instead.
     """
-    return go.Figure(figure_spec(traces, layout), _validate=False)
+    return go.Figure(spec, _validate=False)
+
+
+def build_figure(traces: list[dict], layout: dict) -> go.Figure:
+    """:func:`figure_spec` as a ``go.Figure``."""
+    return as_figure(figure_spec(traces, layout))
 
 
 def titled(text: str, subtitle: str = "") -> dict:
